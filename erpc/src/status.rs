@@ -1,0 +1,410 @@
+//! [`Status`]: the result of every call, and the error type at the RPC surface.
+//!
+//! A status is `{code, msg, cause}` where `code == 0` means OK. It travels as a query string
+//! (`code=404&msg=Not%20Found&cause=`, wire.md §2.2) and, in httproto error replies, as JSON
+//! (§2.4). An *absent* cause and a *present but empty* cause are different on the wire and
+//! both are preserved.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::BufMut;
+
+use crate::escape;
+
+/// The result status of a call: OK (`code == 0`) or an error with a message and a cause.
+///
+/// `Status` implements [`std::error::Error`], so handlers return `Result<T, Status>` and use
+/// `?` on it. The framework's own codes are constants in [`code`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Status {
+    code: i32,
+    msg: Cow<'static, str>,
+    cause: Option<Cow<'static, str>>,
+}
+
+/// The status codes Go eRPC defines, with the meaning the framework gives them.
+pub mod code {
+    /// Any code without a text of its own; also recovered non-status panics.
+    pub const UNKNOWN: i32 = -1;
+    /// Success.
+    pub const OK: i32 = 0;
+    /// A pre-session operation was used outside PostDial/PostAccept.
+    pub const INVALID_OPERATION: i32 = 1;
+    /// The connection is of a kind the operation cannot use.
+    pub const WRONG_CONNECTION: i32 = 100;
+    /// The session is closed or its connection was lost.
+    pub const CONN_CLOSED: i32 = 102;
+    /// A message could not be written.
+    pub const WRITE_FAILED: i32 = 104;
+    /// Dialing failed after every attempt.
+    pub const DIAL_FAILED: i32 = 105;
+    /// A message could not be decoded (or had no service method).
+    pub const BAD_MESSAGE: i32 = 400;
+    /// Authentication failed.
+    pub const UNAUTHORIZED: i32 = 401;
+    /// No handler for the service method.
+    pub const NOT_FOUND: i32 = 404;
+    /// A message type that is not allowed here.
+    pub const MTYPE_NOT_ALLOWED: i32 = 405;
+    /// A handler or a call ran out of time.
+    pub const HANDLE_TIMEOUT: i32 = 408;
+    /// A handler failed (panicked) or the reply could not be produced.
+    pub const INTERNAL_SERVER_ERROR: i32 = 500;
+    /// An upstream behind a proxy answered with a connection-level code.
+    pub const BAD_GATEWAY: i32 = 502;
+}
+
+/// The text Go eRPC gives a code (`CodeText`); undefined codes read `Unknown Error`.
+pub fn code_text(code: i32) -> &'static str {
+    match code {
+        code::OK => "",
+        code::INVALID_OPERATION => "Invalid Operation",
+        code::WRONG_CONNECTION => "Wrong Connection",
+        code::CONN_CLOSED => "Connection Closed",
+        code::WRITE_FAILED => "Write Failed",
+        code::DIAL_FAILED => "Dial Failed",
+        code::BAD_MESSAGE => "Bad Message",
+        code::UNAUTHORIZED => "Unauthorized",
+        code::NOT_FOUND => "Not Found",
+        code::MTYPE_NOT_ALLOWED => "Message Type Not Allowed",
+        code::HANDLE_TIMEOUT => "Handle Timeout",
+        code::INTERNAL_SERVER_ERROR => "Internal Server Error",
+        code::BAD_GATEWAY => "Bad Gateway",
+        _ => "Unknown Error",
+    }
+}
+
+impl Status {
+    /// The OK status (`code=0` on the wire).
+    pub const OK: Status = Status {
+        code: 0,
+        msg: Cow::Borrowed(""),
+        cause: None,
+    };
+
+    /// A status with a code and a message and no cause.
+    pub fn new(code: i32, msg: impl Into<Cow<'static, str>>) -> Self {
+        Status {
+            code,
+            msg: msg.into(),
+            cause: None,
+        }
+    }
+
+    /// A status with a code, a message and a cause (which may be empty but is present).
+    pub fn with_cause(
+        code: i32,
+        msg: impl Into<Cow<'static, str>>,
+        cause: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Status {
+            code,
+            msg: msg.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// A status whose message is the code's text and whose cause is given, as the framework
+    /// writes its own errors (`code=404&msg=Not%20Found&cause=`).
+    pub fn from_code(code: i32, cause: impl Into<Cow<'static, str>>) -> Self {
+        Status::with_cause(code, code_text(code), cause)
+    }
+
+    /// `404 Not Found` with an empty cause, exactly as Go answers an unknown route.
+    pub fn not_found() -> Self {
+        Status::from_code(code::NOT_FOUND, "")
+    }
+
+    /// `400 Bad Message` with the given cause.
+    pub fn bad_message(cause: impl Into<Cow<'static, str>>) -> Self {
+        Status::from_code(code::BAD_MESSAGE, cause)
+    }
+
+    /// `102 Connection Closed` with the given cause.
+    pub fn conn_closed(cause: impl Into<Cow<'static, str>>) -> Self {
+        Status::from_code(code::CONN_CLOSED, cause)
+    }
+
+    /// `500 Internal Server Error` with the given cause.
+    pub fn internal(cause: impl Into<Cow<'static, str>>) -> Self {
+        Status::from_code(code::INTERNAL_SERVER_ERROR, cause)
+    }
+
+    /// `408 Handle Timeout` with the given cause.
+    pub fn timeout(cause: impl Into<Cow<'static, str>>) -> Self {
+        Status::from_code(code::HANDLE_TIMEOUT, cause)
+    }
+
+    /// The code; 0 means OK.
+    pub fn code(&self) -> i32 {
+        self.code
+    }
+
+    /// Whether this is the OK status.
+    pub fn is_ok(&self) -> bool {
+        self.code == code::OK
+    }
+
+    /// Whether the code says the connection failed (102 or 105), as Go's `IsConnError`.
+    pub fn is_conn_error(&self) -> bool {
+        matches!(self.code, code::CONN_CLOSED | code::DIAL_FAILED)
+    }
+
+    /// The message as sent (may be empty).
+    pub fn msg(&self) -> &str {
+        &self.msg
+    }
+
+    /// The cause, if present (it may be present and empty).
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
+    }
+
+    /// Replaces the cause.
+    pub fn set_cause(mut self, cause: impl Into<Cow<'static, str>>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// Appends the query form (wire.md §2.2) to `out`.
+    pub fn encode_query_into(&self, out: &mut impl BufMut) {
+        out.put_slice(b"code=");
+        if self.code == 0 {
+            out.put_u8(b'0');
+        } else {
+            out.put_slice(self.code.to_string().as_bytes());
+        }
+        if !self.msg.is_empty() {
+            out.put_slice(b"&msg=");
+            escape::escape_into(self.msg.as_bytes(), out);
+        }
+        if let Some(cause) = &self.cause {
+            out.put_slice(b"&cause=");
+            escape::escape_into(cause.as_bytes(), out);
+        }
+    }
+
+    /// The query form (wire.md §2.2): `code=0` for OK.
+    pub fn encode_query(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(6 + self.msg.len() + self.cause.as_ref().map_or(0, |c| c.len() + 7));
+        self.encode_query_into(&mut out);
+        out
+    }
+
+    /// Parses the query form leniently, as Go does (wire.md §2.3): first occurrence wins,
+    /// a bad code reads 0, an out-of-range code is clamped. Never fails.
+    pub fn decode_query(query: &[u8]) -> Status {
+        let mut status = Status::OK;
+        let (mut seen_code, mut seen_msg) = (false, false);
+        if query.is_empty() {
+            return status;
+        }
+        for (key, value) in escape::pairs(query) {
+            match escape::unescape(key).as_slice() {
+                b"code" if !seen_code => {
+                    seen_code = true;
+                    status.code = parse_code(&escape::unescape(value));
+                }
+                b"msg" if !seen_msg => {
+                    seen_msg = true;
+                    status.msg = lossy(escape::unescape(value));
+                }
+                b"cause" if status.cause.is_none() => {
+                    status.cause = Some(lossy(escape::unescape(value)));
+                }
+                _ => {}
+            }
+        }
+        status
+    }
+
+    /// The JSON form used by httproto error replies (wire.md §2.4):
+    /// `{"code":404,"msg":"Not Found","cause":""}`, an absent cause written as `""`.
+    pub fn to_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            code: i32,
+            msg: &'a str,
+            cause: &'a str,
+        }
+        let json = Json {
+            code: self.code,
+            msg: &self.msg,
+            cause: self.cause.as_deref().unwrap_or(""),
+        };
+        // Go's encoder escapes U+2028/U+2029; serde_json leaves them raw, which any JSON
+        // parser reads the same way.
+        serde_json::to_string(&json).unwrap_or_default()
+    }
+
+    /// Parses the JSON form; an empty cause reads as absent, empty input as OK.
+    pub fn from_json(json: &[u8]) -> Result<Status, serde_json::Error> {
+        #[derive(serde::Deserialize)]
+        struct Json {
+            #[serde(default)]
+            code: i32,
+            #[serde(default)]
+            msg: String,
+            #[serde(default)]
+            cause: String,
+        }
+        if json.is_empty() {
+            return Ok(Status::OK);
+        }
+        let json: Json = serde_json::from_slice(json)?;
+        let cause = (!json.cause.is_empty()).then(|| Cow::Owned(json.cause));
+        Ok(Status {
+            code: json.code,
+            msg: json.msg.into(),
+            cause,
+        })
+    }
+}
+
+fn lossy(bytes: Vec<u8>) -> Cow<'static, str> {
+    match String::from_utf8(bytes) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+/// Go's `strconv.Atoi` semantics as used by the status decoder: syntax errors give 0 and
+/// out-of-range values clamp.
+fn parse_code(text: &[u8]) -> i32 {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        value = value * 10 + i64::from(d - b'0');
+        if value > i64::from(i32::MAX) + 1 {
+            break;
+        }
+    }
+    let value = if negative { -value } else { value };
+    value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let query = self.encode_query();
+        write!(f, "Status({})", String::from_utf8_lossy(&query))
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let msg = if self.msg.is_empty() {
+            code_text(self.code)
+        } else {
+            &self.msg
+        };
+        write!(f, "{} {}", self.code, msg)?;
+        match self.cause.as_deref() {
+            Some(cause) if !cause.is_empty() => write!(f, ": {cause}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for Status {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(s: &Status) -> String {
+        String::from_utf8(s.encode_query()).unwrap()
+    }
+
+    #[test]
+    fn encodes_every_example_of_the_spec() {
+        assert_eq!(query(&Status::OK), "code=0");
+        assert_eq!(query(&Status::new(0, "ok msg")), "code=0&msg=ok%20msg");
+        assert_eq!(
+            query(&Status::not_found()),
+            "code=404&msg=Not%20Found&cause="
+        );
+        assert_eq!(
+            query(&Status::new(404, "Not Found")),
+            "code=404&msg=Not%20Found"
+        );
+        assert_eq!(
+            query(&Status::with_cause(1, "test error", "this is test:110")),
+            "code=1&msg=test%20error&cause=this%20is%20test%3A110"
+        );
+        assert_eq!(
+            query(&Status::with_cause(-1, "", "panic: x y")),
+            "code=-1&cause=panic%3A%20x%20y"
+        );
+        assert_eq!(
+            query(&Status::with_cause(500, "a&b=c+d é/_.-*~", "line1\nline2")),
+            "code=500&msg=a%26b%3Dc%2Bd%20%C3%A9%2F_.-*%7E&cause=line1%0Aline2"
+        );
+    }
+
+    #[test]
+    fn decodes_leniently_like_go() {
+        assert_eq!(Status::decode_query(b""), Status::OK);
+        assert_eq!(Status::decode_query(b"msg=x&code=7"), Status::new(7, "x"));
+        assert_eq!(Status::decode_query(b"c%6Fde=5"), Status::new(5, ""));
+        assert_eq!(
+            Status::decode_query(b"code=5&code=6&msg=a&msg=b"),
+            Status::new(5, "a")
+        );
+        assert_eq!(Status::decode_query(b"code=x1"), Status::OK);
+        assert_eq!(Status::decode_query(b"code=99999999999").code(), i32::MAX);
+        assert_eq!(Status::decode_query(b"code=-99999999999").code(), i32::MIN);
+        assert_eq!(
+            Status::decode_query(b"code=1&cause"),
+            Status::with_cause(1, "", "")
+        );
+        assert_eq!(
+            Status::decode_query(b"code=1&cause=a&cause=b").cause(),
+            Some("a")
+        );
+        assert_eq!(
+            Status::decode_query(b"code=404&msg=Not%20Found&cause="),
+            Status::not_found()
+        );
+    }
+
+    #[test]
+    fn hostile_escapes_do_not_panic() {
+        let s = Status::decode_query(b"code=1&msg=%\xFF\xFF&cause=%FF%");
+        assert_eq!(s.code(), 1);
+        assert_eq!(s.cause(), Some("\u{FFFD}%"));
+    }
+
+    #[test]
+    fn json_form_round_trips() {
+        assert_eq!(
+            Status::not_found().to_json(),
+            r#"{"code":404,"msg":"Not Found","cause":""}"#
+        );
+        let s =
+            Status::from_json(br#"{"code":10005,"msg":"custom error","cause":"because"}"#).unwrap();
+        assert_eq!(s, Status::with_cause(10005, "custom error", "because"));
+        assert_eq!(
+            Status::from_json(br#"{"code":404,"msg":"Not Found","cause":""}"#).unwrap(),
+            Status::new(404, "Not Found")
+        );
+        assert!(Status::from_json(br#"{"code":99999999999}"#).is_err());
+    }
+
+    #[test]
+    fn displays_for_people() {
+        assert_eq!(
+            Status::with_cause(10005, "custom error", "because").to_string(),
+            "10005 custom error: because"
+        );
+        assert_eq!(Status::not_found().to_string(), "404 Not Found");
+    }
+}
