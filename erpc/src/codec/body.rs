@@ -1,54 +1,54 @@
 //! The [`Body`] trait and the [`Proto`] and [`Raw`] body wrappers.
 
-use std::any::TypeId;
-
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{CodecError, CodecId, by_id};
 
-/// A value that can be a message body: encoded with the codec a message names, decoded from
-/// the bytes and codec id of a received message.
+/// A value that can be sent as a message body with the codec the message names.
 ///
 /// Implemented for every serde type, for [`Proto<T>`] (prost messages) and for [`Raw`]
 /// (verbatim bytes). See the [module docs](crate::codec) for the design.
-pub trait Body: Sized + Send + 'static {
-    /// Encodes the value with `codec`.
+pub trait EncodeBody {
+    /// Encodes the value with `codec`. `()` encodes as the empty body with every codec.
     fn encode_body(&self, codec: CodecId) -> Result<Bytes, CodecError>;
-    /// Decodes a body received with `codec`. An empty body is never handed to the codec.
-    fn decode_body(codec: CodecId, body: Bytes) -> Result<Self, CodecError>;
-    /// Whether this type sends its bytes verbatim whatever the codec id (raw-bytes bodies).
-    fn is_raw() -> bool {
-        false
-    }
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Body for T {
+/// A value that can be read from a received body, given the body's codec id.
+pub trait DecodeBody: Sized + Send + 'static {
+    /// Decodes a body received with `codec`. An empty body is never handed to the codec: it
+    /// reads as `()`, `None`, or a prost message's default, and is an error for other types.
+    fn decode_body(codec: CodecId, body: Bytes) -> Result<Self, CodecError>;
+}
+
+/// A value that travels both ways: handler arguments and results, call arguments and replies.
+pub trait Body: EncodeBody + DecodeBody {}
+
+impl<T: EncodeBody + DecodeBody> Body for T {}
+
+impl<T: Serialize + ?Sized> EncodeBody for T {
     fn encode_body(&self, codec: CodecId) -> Result<Bytes, CodecError> {
-        if TypeId::of::<T>() == TypeId::of::<()>() {
+        if is_unit(self) {
             return Ok(Bytes::new());
         }
         let codec = by_id(codec).ok_or(CodecError::Unsupported(codec.0))?;
         let mut out = Vec::new();
-        codec.encode(self, &mut out)?;
+        codec.encode(&self, &mut out)?;
         Ok(out.into())
     }
+}
 
+impl<T: DeserializeOwned + Send + 'static> DecodeBody for T {
     fn decode_body(codec: CodecId, body: Bytes) -> Result<Self, CodecError> {
         if body.is_empty() {
             // Go leaves the destination at its zero value; in Rust only types that have an
             // "absent" form can take an empty body: (), Option<_>, and the like.
-            return T::deserialize(
-                serde::de::value::UnitDeserializer::<serde::de::value::Error>::new(),
-            )
-            .map_err(|_| CodecError::Decode {
-                codec: "empty body",
-                reason: format!(
-                    "an empty body cannot be read as {}",
-                    std::any::type_name::<T>()
-                ),
-            });
+            return T::deserialize(serde::de::value::UnitDeserializer::<serde::de::value::Error>::new())
+                .map_err(|_| CodecError::Decode {
+                    codec: "empty body",
+                    reason: format!("an empty body cannot be read as {}", std::any::type_name::<T>()),
+                });
         }
         let codec = by_id(codec).ok_or(CodecError::Unsupported(codec.0))?;
         let mut value = None;
@@ -56,10 +56,83 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Body for T {
             value = Some(erased_serde::deserialize::<T>(de)?);
             Ok(())
         })?;
-        value.ok_or_else(|| CodecError::Decode {
-            codec: codec.name(),
-            reason: "the codec produced no value".into(),
-        })
+        value.ok_or_else(|| CodecError::Decode { codec: codec.name(), reason: "the codec produced no value".into() })
+    }
+}
+
+/// Whether `value` serialises as `()`: probed with a serializer that accepts only a unit and
+/// refuses everything else at the first call, so the probe costs one virtual call.
+fn is_unit<T: Serialize + ?Sized>(value: &T) -> bool {
+    value.serialize(UnitProbe).is_ok()
+}
+
+struct UnitProbe;
+
+#[derive(Debug)]
+struct NotUnit;
+
+impl std::fmt::Display for NotUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not unit")
+    }
+}
+impl std::error::Error for NotUnit {}
+impl serde::ser::Error for NotUnit {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        NotUnit
+    }
+}
+
+macro_rules! refuse {
+    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {$(
+        fn $method(self, $(_: $arg),*) -> Result<$ret, NotUnit> { Err(NotUnit) }
+    )*};
+}
+
+impl serde::Serializer for UnitProbe {
+    type Ok = ();
+    type Error = NotUnit;
+    type SerializeSeq = serde::ser::Impossible<(), NotUnit>;
+    type SerializeTuple = serde::ser::Impossible<(), NotUnit>;
+    type SerializeTupleStruct = serde::ser::Impossible<(), NotUnit>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), NotUnit>;
+    type SerializeMap = serde::ser::Impossible<(), NotUnit>;
+    type SerializeStruct = serde::ser::Impossible<(), NotUnit>;
+    type SerializeStructVariant = serde::ser::Impossible<(), NotUnit>;
+
+    fn serialize_unit(self) -> Result<(), NotUnit> {
+        Ok(())
+    }
+    refuse! {
+        serialize_bool(bool) -> (); serialize_i8(i8) -> (); serialize_i16(i16) -> ();
+        serialize_i32(i32) -> (); serialize_i64(i64) -> (); serialize_u8(u8) -> ();
+        serialize_u16(u16) -> (); serialize_u32(u32) -> (); serialize_u64(u64) -> ();
+        serialize_f32(f32) -> (); serialize_f64(f64) -> (); serialize_char(char) -> ();
+        serialize_str(&str) -> (); serialize_bytes(&[u8]) -> (); serialize_none() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<(), NotUnit> {
+        Err(NotUnit)
+    }
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(self, _: &'static str, _: &V) -> Result<(), NotUnit> {
+        Err(NotUnit)
+    }
+    fn serialize_newtype_variant<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &V,
+    ) -> Result<(), NotUnit> {
+        Err(NotUnit)
     }
 }
 
@@ -67,7 +140,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Body for T {
 ///
 /// ```
 /// # #[derive(Clone, PartialEq, prost::Message)] struct Ping { #[prost(string, tag = "1")] text: String }
-/// use erpc::codec::{Body, CodecId, Proto};
+/// use erpc::codec::{DecodeBody, EncodeBody, CodecId, Proto};
 /// let bytes = Proto(Ping { text: "hi".into() }).encode_body(CodecId::PROTOBUF).unwrap();
 /// let back = Proto::<Ping>::decode_body(CodecId::PROTOBUF, bytes).unwrap();
 /// assert_eq!(back.0.text, "hi");
@@ -75,7 +148,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Body for T {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Proto<T>(pub T);
 
-impl<T: prost::Message + Default + 'static> Body for Proto<T> {
+impl<T: prost::Message> EncodeBody for Proto<T> {
     fn encode_body(&self, codec: CodecId) -> Result<Bytes, CodecError> {
         check_protobuf(codec)?;
         let mut out = BytesMut::with_capacity(self.0.encoded_len());
@@ -85,7 +158,9 @@ impl<T: prost::Message + Default + 'static> Body for Proto<T> {
         })?;
         Ok(out.freeze())
     }
+}
 
+impl<T: prost::Message + Default + 'static> DecodeBody for Proto<T> {
     fn decode_body(codec: CodecId, body: Bytes) -> Result<Self, CodecError> {
         if body.is_empty() {
             return Ok(Proto(T::default()));
@@ -117,15 +192,15 @@ fn check_protobuf(codec: CodecId) -> Result<(), CodecError> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Raw(pub Bytes);
 
-impl Body for Raw {
+impl EncodeBody for Raw {
     fn encode_body(&self, _: CodecId) -> Result<Bytes, CodecError> {
         Ok(self.0.clone())
     }
+}
+
+impl DecodeBody for Raw {
     fn decode_body(_: CodecId, body: Bytes) -> Result<Self, CodecError> {
         Ok(Raw(body))
-    }
-    fn is_raw() -> bool {
-        true
     }
 }
 

@@ -3,8 +3,8 @@
 //! # Design
 //!
 //! The codec of a body is chosen at run time by the one-byte codec id in the message, but
-//! Rust values are typed. The two meet in the [`Body`] trait, which every handler argument,
-//! handler result and call argument implements:
+//! Rust values are typed. The two meet in the [`EncodeBody`] and [`DecodeBody`] traits (together
+//! [`Body`]), which handler arguments and results and call arguments and replies implement:
 //!
 //! * **serde types** (`T: Serialize + DeserializeOwned`) are encoded by whichever [`Codec`]
 //!   the id names. Codecs are *serde formats behind a trait object*: [`Codec::encode`] takes
@@ -30,7 +30,7 @@ mod plain;
 mod protobuf;
 mod registry;
 
-pub use body::{Body, Proto, Raw};
+pub use body::{Body, DecodeBody, EncodeBody, Proto, Raw};
 pub use registry::{by_id, by_name, register};
 
 use std::fmt;

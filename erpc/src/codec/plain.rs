@@ -255,7 +255,7 @@ impl<'de> de::Deserializer<'de> for TextDeserializer<'de> {
 
 #[cfg(test)]
 mod tests {
-    use crate::codec::{Body, CodecId};
+    use crate::codec::{CodecId, DecodeBody, EncodeBody};
 
     #[test]
     fn scalars_travel_as_text() {
