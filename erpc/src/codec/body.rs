@@ -44,11 +44,16 @@ impl<T: DeserializeOwned + Send + 'static> DecodeBody for T {
         if body.is_empty() {
             // Go leaves the destination at its zero value; in Rust only types that have an
             // "absent" form can take an empty body: (), Option<_>, and the like.
-            return T::deserialize(serde::de::value::UnitDeserializer::<serde::de::value::Error>::new())
-                .map_err(|_| CodecError::Decode {
-                    codec: "empty body",
-                    reason: format!("an empty body cannot be read as {}", std::any::type_name::<T>()),
-                });
+            return T::deserialize(
+                serde::de::value::UnitDeserializer::<serde::de::value::Error>::new(),
+            )
+            .map_err(|_| CodecError::Decode {
+                codec: "empty body",
+                reason: format!(
+                    "an empty body cannot be read as {}",
+                    std::any::type_name::<T>()
+                ),
+            });
         }
         let codec = by_id(codec).ok_or(CodecError::Unsupported(codec.0))?;
         let mut value = None;
@@ -56,7 +61,10 @@ impl<T: DeserializeOwned + Send + 'static> DecodeBody for T {
             value = Some(erased_serde::deserialize::<T>(de)?);
             Ok(())
         })?;
-        value.ok_or_else(|| CodecError::Decode { codec: codec.name(), reason: "the codec produced no value".into() })
+        value.ok_or_else(|| CodecError::Decode {
+            codec: codec.name(),
+            reason: "the codec produced no value".into(),
+        })
     }
 }
 
@@ -122,7 +130,11 @@ impl serde::Serializer for UnitProbe {
     fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<(), NotUnit> {
         Err(NotUnit)
     }
-    fn serialize_newtype_struct<V: Serialize + ?Sized>(self, _: &'static str, _: &V) -> Result<(), NotUnit> {
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &V,
+    ) -> Result<(), NotUnit> {
         Err(NotUnit)
     }
     fn serialize_newtype_variant<V: Serialize + ?Sized>(

@@ -1,0 +1,244 @@
+//! Transports: listening, dialing and the byte streams sessions run on.
+//!
+//! A [`Conn`] is any ordered, reliable byte stream (`AsyncRead + AsyncWrite`) with its two
+//! addresses; sessions neither know nor care whether it is TCP, a unix socket or TLS over
+//! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
+//! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
+
+pub mod tls;
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
+
+use crate::config::{Network, PeerConfig};
+
+/// A byte stream a session can run on.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// An established connection: the stream and its two addresses.
+pub struct Conn {
+    /// The stream.
+    pub io: Box<dyn Stream>,
+    /// This end's address (`ip:port`, or a socket path for unix networks).
+    pub local_addr: String,
+    /// The other end's address.
+    pub remote_addr: String,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("local_addr", &self.local_addr)
+            .field("remote_addr", &self.remote_addr)
+            .finish()
+    }
+}
+
+/// The socket options of [`PeerConfig`] that apply to TCP connections.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SocketOptions {
+    nodelay: bool,
+    keepalive: Option<Duration>,
+    read_buffer_size: Option<usize>,
+    write_buffer_size: Option<usize>,
+}
+
+impl SocketOptions {
+    pub(crate) fn from_config(config: &PeerConfig) -> Self {
+        SocketOptions {
+            nodelay: config.nodelay,
+            keepalive: config.keepalive,
+            read_buffer_size: config.read_buffer_size,
+            write_buffer_size: config.write_buffer_size,
+        }
+    }
+
+    fn apply(&self, stream: &TcpStream) -> io::Result<()> {
+        stream.set_nodelay(self.nodelay)?;
+        let sock = socket2::SockRef::from(stream);
+        if let Some(period) = self.keepalive {
+            sock.set_tcp_keepalive(
+                &socket2::TcpKeepalive::new()
+                    .with_time(period)
+                    .with_interval(period),
+            )?;
+        }
+        if let Some(size) = self.read_buffer_size {
+            sock.set_recv_buffer_size(size)?;
+        }
+        if let Some(size) = self.write_buffer_size {
+            sock.set_send_buffer_size(size)?;
+        }
+        Ok(())
+    }
+}
+
+/// A bound listener of a stream network.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, String),
+}
+
+impl Listener {
+    /// Binds `addr` (`ip:port`, or a path for unix networks).
+    pub(crate) async fn bind(network: Network, addr: &str) -> io::Result<Listener> {
+        match network {
+            Network::Unix => Ok(Listener::Unix(UnixListener::bind(addr)?, addr.to_string())),
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 => {
+                let addrs = resolve(network, addr).await?;
+                let mut last = io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    format!("{addr} resolves to no usable address"),
+                );
+                for sa in addrs {
+                    match TcpListener::bind(sa).await {
+                        Ok(l) => return Ok(Listener::Tcp(l)),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// Waits for the next connection.
+    pub(crate) async fn accept(&self, options: &SocketOptions) -> io::Result<Conn> {
+        match self {
+            Listener::Tcp(l) => {
+                let (stream, remote) = l.accept().await?;
+                options.apply(&stream)?;
+                let local = stream.local_addr()?.to_string();
+                Ok(Conn {
+                    io: Box::new(stream),
+                    local_addr: local,
+                    remote_addr: remote.to_string(),
+                })
+            }
+            Listener::Unix(l, path) => {
+                let (stream, remote) = l.accept().await?;
+                let remote = remote
+                    .as_pathname()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "@".into());
+                Ok(Conn {
+                    io: Box::new(stream),
+                    local_addr: path.clone(),
+                    remote_addr: remote,
+                })
+            }
+        }
+    }
+
+    /// The bound address (with the real port when listening on port 0).
+    pub(crate) fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Listener::Unix(_, path) => path.clone(),
+        }
+    }
+
+    /// Releases what the listener holds on the system (the socket file of unix listeners).
+    pub(crate) fn cleanup(&self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Connects to `addr`, binding `local` first when given (for unix, a socket path).
+pub(crate) async fn connect(
+    network: Network,
+    addr: &str,
+    local: Option<&str>,
+    options: &SocketOptions,
+) -> io::Result<Conn> {
+    match network {
+        Network::Unix => {
+            let stream = UnixStream::connect(addr).await?;
+            let local_addr = stream
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_else(|| format!("@{}", std::process::id()));
+            Ok(Conn {
+                io: Box::new(stream),
+                local_addr,
+                remote_addr: addr.to_string(),
+            })
+        }
+        Network::Tcp | Network::Tcp4 | Network::Tcp6 => {
+            let addrs = resolve(network, addr).await?;
+            let mut last = io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{addr} resolves to no usable address"),
+            );
+            for sa in addrs {
+                let socket = if sa.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                if let Some(local) = local {
+                    socket.bind(
+                        local
+                            .parse()
+                            .map_err(|e| invalid(format!("bad local address {local:?}: {e}")))?,
+                    )?;
+                }
+                match socket.connect(sa).await {
+                    Ok(stream) => {
+                        options.apply(&stream)?;
+                        return Ok(Conn {
+                            local_addr: stream.local_addr()?.to_string(),
+                            remote_addr: stream.peer_addr()?.to_string(),
+                            io: Box::new(stream),
+                        });
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+/// Resolves `host:port` (an empty host means localhost, as in Go), keeping only the address
+/// family `tcp4`/`tcp6` ask for.
+async fn resolve(network: Network, addr: &str) -> io::Result<Vec<std::net::SocketAddr>> {
+    let addr = if addr.starts_with(':') {
+        format!("localhost{addr}")
+    } else {
+        addr.to_string()
+    };
+    let all = tokio::net::lookup_host(&addr).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot resolve {addr:?}: {e} (expected host:port)"),
+        )
+    })?;
+    Ok(all
+        .filter(|sa| match network {
+            Network::Tcp4 => sa.is_ipv4(),
+            Network::Tcp6 => sa.is_ipv6(),
+            _ => true,
+        })
+        .collect())
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn unsupported(network: Network) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("network {network:?} is not available in this build; use tcp, tcp4, tcp6 or unix"),
+    )
+}

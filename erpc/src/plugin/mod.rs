@@ -1,0 +1,210 @@
+//! Plugins: code that runs at the 24 hook points of a peer's life (behaviour.md §10).
+//!
+//! A [`Plugin`] implements any subset of the hooks; the others default to doing nothing.
+//! Plugins attach to the peer (every hook) or to a route group (the hooks that run for a matched
+//! handler: `post_reg`, `pre_read_call_body`, `post_read_call_body`, `pre_write_reply`,
+//! `post_write_reply`, `pre_read_push_body`, `post_read_push_body`). Hooks run in order, peer
+//! plugins first, then the group's, and the first error stops the chain; what an error does
+//! depends on the hook, as in Go (see each method).
+
+mod ignorecase;
+
+pub use ignorecase::IgnoreCase;
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use crate::config::PeerConfig;
+use crate::message::Message;
+use crate::peer::Peer;
+use crate::router::HandlerInfo;
+use crate::session::{PreSession, Session};
+use crate::status::Status;
+
+/// What a hook returns: `Ok(())` to go on, or a status that stops the chain.
+pub type HookResult = Result<(), Status>;
+
+/// A plugin. Every hook has a default that does nothing; implement the ones you need.
+#[allow(unused_variables)]
+pub trait Plugin: Send + Sync + 'static {
+    /// A unique name within the peer (used in logs and to reject duplicates).
+    fn name(&self) -> &str;
+
+    /// Before the peer is built; may change the config. An error stops `build()`.
+    fn pre_new_peer(&self, config: &mut PeerConfig) -> HookResult {
+        Ok(())
+    }
+    /// After the peer is built. An error stops `build()`.
+    fn post_new_peer(&self, peer: &Peer) -> HookResult {
+        Ok(())
+    }
+    /// For each registered handler. An error stops `build()`.
+    fn post_reg(&self, handler: &HandlerInfo) -> HookResult {
+        Ok(())
+    }
+    /// When a listener is ready. An error stops `listen()`.
+    fn post_listen(&self, addr: &str) -> HookResult {
+        Ok(())
+    }
+    /// Before each dial and redial. An error is returned by `dial()` / fails the redial.
+    fn pre_dial(&self, local_addr: &str, remote_addr: &str) -> HookResult {
+        Ok(())
+    }
+    /// After each connection is made by dialing, before the session starts; may exchange
+    /// messages with [`PreSession`] (authentication). An error closes that connection and
+    /// counts as a failed attempt.
+    fn post_dial<'a>(
+        &'a self,
+        session: &'a mut PreSession,
+        is_redial: bool,
+    ) -> BoxFuture<'a, HookResult> {
+        Box::pin(async { Ok(()) })
+    }
+    /// After a connection is accepted (and its TLS handshake done), before the session
+    /// starts. An error closes the connection.
+    fn post_accept<'a>(&'a self, session: &'a mut PreSession) -> BoxFuture<'a, HookResult> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Before a CALL is written; may change it. An error fails the call with that status.
+    fn pre_write_call(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// After a CALL is written. Errors are logged.
+    fn post_write_call(&self, session: &Session, message: &Message) -> HookResult {
+        Ok(())
+    }
+    /// Before a REPLY is written; may change it. Errors are logged; the reply is still sent.
+    fn pre_write_reply(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// After a REPLY is written. Errors are logged.
+    fn post_write_reply(&self, session: &Session, message: &Message) -> HookResult {
+        Ok(())
+    }
+    /// Before a PUSH is written; may change it. An error is returned by `push()`.
+    fn pre_write_push(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// After a PUSH is written. Errors are logged.
+    fn post_write_push(&self, session: &Session, message: &Message) -> HookResult {
+        Ok(())
+    }
+    /// Before each message is read. An error closes the session.
+    fn pre_read_header(&self, session: &Session) -> HookResult {
+        Ok(())
+    }
+    /// After a CALL's header is read, before the route lookup; may change the message (the
+    /// service method, for instance). An error is the reply.
+    fn post_read_call_header(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// Before a CALL's body is decoded. An error is the reply.
+    fn pre_read_call_body(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// After a CALL's body is decoded, before the handler. An error is the reply.
+    fn post_read_call_body(&self, session: &Session, message: &Message) -> HookResult {
+        Ok(())
+    }
+    /// After a PUSH's header is read. An error drops the push (logged).
+    fn post_read_push_header(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// Before a PUSH's body is decoded. An error drops the push (logged).
+    fn pre_read_push_body(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// After a PUSH's body is decoded. An error skips the handler silently.
+    fn post_read_push_body(&self, session: &Session, message: &Message) -> HookResult {
+        Ok(())
+    }
+    /// After a REPLY's header is read. An error becomes the call's status.
+    fn post_read_reply_header(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// Before a REPLY's body is decoded. An error becomes the call's status.
+    fn pre_read_reply_body(&self, session: &Session, message: &mut Message) -> HookResult {
+        Ok(())
+    }
+    /// After a REPLY's body is decoded (only when the reply's status is OK). An error becomes
+    /// the call's status.
+    fn post_read_reply_body(&self, session: &Session, message: &Message) -> HookResult {
+        Ok(())
+    }
+    /// Once after a session is closed. Errors are logged.
+    fn post_disconnect(&self, session: &Session) -> HookResult {
+        Ok(())
+    }
+}
+
+/// An ordered list of plugins; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Plugins {
+    list: Arc<[Arc<dyn Plugin>]>,
+}
+
+impl Plugins {
+    /// A list; fails on a duplicate name.
+    pub(crate) fn new(list: Vec<Arc<dyn Plugin>>) -> Result<Self, Status> {
+        for (i, p) in list.iter().enumerate() {
+            if list[..i].iter().any(|q| q.name() == p.name()) {
+                return Err(Status::new(
+                    crate::status::code::INVALID_OPERATION,
+                    format!(
+                        "plugin name {:?} is used twice; plugin names must be unique",
+                        p.name()
+                    ),
+                ));
+            }
+        }
+        Ok(Plugins { list: list.into() })
+    }
+
+    /// This list followed by `more`; fails on a duplicate name.
+    pub(crate) fn with(&self, more: &[Arc<dyn Plugin>]) -> Result<Self, Status> {
+        if more.is_empty() {
+            return Ok(self.clone());
+        }
+        Plugins::new(self.list.iter().chain(more).cloned().collect())
+    }
+
+    /// The plugins in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Plugin>> {
+        self.list.iter()
+    }
+
+    /// Whether the list is empty (lets the hot path skip hook loops).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Runs `hook` on each plugin until one fails; the failure is returned.
+    pub(crate) fn run(&self, mut hook: impl FnMut(&dyn Plugin) -> HookResult) -> HookResult {
+        for plugin in self.list.iter() {
+            hook(plugin.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Runs `hook` on each plugin and logs failures, for hooks whose errors change nothing.
+    pub(crate) fn run_logged(
+        &self,
+        hook_name: &str,
+        mut hook: impl FnMut(&dyn Plugin) -> HookResult,
+    ) {
+        for plugin in self.list.iter() {
+            if let Err(status) = hook(plugin.as_ref()) {
+                tracing::warn!(plugin = plugin.name(), hook = hook_name, %status, "plugin hook failed");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.list.iter().map(|p| p.name()))
+            .finish()
+    }
+}

@@ -1,0 +1,398 @@
+//! The router: which handler answers which service method.
+//!
+//! ```
+//! use erpc::router::{CallCtx, Router};
+//! use erpc::Status;
+//!
+//! async fn add(ctx: CallCtx, nums: Vec<i64>) -> Result<i64, Status> {
+//!     if let Some(author) = ctx.meta_str("author") {
+//!         ctx.set_reply_meta("author", author.to_string());
+//!     }
+//!     Ok(nums.iter().sum())
+//! }
+//!
+//! let mut router = Router::new();
+//! router.group("math").call("add", add);               // "/math/add"
+//! router.call_at("Hello.Say", |text: String| async move { Ok(text) });
+//! assert!(router.routes().any(|r| r == "/math/add"));
+//! ```
+//!
+//! Names given to [`Router::call`], [`Router::push`] and [`Router::group`] go through the
+//! router's [`NameMapper`] as in Go (`math` + `add` → `/math/add` with the HTTP mapper,
+//! `math.add` with the RPC one); [`Router::call_at`] and [`Router::push_at`] take a route
+//! verbatim. Handlers from a type's methods come from `#[erpc::service]` (see [`Service`]).
+//! Unknown calls get `404 Not Found` unless a fallback is set with [`Router::unknown_call`];
+//! unknown pushes are dropped unless [`Router::unknown_push`] is set.
+
+mod ctx;
+mod handler;
+pub mod mapper;
+
+pub use ctx::{CallCtx, PushCtx};
+pub use handler::{CallHandler, PushHandler};
+pub use mapper::NameMapper;
+
+pub(crate) use handler::{ErasedCall, ErasedPush};
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use handler::{CallFn, PushFn};
+
+use crate::plugin::{Plugin, Plugins};
+
+/// Whether a handler answers CALLs or PUSHes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandlerKind {
+    /// A CALL handler.
+    Call,
+    /// A PUSH handler.
+    Push,
+}
+
+/// What plugins learn about a registered handler (`post_reg`).
+#[derive(Clone, Debug)]
+pub struct HandlerInfo {
+    /// The route.
+    pub name: String,
+    /// CALL or PUSH.
+    pub kind: HandlerKind,
+    /// Whether it is the fallback for unknown routes.
+    pub unknown: bool,
+    /// The Rust type of the argument.
+    pub arg_type: &'static str,
+}
+
+pub(crate) struct Route<H: ?Sized> {
+    pub(crate) handler: Arc<H>,
+    pub(crate) plugins: Plugins,
+    pub(crate) info: HandlerInfo,
+}
+
+impl<H: ?Sized> Clone for Route<H> {
+    fn clone(&self) -> Self {
+        Route {
+            handler: self.handler.clone(),
+            plugins: self.plugins.clone(),
+            info: self.info.clone(),
+        }
+    }
+}
+
+/// The frozen route table a running peer looks routes up in.
+#[derive(Default)]
+pub(crate) struct Routes {
+    pub(crate) calls: HashMap<String, Route<dyn ErasedCall>>,
+    pub(crate) pushes: HashMap<String, Route<dyn ErasedPush>>,
+    pub(crate) unknown_call: Option<Route<dyn ErasedCall>>,
+    pub(crate) unknown_push: Option<Route<dyn ErasedPush>>,
+}
+
+impl Routes {
+    /// Puts the peer's plugins in front of every route's own.
+    pub(crate) fn with_peer_plugins(mut self, peer: &Plugins) -> Result<Self, crate::Status> {
+        for route in self.calls.values_mut().chain(self.unknown_call.iter_mut()) {
+            route.plugins = peer.with(&route.plugins.iter().cloned().collect::<Vec<_>>())?;
+        }
+        for route in self.pushes.values_mut().chain(self.unknown_push.iter_mut()) {
+            route.plugins = peer.with(&route.plugins.iter().cloned().collect::<Vec<_>>())?;
+        }
+        Ok(self)
+    }
+
+    pub(crate) fn infos(&self) -> impl Iterator<Item = &HandlerInfo> {
+        self.calls
+            .values()
+            .map(|r| &r.info)
+            .chain(self.pushes.values().map(|r| &r.info))
+    }
+}
+
+/// Collects routes before a peer is built. See the [module docs](self).
+pub struct Router {
+    mapper: NameMapper,
+    routes: Routes,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl Router {
+    /// An empty router with the HTTP-style name mapper (`/a/b`), Go's default.
+    pub fn new() -> Self {
+        Router::with_mapper(NameMapper::Http)
+    }
+
+    /// An empty router with the given name mapper.
+    pub fn with_mapper(mapper: NameMapper) -> Self {
+        Router {
+            mapper,
+            routes: Routes::default(),
+        }
+    }
+
+    /// The name mapper.
+    pub fn mapper(&self) -> NameMapper {
+        self.mapper
+    }
+
+    /// A sub-route group: names registered on it are prefixed with `prefix` (mapped).
+    pub fn group(&mut self, prefix: &str) -> Group<'_> {
+        let prefix = self.mapper.route(&self.mapper.root(), prefix);
+        Group {
+            router: self,
+            prefix,
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Registers a CALL handler under `name`, mapped like Go (`add` → `/add`).
+    pub fn call<H: CallHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
+        let route = self.mapper.route(&self.mapper.root(), name);
+        self.add_call(route, handler, &[]);
+        self
+    }
+
+    /// Registers a CALL handler under exactly `route` (no mapping, no prefix).
+    pub fn call_at<H: CallHandler<M>, M: 'static>(&mut self, route: &str, handler: H) -> &mut Self {
+        self.add_call(route.to_string(), handler, &[]);
+        self
+    }
+
+    /// Registers a PUSH handler under `name`, mapped like Go.
+    pub fn push<H: PushHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
+        let route = self.mapper.route(&self.mapper.root(), name);
+        self.add_push(route, handler, &[]);
+        self
+    }
+
+    /// Registers a PUSH handler under exactly `route`.
+    pub fn push_at<H: PushHandler<M>, M: 'static>(&mut self, route: &str, handler: H) -> &mut Self {
+        self.add_push(route.to_string(), handler, &[]);
+        self
+    }
+
+    /// Registers every method of a service type (see [`Service`]).
+    pub fn service<S: Service>(&mut self, service: S) -> &mut Self {
+        let mut root = Group {
+            prefix: self.mapper.root(),
+            router: self,
+            plugins: Vec::new(),
+        };
+        Arc::new(service).register(&mut root);
+        self
+    }
+
+    /// The fallback for CALLs to unknown routes. Take the body as [`Raw`](crate::Raw) to see
+    /// it undecoded (`ctx.body_codec()` says how to decode it).
+    pub fn unknown_call<H: CallHandler<M>, M: 'static>(&mut self, handler: H) -> &mut Self {
+        self.routes.unknown_call = Some(Route {
+            handler: Arc::new(CallFn {
+                handler,
+                _shape: PhantomData,
+            }),
+            plugins: Plugins::default(),
+            info: HandlerInfo {
+                name: String::new(),
+                kind: HandlerKind::Call,
+                unknown: true,
+                arg_type: std::any::type_name::<H::Arg>(),
+            },
+        });
+        self
+    }
+
+    /// The fallback for PUSHes to unknown routes.
+    pub fn unknown_push<H: PushHandler<M>, M: 'static>(&mut self, handler: H) -> &mut Self {
+        self.routes.unknown_push = Some(Route {
+            handler: Arc::new(PushFn {
+                handler,
+                _shape: PhantomData,
+            }),
+            plugins: Plugins::default(),
+            info: HandlerInfo {
+                name: String::new(),
+                kind: HandlerKind::Push,
+                unknown: true,
+                arg_type: std::any::type_name::<H::Arg>(),
+            },
+        });
+        self
+    }
+
+    /// Every registered route (CALL and PUSH), in no particular order.
+    pub fn routes(&self) -> impl Iterator<Item = &str> {
+        self.routes
+            .calls
+            .keys()
+            .chain(self.routes.pushes.keys())
+            .map(String::as_str)
+    }
+
+    pub(crate) fn into_routes(self) -> Routes {
+        self.routes
+    }
+
+    fn add_call<H: CallHandler<M>, M: 'static>(
+        &mut self,
+        route: String,
+        handler: H,
+        plugins: &[Arc<dyn Plugin>],
+    ) {
+        let info = HandlerInfo {
+            name: route.clone(),
+            kind: HandlerKind::Call,
+            unknown: false,
+            arg_type: std::any::type_name::<H::Arg>(),
+        };
+        let plugins = plugin_list(&route, plugins);
+        let handler: Arc<dyn ErasedCall> = Arc::new(CallFn {
+            handler,
+            _shape: PhantomData,
+        });
+        let route_entry = Route {
+            handler,
+            plugins,
+            info,
+        };
+        if self
+            .routes
+            .calls
+            .insert(route.clone(), route_entry)
+            .is_some()
+        {
+            panic!(
+                "erpc: the CALL route {route:?} is registered twice; each route needs exactly one handler"
+            );
+        }
+    }
+
+    fn add_push<H: PushHandler<M>, M: 'static>(
+        &mut self,
+        route: String,
+        handler: H,
+        plugins: &[Arc<dyn Plugin>],
+    ) {
+        let info = HandlerInfo {
+            name: route.clone(),
+            kind: HandlerKind::Push,
+            unknown: false,
+            arg_type: std::any::type_name::<H::Arg>(),
+        };
+        let plugins = plugin_list(&route, plugins);
+        let handler: Arc<dyn ErasedPush> = Arc::new(PushFn {
+            handler,
+            _shape: PhantomData,
+        });
+        let route_entry = Route {
+            handler,
+            plugins,
+            info,
+        };
+        if self
+            .routes
+            .pushes
+            .insert(route.clone(), route_entry)
+            .is_some()
+        {
+            panic!(
+                "erpc: the PUSH route {route:?} is registered twice; each route needs exactly one handler"
+            );
+        }
+    }
+}
+
+fn plugin_list(route: &str, plugins: &[Arc<dyn Plugin>]) -> Plugins {
+    Plugins::new(plugins.to_vec())
+        .unwrap_or_else(|status| panic!("erpc: plugins of route {route:?}: {}", status.msg()))
+}
+
+/// A sub-route group: a prefix and plugins shared by the routes registered through it.
+pub struct Group<'r> {
+    router: &'r mut Router,
+    prefix: String,
+    plugins: Vec<Arc<dyn Plugin>>,
+}
+
+impl Group<'_> {
+    /// Adds a plugin to this group's routes (after the peer's plugins and the parent group's).
+    pub fn plugin(&mut self, plugin: impl Plugin) -> &mut Self {
+        self.plugins.push(Arc::new(plugin));
+        self
+    }
+
+    /// The group's route prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A nested group.
+    pub fn group(&mut self, prefix: &str) -> Group<'_> {
+        let prefix = self.router.mapper.route(&self.prefix, prefix);
+        let plugins = self.plugins.clone();
+        Group {
+            router: self.router,
+            prefix,
+            plugins,
+        }
+    }
+
+    /// Registers a CALL handler under `name` in this group.
+    pub fn call<H: CallHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
+        let route = self.router.mapper.route(&self.prefix, name);
+        self.router.add_call(route, handler, &self.plugins);
+        self
+    }
+
+    /// Registers a PUSH handler under `name` in this group.
+    pub fn push<H: PushHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
+        let route = self.router.mapper.route(&self.prefix, name);
+        self.router.add_push(route, handler, &self.plugins);
+        self
+    }
+
+    /// Registers every method of a service type in this group.
+    pub fn service<S: Service>(&mut self, service: S) -> &mut Self {
+        Arc::new(service).register(self);
+        self
+    }
+}
+
+/// A type whose methods are handlers. Implemented by `#[erpc::service]` on an impl block:
+///
+/// ```
+/// use erpc::router::{CallCtx, PushCtx, Router};
+/// use erpc::Status;
+///
+/// struct Math;
+///
+/// #[erpc::service]
+/// impl Math {
+///     async fn add(&self, _ctx: CallCtx, nums: Vec<i64>) -> Result<i64, Status> {
+///         Ok(nums.iter().sum())
+///     }
+///     async fn notify(&self, _ctx: PushCtx, text: String) -> Result<(), Status> {
+///         println!("{text}");
+///         Ok(())
+///     }
+/// }
+///
+/// let mut router = Router::new();
+/// router.service(Math);
+/// let mut routes: Vec<_> = router.routes().collect();
+/// routes.sort();
+/// assert_eq!(routes, ["/math/add", "/math/notify"]);
+/// ```
+///
+/// Each `async fn` taking `&self`, a [`CallCtx`] and an argument becomes a CALL route; with a
+/// [`PushCtx`] a PUSH route. The route is Go's: mapper(mapper(prefix, TypeName), MethodName),
+/// where the Rust method name is first turned into Go's CamelCase (`say_hello` → `SayHello`),
+/// so a Rust service answers the same routes as a Go service of the same names.
+pub trait Service: Send + Sync + 'static {
+    /// Registers the service's handlers in `group`.
+    fn register(self: Arc<Self>, group: &mut Group<'_>);
+}

@@ -1,0 +1,342 @@
+//! Making calls and pushes: [`Call`] and [`Push`] builders, [`Reply`], [`PendingCall`].
+
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::Session;
+use crate::codec::{CodecId, DecodeBody, EncodeBody};
+use crate::log;
+use crate::message::{Message, MessageType};
+use crate::meta::{self, Meta};
+use crate::status::{Status, code};
+use crate::xfer::XferPipe;
+
+/// Options shared by calls and pushes.
+#[derive(Default)]
+struct Options {
+    meta: Meta,
+    codec: Option<CodecId>,
+    xfer: Vec<u8>,
+    timeout: Option<Option<Duration>>,
+}
+
+impl Options {
+    /// Builds the message: encodes `args` with the chosen (or default) codec.
+    fn message<A: EncodeBody + ?Sized>(
+        self,
+        session: &Session,
+        mtype: MessageType,
+        service_method: &str,
+        args: &A,
+    ) -> Result<Message, Status> {
+        let codec = self
+            .codec
+            .unwrap_or(session.shared().settings.default_codec);
+        let body = args.encode_body(codec).map_err(|e| {
+            Status::from_code(
+                code::WRITE_FAILED,
+                format!("cannot encode the arguments: {e}"),
+            )
+        })?;
+        let xfer_pipe = XferPipe::from_ids(&self.xfer)
+            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+        Ok(Message {
+            seq: 0,
+            mtype,
+            service_method: service_method.to_string(),
+            status: Status::OK,
+            meta: self.meta,
+            body_codec: codec,
+            body,
+            xfer_pipe,
+        })
+    }
+}
+
+/// A reply with its meta and codec, from [`Call::reply`].
+#[derive(Debug, Clone)]
+pub struct Reply<R> {
+    /// The decoded body.
+    pub body: R,
+    /// The reply's meta.
+    pub meta: Meta,
+    /// The reply's body codec.
+    pub codec: CodecId,
+}
+
+/// A CALL being prepared. Await it for the decoded reply body, or use
+/// [`reply`](Self::reply) for the meta too, or [`start`](Self::start) to send now and await
+/// later.
+///
+/// ```no_run
+/// # async fn f(session: erpc::Session) -> Result<(), erpc::Status> {
+/// use std::time::Duration;
+/// let sum: i64 = session
+///     .call("/math/add", &[1, 2, 3])
+///     .meta("author", "andeya")
+///     .timeout(Duration::from_secs(2))
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a call does nothing until awaited or started"]
+pub struct Call<'a, A: ?Sized, R> {
+    session: &'a Session,
+    service_method: &'a str,
+    args: &'a A,
+    options: Options,
+    _reply: PhantomData<fn() -> R>,
+}
+
+impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
+    pub(crate) fn new(session: &'a Session, service_method: &'a str, args: &'a A) -> Self {
+        Call {
+            session,
+            service_method,
+            args,
+            options: Options::default(),
+            _reply: PhantomData,
+        }
+    }
+
+    /// Appends a meta pair.
+    pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+        self.options.meta.add(key, value);
+        self
+    }
+
+    /// Sets the codec of the arguments (default: the peer's default codec).
+    pub fn codec(mut self, codec: CodecId) -> Self {
+        self.options.codec = Some(codec);
+        self
+    }
+
+    /// Asks the other end to answer with this codec (meta `X-Accept-Body-Codec`).
+    pub fn accept(mut self, codec: CodecId) -> Self {
+        if codec != CodecId::NONE {
+            self.options
+                .meta
+                .set(meta::ACCEPT_BODY_CODEC, codec.0.to_string());
+        }
+        self
+    }
+
+    /// Appends a transfer filter by id (`b'g'` for gzip). The reply mirrors the filters.
+    pub fn xfer(mut self, filter_id: u8) -> Self {
+        self.options.xfer.push(filter_id);
+        self
+    }
+
+    /// Gives up with `408` after `timeout` (default: the peer's `call_timeout`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(Some(timeout));
+        self
+    }
+
+    /// Waits for the reply however long it takes (still ends if the connection is lost).
+    pub fn no_timeout(mut self) -> Self {
+        self.options.timeout = Some(None);
+        self
+    }
+}
+
+impl<A: EncodeBody + ?Sized, R: DecodeBody> Call<'_, A, R> {
+    fn prepare(self) -> (Session, Result<Message, Status>, Option<Duration>) {
+        let session = self.session.clone();
+        let timeout = self
+            .options
+            .timeout
+            .unwrap_or(session.shared().settings.call_timeout);
+        let msg = self
+            .options
+            .message(&session, MessageType::Call, self.service_method, self.args);
+        (session, msg, timeout)
+    }
+
+    /// Sends the call and waits for the reply, with its meta and codec.
+    pub async fn reply(self) -> Result<Reply<R>, Status> {
+        let (session, msg, timeout) = self.prepare();
+        exchange(session, msg?, timeout).await
+    }
+
+    /// Sends the call in the background and returns a handle to await the reply later.
+    /// The arguments are encoded now.
+    pub fn start(self) -> PendingCall<R> {
+        let (session, msg, timeout) = self.prepare();
+        let task = tokio::spawn(async move { exchange(session, msg?, timeout).await });
+        PendingCall { task }
+    }
+}
+
+impl<'a, A: EncodeBody + ?Sized, R: DecodeBody> IntoFuture for Call<'a, A, R> {
+    type Output = Result<R, Status>;
+    type IntoFuture = BoxFuture<'a, Result<R, Status>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let (session, msg, timeout) = self.prepare();
+        Box::pin(async move {
+            exchange(session, msg?, timeout)
+                .await
+                .map(|reply| reply.body)
+        })
+    }
+}
+
+/// A call sent with [`Call::start`]; await it for the reply.
+pub struct PendingCall<R> {
+    task: tokio::task::JoinHandle<Result<Reply<R>, Status>>,
+}
+
+impl<R> PendingCall<R> {
+    /// Whether the reply (or the error) is in.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops waiting; the call ends as if its timeout passed.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+impl<R> Future for PendingCall<R> {
+    type Output = Result<Reply<R>, Status>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.task).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| Err(Status::timeout(format!("the call was abandoned: {e}"))))
+        })
+    }
+}
+
+/// Sends a CALL and waits for its reply: seq, pending entry, hooks, write, wait, decode.
+async fn exchange<R: DecodeBody>(
+    session: Session,
+    mut msg: Message,
+    timeout: Option<Duration>,
+) -> Result<Reply<R>, Status> {
+    let shared = session.shared().clone();
+    let started = shared.settings.count_time.then(Instant::now);
+    msg.seq = session.next_seq();
+    let plugins = &shared.plugins;
+    if !plugins.is_empty() {
+        plugins.run(|p| p.pre_write_call(&session, &mut msg))?;
+    }
+    let (_guard, reply) = session.pending().register(msg.seq);
+    let outcome = async {
+        session.send(&msg, timeout).await?;
+        if !plugins.is_empty() {
+            plugins.run_logged("post_write_call", |p| p.post_write_call(&session, &msg));
+        }
+        let waited = match timeout {
+            Some(limit) => tokio::time::timeout(limit, reply).await.map_err(|_| {
+                Status::timeout(format!(
+                    "no reply to {:?} within {limit:?}; raise the call timeout if the handler is slow",
+                    msg.service_method
+                ))
+            })?,
+            None => reply.await,
+        };
+        let mut reply = waited.unwrap_or_else(|_| Err(Status::conn_closed("the session was closed")))?;
+        reply.service_method.clone_from(&msg.service_method);
+        Ok::<Message, Status>(reply)
+    }
+    .await;
+    log::call_out(&shared.settings, &session, &msg, outcome.as_ref(), started);
+    let reply = outcome?;
+    if !reply.status.is_ok() {
+        return Err(reply.status);
+    }
+    if !plugins.is_empty() {
+        plugins.run(|p| p.post_read_reply_body(&session, &reply))?;
+    }
+    let body = R::decode_body(reply.body_codec, reply.body)
+        .map_err(|e| Status::bad_message(format!("cannot decode the reply: {e}")))?;
+    Ok(Reply {
+        body,
+        meta: reply.meta,
+        codec: reply.body_codec,
+    })
+}
+
+/// A PUSH being prepared; await it to send. There is no answer: `Ok` means it was queued for
+/// writing on a live connection.
+#[must_use = "a push does nothing until awaited"]
+pub struct Push<'a, A: ?Sized> {
+    session: &'a Session,
+    service_method: &'a str,
+    args: &'a A,
+    options: Options,
+}
+
+impl<'a, A: EncodeBody + ?Sized> Push<'a, A> {
+    pub(crate) fn new(session: &'a Session, service_method: &'a str, args: &'a A) -> Self {
+        Push {
+            session,
+            service_method,
+            args,
+            options: Options::default(),
+        }
+    }
+
+    /// Appends a meta pair.
+    pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+        self.options.meta.add(key, value);
+        self
+    }
+
+    /// Sets the codec of the body (default: the peer's default codec).
+    pub fn codec(mut self, codec: CodecId) -> Self {
+        self.options.codec = Some(codec);
+        self
+    }
+
+    /// Appends a transfer filter by id.
+    pub fn xfer(mut self, filter_id: u8) -> Self {
+        self.options.xfer.push(filter_id);
+        self
+    }
+
+    /// How long to wait for a redialing connection before giving up (default: the peer's
+    /// `call_timeout`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(Some(timeout));
+        self
+    }
+}
+
+impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
+    type Output = Result<(), Status>;
+    type IntoFuture = BoxFuture<'a, Result<(), Status>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let session = self.session.clone();
+        let timeout = self
+            .options
+            .timeout
+            .unwrap_or(session.shared().settings.call_timeout);
+        let msg = self
+            .options
+            .message(&session, MessageType::Push, self.service_method, self.args);
+        Box::pin(async move {
+            let mut msg = msg?;
+            let shared = session.shared().clone();
+            let started = shared.settings.count_time.then(Instant::now);
+            msg.seq = session.next_seq();
+            let plugins = &shared.plugins;
+            if !plugins.is_empty() {
+                plugins.run(|p| p.pre_write_push(&session, &mut msg))?;
+            }
+            session.send(&msg, timeout).await?;
+            if !plugins.is_empty() {
+                plugins.run_logged("post_write_push", |p| p.post_write_push(&session, &msg));
+            }
+            log::push_out(&shared.settings, &session, &msg, started);
+            Ok(())
+        })
+    }
+}

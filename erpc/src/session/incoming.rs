@@ -1,0 +1,261 @@
+//! Handling received messages: replies complete pending calls, calls and pushes run their
+//! handlers.
+//!
+//! A handler's future is first polled right on the reader task; only if it is not finished
+//! at once is it spawned as a task of its own. Most handlers finish on their first poll, so
+//! they cost no task spawn, and slow ones still run concurrently. A panicking handler is
+//! answered with `500 Internal Server Error` and the session goes on.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use futures_util::FutureExt;
+
+use super::{HandlerGuard, Session, is_conn_closed};
+use crate::codec::CodecId;
+use crate::log;
+use crate::message::{Message, MessageType};
+use crate::router::{CallCtx, PushCtx};
+use crate::status::{Status, code};
+
+/// Routes one received message. An error closes the session.
+pub(crate) fn dispatch(session: &Session, msg: Message) -> Result<(), Status> {
+    match msg.mtype {
+        MessageType::Reply => {
+            complete_reply(session, msg);
+            Ok(())
+        }
+        MessageType::Call | MessageType::Push => {
+            if msg.body_codec == CodecId::NONE && !msg.body.is_empty() {
+                // Go closes the connection without an answer here; so do we, for compatibility.
+                return Err(Status::bad_message(
+                    "a message with a body but no codec (codec 0)",
+                ));
+            }
+            let guard = session.handler_started();
+            if msg.mtype == MessageType::Call {
+                run(handle_call(session.clone(), msg, guard));
+            } else {
+                run(handle_push(session.clone(), msg, guard));
+            }
+            Ok(())
+        }
+        MessageType::AuthCall | MessageType::AuthReply => Err(Status::with_cause(
+            code::MTYPE_NOT_ALLOWED,
+            "Message Type Not Allowed",
+            format!(
+                "{} is only allowed during the connection handshake",
+                msg.mtype
+            ),
+        )),
+    }
+}
+
+/// Polls `fut` once here; spawns it only if it is not done.
+fn run(fut: impl Future<Output = ()> + Send + 'static) {
+    let mut fut = Box::pin(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    if let Poll::Pending = fut.as_mut().poll(&mut cx) {
+        tokio::spawn(fut);
+    }
+}
+
+fn complete_reply(session: &Session, mut msg: Message) {
+    let pending = session.pending();
+    if !pending.contains(msg.seq) {
+        tracing::debug!(session = %session.id(), seq = msg.seq, "reply to no waiting call; dropped");
+        return;
+    }
+    let plugins = &session.shared().plugins;
+    let hooks = if plugins.is_empty() {
+        Ok(())
+    } else {
+        plugins
+            .run(|p| p.post_read_reply_header(session, &mut msg))
+            .and_then(|()| plugins.run(|p| p.pre_read_reply_body(session, &mut msg)))
+    };
+    let seq = msg.seq;
+    pending.complete(seq, hooks.map(|()| msg));
+}
+
+async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
+    let shared = session.shared().clone();
+    let started = shared.settings.count_time.then(Instant::now);
+    let mut reply = Message::new(MessageType::Reply, msg.seq);
+    reply.xfer_pipe = msg.xfer_pipe.clone();
+
+    let mut status = Ok(());
+    if !shared.plugins.is_empty() {
+        status = shared
+            .plugins
+            .run(|p| p.post_read_call_header(&session, &mut msg));
+    }
+    let route = status.and_then(|()| {
+        if msg.service_method.is_empty() {
+            return Err(Status::bad_message("invalid service method for message"));
+        }
+        let routes = &shared.routes;
+        routes
+            .calls
+            .get(&msg.service_method)
+            .or(routes.unknown_call.as_ref())
+            .ok_or_else(Status::not_found)
+    });
+    let plugins = route
+        .as_ref()
+        .map_or_else(|_| shared.plugins.clone(), |r| r.plugins.clone());
+    let route = route.and_then(|r| {
+        if !r.plugins.is_empty() {
+            r.plugins
+                .run(|p| p.pre_read_call_body(&session, &mut msg))?;
+        }
+        Ok(r)
+    });
+    let ctx = CallCtx::new(session.clone(), msg, plugins.clone());
+    let result = match route {
+        Err(status) => Err(status),
+        Ok(route) => {
+            let handling = AssertUnwindSafe(
+                route
+                    .handler
+                    .handle(ctx.clone(), ctx.message().body.clone()),
+            )
+            .catch_unwind();
+            let outcome = match shared.settings.context_age {
+                Some(age) => tokio::time::timeout(age, handling)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Ok(Err(Status::timeout(format!(
+                            "the handler did not finish within the context age of {age:?}"
+                        ))))
+                    }),
+                None => handling.await,
+            };
+            outcome.unwrap_or_else(|panic| {
+                let text = panic_text(&*panic);
+                tracing::error!(session = %session.id(), service_method = ctx.service_method(), panic = %text, "handler panicked");
+                Err(Status::internal(text))
+            })
+        }
+    };
+    let parts = ctx.take_reply_parts();
+    reply.meta = parts.meta;
+    for id in parts.xfer {
+        if let Err(e) = reply.xfer_pipe.push(id) {
+            tracing::warn!(error = %e, "reply xfer filter dropped");
+        }
+    }
+    match result {
+        Ok((codec, body)) => {
+            reply.body_codec = codec;
+            reply.body = body;
+        }
+        Err(status) => reply.status = status,
+    }
+    if !plugins.is_empty() {
+        plugins.run_logged("pre_write_reply", |p| {
+            p.pre_write_reply(&session, &mut reply)
+        });
+    }
+    match session.send(&reply, None).await {
+        Ok(()) => {
+            if !plugins.is_empty() {
+                plugins.run_logged("post_write_reply", |p| p.post_write_reply(&session, &reply));
+            }
+        }
+        Err(status) if is_conn_closed(&status) => {
+            tracing::debug!(session = %session.id(), "reply not sent: the connection is gone");
+        }
+        Err(status) => {
+            // The reply cannot be framed (too large, say): the caller still gets an answer.
+            tracing::warn!(session = %session.id(), %status, "reply could not be written; answering 500");
+            let mut fallback = Message::new(MessageType::Reply, reply.seq);
+            fallback.xfer_pipe = reply.xfer_pipe.clone();
+            fallback.status = Status::internal(status.cause().unwrap_or(status.msg()).to_string());
+            let _ = session.send(&fallback, None).await;
+            reply = fallback;
+        }
+    }
+    log::call_in(&shared.settings, &session, ctx.message(), &reply, started);
+}
+
+async fn handle_push(session: Session, mut msg: Message, _guard: HandlerGuard) {
+    let shared = session.shared().clone();
+    let started = shared.settings.count_time.then(Instant::now);
+    let mut status = Ok(());
+    if !shared.plugins.is_empty() {
+        status = shared
+            .plugins
+            .run(|p| p.post_read_push_header(&session, &mut msg));
+    }
+    let route = status.and_then(|()| {
+        if msg.service_method.is_empty() {
+            return Err(Status::bad_message("invalid service method for message"));
+        }
+        let routes = &shared.routes;
+        routes
+            .pushes
+            .get(&msg.service_method)
+            .or(routes.unknown_push.as_ref())
+            .ok_or_else(Status::not_found)
+    });
+    let route = route.and_then(|r| {
+        if !r.plugins.is_empty() {
+            r.plugins
+                .run(|p| p.pre_read_push_body(&session, &mut msg))?;
+        }
+        Ok(r)
+    });
+    let plugins = route
+        .as_ref()
+        .map_or_else(|_| shared.plugins.clone(), |r| r.plugins.clone());
+    let ctx = PushCtx::new(session.clone(), msg, plugins);
+    let result = match route {
+        Err(status) => Err(status),
+        Ok(route) => {
+            let handling = AssertUnwindSafe(
+                route
+                    .handler
+                    .handle(ctx.clone(), ctx.message().body.clone()),
+            )
+            .catch_unwind();
+            let outcome = match shared.settings.context_age {
+                Some(age) => tokio::time::timeout(age, handling)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Ok(Err(Status::timeout(
+                            "the push handler ran past the context age",
+                        )))
+                    }),
+                None => handling.await,
+            };
+            outcome.unwrap_or_else(|panic| Err(Status::internal(panic_text(&*panic))))
+        }
+    };
+    if let Err(status) = &result {
+        tracing::warn!(session = %session.id(), service_method = ctx.service_method(), %status, "push not handled");
+    }
+    log::push_in(
+        &shared.settings,
+        &session,
+        ctx.message(),
+        result.err().as_ref(),
+        started,
+    );
+}
+
+/// The text of a panic payload (`panic!("boom")` → `boom`).
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(status) = payload.downcast_ref::<Status>() {
+        status.to_string()
+    } else {
+        "handler panicked".to_string()
+    }
+}

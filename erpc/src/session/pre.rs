@@ -1,0 +1,153 @@
+//! [`PreSession`]: a connection before its session starts, for handshakes in the PostDial and
+//! PostAccept hooks (authentication, say).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::Storage;
+use crate::codec::CodecId;
+use crate::message::Message;
+use crate::net::Conn;
+use crate::proto::Proto;
+use crate::status::{Status, code};
+
+/// The connection and its protocol.
+pub(crate) struct ConnParts {
+    pub(crate) conn: Conn,
+    pub(crate) proto: Arc<dyn Proto>,
+}
+
+/// A connection in its handshake phase: no reader or writer task runs yet and no plugin sees
+/// what is exchanged, so hooks can send and receive messages one at a time.
+pub struct PreSession {
+    parts: ConnParts,
+    buf: BytesMut,
+    seq: Arc<AtomicI32>,
+    storage: Storage,
+    id: String,
+    max_size: usize,
+    default_codec: CodecId,
+    timeout: Option<Duration>,
+}
+
+impl PreSession {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        conn: Conn,
+        proto: Arc<dyn Proto>,
+        id: String,
+        seq: Arc<AtomicI32>,
+        storage: Storage,
+        max_size: usize,
+        default_codec: CodecId,
+        timeout: Option<Duration>,
+    ) -> Self {
+        PreSession {
+            parts: ConnParts { conn, proto },
+            buf: BytesMut::with_capacity(8 * 1024),
+            seq,
+            storage,
+            id,
+            max_size,
+            default_codec,
+            timeout,
+        }
+    }
+
+    /// The id the session will have.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Chooses the id the session will have (a user name after authentication, say).
+    pub fn set_id(&mut self, id: impl Into<String>) {
+        self.id = id.into();
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> &str {
+        &self.parts.conn.local_addr
+    }
+
+    /// The other end's address.
+    pub fn remote_addr(&self) -> &str {
+        &self.parts.conn.remote_addr
+    }
+
+    /// The storage the session will have.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The peer's default body codec.
+    pub fn default_codec(&self) -> CodecId {
+        self.default_codec
+    }
+
+    /// The next seq of the session's counter (the first message a session sends has seq 1).
+    pub fn next_seq(&self) -> i32 {
+        self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+    }
+
+    /// Writes one message as it is (set its seq with [`next_seq`](Self::next_seq)).
+    pub async fn send(&mut self, msg: &Message) -> Result<(), Status> {
+        let mut frame = BytesMut::new();
+        self.parts
+            .proto
+            .encode(msg, &mut frame, self.max_size)
+            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+        let write = self.parts.conn.io.write_all(&frame);
+        let result = match self.timeout {
+            Some(t) => tokio::time::timeout(t, write)
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+            None => write.await,
+        };
+        result.map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))
+    }
+
+    /// Reads one message (any type).
+    pub async fn receive(&mut self) -> Result<Message, Status> {
+        let read = async {
+            loop {
+                if let Some(msg) = self
+                    .parts
+                    .proto
+                    .decode(&mut self.buf, self.max_size)
+                    .map_err(|e| Status::bad_message(e.to_string()))?
+                {
+                    return Ok(msg);
+                }
+                self.buf.reserve(4096);
+                match self.parts.conn.io.read_buf(&mut self.buf).await {
+                    Ok(0) => return Err(Status::new(code::CONN_CLOSED, "Connection Closed")),
+                    Ok(_) => {}
+                    Err(e) => return Err(Status::conn_closed(e.to_string())),
+                }
+            }
+        };
+        match self.timeout {
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .unwrap_or_else(|_| Err(Status::conn_closed(format!("no message within {t:?}")))),
+            None => read.await,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (ConnParts, BytesMut, Arc<AtomicI32>, Storage, String) {
+        (self.parts, self.buf, self.seq, self.storage, self.id)
+    }
+}
+
+impl std::fmt::Debug for PreSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreSession")
+            .field("id", &self.id)
+            .field("remote_addr", &self.remote_addr())
+            .finish()
+    }
+}

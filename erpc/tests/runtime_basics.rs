@@ -1,0 +1,182 @@
+//! Calls, pushes and their failure modes over real loopback sockets.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use erpc::router::{CallCtx, PushCtx};
+use erpc::status::code;
+use erpc::{CodecId, Peer, PeerConfig, Raw, Router, Status};
+use tokio::sync::mpsc;
+
+async fn add(ctx: CallCtx, nums: Vec<i64>) -> Result<i64, Status> {
+    if let Some(author) = ctx.meta_str("author") {
+        ctx.set_reply_meta("author", author.to_string());
+    }
+    Ok(nums.iter().sum())
+}
+
+fn router(pushes: mpsc::UnboundedSender<String>) -> Router {
+    let mut router = Router::new();
+    router.group("math").call("add", add);
+    router.call_at("/echo/parrot", |text: String| async move { Ok(text) });
+    router.call_at("/err/custom", |_: ()| async move {
+        Err::<(), _>(Status::with_cause(10005, "custom error", "because"))
+    });
+    router.call_at("/panic", |_: ()| async move {
+        if true {
+            panic!("boom");
+        }
+        Ok(())
+    });
+    router.call_at("/slow", |ms: u64| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ms)
+    });
+    router.push_at("/push/status", move |_: PushCtx, text: String| {
+        let pushes = pushes.clone();
+        async move {
+            let _ = pushes.send(text);
+            Ok(())
+        }
+    });
+    router
+}
+
+async fn server() -> (Peer, String, mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let peer = Peer::builder().router(router(tx)).build().unwrap();
+    let addr = peer.listen_on("127.0.0.1:0").await.unwrap();
+    (peer, addr, rx)
+}
+
+#[tokio::test]
+async fn call_returns_the_sum_and_echoes_meta() {
+    let (_server, addr, _) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let sum: i64 = session.call("/math/add", &[1, 2, 3, 4, 5]).await.unwrap();
+    assert_eq!(sum, 15);
+    let reply = session
+        .call::<_, i64>("/math/add", &[1, 2])
+        .meta("author", "andeya")
+        .reply()
+        .await
+        .unwrap();
+    assert_eq!(reply.body, 3);
+    assert_eq!(reply.meta.get_str("author"), Some("andeya"));
+    assert_eq!(reply.codec, CodecId::JSON);
+    let text: String = session
+        .call("/echo/parrot", "hi")
+        .codec(CodecId::PLAIN)
+        .await
+        .unwrap();
+    assert_eq!(text, "hi");
+}
+
+#[tokio::test]
+async fn errors_come_back_as_statuses() {
+    let (_server, addr, _) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let err = session.call::<_, ()>("/err/custom", &()).await.unwrap_err();
+    assert_eq!(err, Status::with_cause(10005, "custom error", "because"));
+    let err = session.call::<_, ()>("/nope", &()).await.unwrap_err();
+    assert_eq!(err, Status::not_found());
+    let err = session
+        .call::<_, i64>("/math/add", "not a list")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), code::BAD_MESSAGE);
+    let err = session.call::<_, ()>("/panic", &()).await.unwrap_err();
+    assert_eq!(err, Status::from_code(code::INTERNAL_SERVER_ERROR, "boom"));
+    // The session survives all of that.
+    let sum: i64 = session.call("/math/add", &[2, 2]).await.unwrap();
+    assert_eq!(sum, 4);
+}
+
+#[tokio::test]
+async fn pushes_arrive_and_servers_push_back() {
+    let (server, addr, mut pushes) = server().await;
+    let (tx, mut client_pushes) = mpsc::unbounded_channel();
+    let client = Peer::builder().router(router(tx)).build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    session.push("/push/status", "from client").await.unwrap();
+    assert_eq!(pushes.recv().await.unwrap(), "from client");
+    // The server finds the session and pushes and calls the other way.
+    assert_eq!(server.count_sessions(), 1);
+    assert_eq!(server.broadcast("/push/status", "to everyone").await, 1);
+    assert_eq!(client_pushes.recv().await.unwrap(), "to everyone");
+    let server_side = server.sessions().pop().unwrap();
+    let sum: i64 = server_side.call("/math/add", &[10, 20]).await.unwrap();
+    assert_eq!(sum, 30);
+}
+
+#[tokio::test]
+async fn a_call_times_out_with_408() {
+    let (_server, addr, _) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let err = session
+        .call::<_, u64>("/slow", &500u64)
+        .timeout(Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), code::HANDLE_TIMEOUT);
+    assert_eq!(session.pending_calls(), 0);
+}
+
+#[tokio::test]
+async fn many_concurrent_calls_all_complete() {
+    let (_server, addr, _) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..200i64 {
+        let session = session.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let sum: i64 = session.call("/math/add", &[i, 1]).await.unwrap();
+            assert_eq!(sum, i + 1);
+            done.fetch_add(1, Ordering::Relaxed);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(done.load(Ordering::Relaxed), 200);
+}
+
+#[tokio::test]
+async fn losing_the_connection_fails_pending_calls_with_102() {
+    // A "server" that reads the call and then hangs up without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await;
+    });
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
+    assert_eq!(err.code(), code::CONN_CLOSED);
+    session.closed().await;
+    assert!(!session.health());
+    let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
+    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(client.count_sessions(), 0);
+}
+
+#[tokio::test]
+async fn graceful_close_lets_running_handlers_answer() {
+    let (server, addr, _) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let pending = session.call::<_, u64>("/slow", &300u64).start();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.close().await;
+    assert_eq!(pending.await.unwrap().body, 300);
+    let _ = (PeerConfig::default(), Raw::default());
+}
