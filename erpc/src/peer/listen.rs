@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::net::{Conn, Listener};
 use crate::proto::Proto;
 use crate::session::{PreSession, Session, Side, Storage};
+use crate::status::Status;
 
 /// Binds, runs PostListen, and spawns the accept loop; returns the bound address.
 pub(super) async fn start(
@@ -64,7 +65,7 @@ async fn accept_loop(
         match accepted {
             Ok(conn) => {
                 backoff = Duration::from_millis(5);
-                tokio::spawn(serve_conn(shared.clone(), conn, proto.clone()));
+                tokio::spawn(accept_conn(shared.clone(), conn, proto.clone()));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -77,8 +78,8 @@ async fn accept_loop(
     listener.cleanup();
 }
 
-/// TLS handshake, PostAccept, then the session.
-async fn serve_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
+/// TLS handshake, then [`serve_conn`].
+async fn accept_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
     let remote = conn.remote_addr.clone();
     let conn = match &shared.tls_server {
         None => conn,
@@ -103,7 +104,19 @@ async fn serve_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
             }
         }
     };
+    if let Err(status) = serve_conn(shared, conn, proto).await {
+        tracing::debug!(remote, %status, "connection refused by post_accept");
+    }
+}
+
+/// PostAccept, then the session.
+pub(super) async fn serve_conn(
+    shared: Arc<Shared>,
+    conn: Conn,
+    proto: Arc<dyn Proto>,
+) -> Result<Session, Status> {
     let settings = &shared.settings;
+    let remote = conn.remote_addr.clone();
     let mut pre = PreSession::new(
         conn,
         proto,
@@ -115,11 +128,10 @@ async fn serve_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
         settings.handshake_timeout(),
     );
     for plugin in shared.plugins.iter() {
-        if let Err(status) = plugin.post_accept(&mut pre).await {
-            return tracing::debug!(remote, plugin = plugin.name(), %status, "post_accept refused the connection");
-        }
+        plugin.post_accept(&mut pre).await?;
     }
     let session = Session::start(shared.clone(), pre, Side::Server, None);
     shared.hub.insert(session.clone());
     tracing::debug!(session = %session.id(), "accept ok");
+    Ok(session)
 }

@@ -246,6 +246,45 @@ impl Peer {
         Ok(session)
     }
 
+    /// Serves a connection made elsewhere (a websocket, an in-memory pipe…) as an accepted
+    /// one: PostAccept runs, then the session starts. Its id is the remote address.
+    pub async fn serve_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
+        listen::serve_conn(self.shared.clone(), conn, proto).await
+    }
+
+    /// Uses a connection made elsewhere as a dialed one: PostDial runs, then the session
+    /// starts. Such a session cannot redial (there is no address to dial).
+    pub async fn connect_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
+        let settings = &self.shared.settings;
+        let mut pre = PreSession::new(
+            conn,
+            proto,
+            String::new(),
+            Arc::new(AtomicI32::new(0)),
+            Storage::default(),
+            settings.max_message_size,
+            settings.default_codec,
+            settings.handshake_timeout(),
+        );
+        pre.set_id(pre.local_addr().to_string());
+        self.shared
+            .run_post_dial(&mut pre, false)
+            .await
+            .map_err(|status| {
+                Status::from_code(
+                    code::DIAL_FAILED,
+                    status
+                        .cause()
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or(status.msg())
+                        .to_string(),
+                )
+            })?;
+        let session = Session::start(self.shared.clone(), pre, Side::Client, None);
+        self.shared.hub.insert(session.clone());
+        Ok(session)
+    }
+
     /// The session with this id.
     pub fn session(&self, id: &str) -> Option<Session> {
         self.shared.hub.get(id)
