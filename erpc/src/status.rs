@@ -198,8 +198,8 @@ impl Status {
     pub fn decode_query(query: &[u8]) -> Status {
         let mut status = Status::OK;
         let (mut seen_code, mut seen_msg) = (false, false);
-        if query.is_empty() {
-            return status;
+        if query.is_empty() || query == b"code=0" {
+            return status; // every OK message carries exactly this
         }
         for (key, value) in escape::pairs(query) {
             match escape::unescape(key).as_slice() {

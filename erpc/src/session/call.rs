@@ -241,8 +241,7 @@ async fn exchange<R: DecodeBody>(
             })?,
             None => reply.await,
         };
-        let mut reply = waited.unwrap_or_else(|_| Err(Status::conn_closed("the session was closed")))?;
-        reply.service_method.clone_from(&msg.service_method);
+        let reply = waited.unwrap_or_else(|_| Err(Status::conn_closed("the session was closed")))?;
         Ok::<Message, Status>(reply)
     }
     .await;
@@ -252,6 +251,9 @@ async fn exchange<R: DecodeBody>(
         return Err(reply.status);
     }
     if !plugins.is_empty() {
+        // Replies travel without their service method; hooks see it restored, as in Go.
+        let mut reply = reply.clone();
+        reply.service_method.clone_from(&msg.service_method);
         plugins.run(|p| p.post_read_reply_body(&session, &reply))?;
     }
     let body = R::decode_body(reply.body_codec, reply.body)

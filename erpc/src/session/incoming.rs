@@ -35,6 +35,19 @@ pub(crate) fn dispatch(session: &Session, msg: Message) -> Result<(), Status> {
                     "a message with a body but no codec (codec 0)",
                 ));
             }
+            if session.is_closed() {
+                // Closing converges: running handlers finish, new work is turned away.
+                if msg.mtype == MessageType::Call {
+                    let (session, seq, xfer_pipe) = (session.clone(), msg.seq, msg.xfer_pipe);
+                    run(async move {
+                        let mut reply = Message::new(MessageType::Reply, seq);
+                        reply.xfer_pipe = xfer_pipe;
+                        reply.status = Status::conn_closed("the session is closing");
+                        let _ = session.send(&reply, None).await;
+                    });
+                }
+                return Ok(());
+            }
             let guard = session.handler_started();
             if msg.mtype == MessageType::Call {
                 run(handle_call(session.clone(), msg, guard));

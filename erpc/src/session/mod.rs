@@ -294,7 +294,7 @@ impl Session {
     /// Frames `msg` onto the current link. During a redial it waits for the new link (up to
     /// `wait`); on a closed session only replies may still go out.
     pub(crate) async fn send(&self, msg: &Message, wait: Option<Duration>) -> Result<(), Status> {
-        let mut changes = self.inner.link_changed.subscribe();
+        let mut changes: Option<watch::Receiver<u64>> = None;
         let give_up = wait.map(|w| tokio::time::Instant::now() + w);
         loop {
             let state = self.state();
@@ -320,6 +320,12 @@ impl Session {
             if state != REDIALING {
                 return Err(Status::conn_closed("the connection is lost"));
             }
+            // Subscribe only when a redial must be waited out, then look again before
+            // waiting so that a change in between is not missed.
+            let Some(changes) = changes.as_mut() else {
+                changes = Some(self.inner.link_changed.subscribe());
+                continue;
+            };
             let waiting = changes.changed();
             match give_up {
                 Some(at) => match tokio::time::timeout_at(at, waiting).await {

@@ -1,0 +1,89 @@
+//! Graceful shutdown under load: every call the server handled gets its reply to the caller,
+//! and every other call ends with a status; nothing hangs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use erpc::status::code;
+use erpc::{Peer, Router};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_under_load_loses_no_reply() {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let mut router = Router::new();
+    let counter = handled.clone();
+    router.call_at("/work", move |ms: u64| {
+        let counter = counter.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(ms)
+        }
+    });
+    let server = Peer::builder().router(router).build().unwrap();
+    let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+
+    let answered = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for w in 0..8u64 {
+        let client = Peer::builder().build().unwrap();
+        let session = client.dial(&addr).await.unwrap();
+        for i in 0..8u64 {
+            let (session, answered, refused) = (session.clone(), answered.clone(), refused.clone());
+            workers.push(tokio::spawn(async move {
+                for n in 0.. {
+                    let ms = (w * 8 + i + n) % 20;
+                    match session
+                        .call::<_, u64>("/work", &ms)
+                        .timeout(Duration::from_secs(10))
+                        .await
+                    {
+                        Ok(got) => {
+                            assert_eq!(got, ms);
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(status) => {
+                            assert_eq!(
+                                status.code(),
+                                code::CONN_CLOSED,
+                                "a call ended with {status}"
+                            );
+                            refused.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        std::mem::forget(client);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(10), server.close())
+        .await
+        .expect("close finishes");
+    for worker in workers {
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .expect("no call hangs")
+            .unwrap();
+    }
+    let (handled, answered) = (
+        handled.load(Ordering::SeqCst),
+        answered.load(Ordering::SeqCst),
+    );
+    assert!(
+        answered > 64,
+        "the load was real: {answered} calls answered"
+    );
+    assert_eq!(
+        handled, answered,
+        "every call the server handled was answered"
+    );
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        64,
+        "each worker's next call saw the closed connection"
+    );
+}
