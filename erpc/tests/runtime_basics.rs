@@ -180,3 +180,34 @@ async fn graceful_close_lets_running_handlers_answer() {
     assert_eq!(pending.await.unwrap().body, 300);
     let _ = (PeerConfig::default(), Raw::default());
 }
+
+#[tokio::test]
+async fn unix_sockets_carry_calls_and_the_file_is_removed_on_close() {
+    use erpc::config::Network;
+    use erpc::proto::RawProto;
+    let path = std::env::temp_dir().join(format!("erpc-test-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let path = path.to_str().unwrap().to_string();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let server = Peer::builder().router(router(tx)).build().unwrap();
+    let bound = server
+        .listen_with(Network::Unix, &path, Arc::new(RawProto))
+        .await
+        .unwrap();
+    assert_eq!(bound, path);
+    let config = PeerConfig {
+        network: Network::Unix,
+        ..PeerConfig::default()
+    };
+    let client = Peer::builder().config(config).build().unwrap();
+    let session = client.dial(&path).await.unwrap();
+    assert_eq!(
+        session
+            .call::<_, i64>("/math/add", &[20, 22])
+            .await
+            .unwrap(),
+        42
+    );
+    server.close().await;
+    assert!(!std::path::Path::new(&path).exists());
+}
