@@ -254,7 +254,7 @@ impl Status {
             return Ok(Status::OK);
         }
         let json: Json = serde_json::from_slice(json)?;
-        let cause = (!json.cause.is_empty()).then(|| Cow::Owned(json.cause));
+        let cause = (!json.cause.is_empty()).then_some(Cow::Owned(json.cause));
         Ok(Status {
             code: json.code,
             msg: json.msg.into(),

@@ -9,7 +9,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::Instant;
 
 use futures_util::FutureExt;
@@ -71,7 +71,7 @@ pub(crate) fn dispatch(session: &Session, msg: Message) -> Result<(), Status> {
 fn run(fut: impl Future<Output = ()> + Send + 'static) {
     let mut fut = Box::pin(fut);
     let mut cx = Context::from_waker(Waker::noop());
-    if let Poll::Pending = fut.as_mut().poll(&mut cx) {
+    if fut.as_mut().poll(&mut cx).is_pending() {
         tokio::spawn(fut);
     }
 }
