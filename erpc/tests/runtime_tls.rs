@@ -10,7 +10,9 @@ use erpc::{Peer, PeerConfig, Router};
 
 fn router() -> Router {
     let mut router = Router::new();
-    router.call_at("/math/add", |n: Vec<i64>| async move { Ok(n.iter().sum::<i64>()) });
+    router.call_at("/math/add", |n: Vec<i64>| async move {
+        Ok(n.iter().sum::<i64>())
+    });
     router
 }
 
@@ -23,9 +25,18 @@ async fn calls_travel_over_tls_on_tcp() {
         .unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
     let port = addr.rsplit_once(':').unwrap().1;
-    let client = Peer::builder().tls_client(tls::insecure_client_config()).build().unwrap();
+    let client = Peer::builder()
+        .tls_client(tls::insecure_client_config())
+        .build()
+        .unwrap();
     let session = client.dial(&format!("localhost:{port}")).await.unwrap();
-    assert_eq!(session.call::<_, i64>("/math/add", &[1, 2, 3]).await.unwrap(), 6);
+    assert_eq!(
+        session
+            .call::<_, i64>("/math/add", &[1, 2, 3])
+            .await
+            .unwrap(),
+        6
+    );
 }
 
 #[tokio::test]
@@ -55,10 +66,23 @@ async fn calls_travel_over_tls_on_unix_sockets() {
         .tls_server(tls::self_signed_server_config(&["localhost"]).unwrap())
         .build()
         .unwrap();
-    server.listen_with(Network::Unix, &path, Arc::new(RawProto)).await.unwrap();
-    let config = PeerConfig { network: Network::Unix, ..PeerConfig::default() };
-    let client = Peer::builder().config(config).tls_client(tls::insecure_client_config()).build().unwrap();
+    server
+        .listen_with(Network::Unix, &path, Arc::new(RawProto))
+        .await
+        .unwrap();
+    let config = PeerConfig {
+        network: Network::Unix,
+        ..PeerConfig::default()
+    };
+    let client = Peer::builder()
+        .config(config)
+        .tls_client(tls::insecure_client_config())
+        .build()
+        .unwrap();
     let session = client.dial(&path).await.unwrap();
-    assert_eq!(session.call::<_, i64>("/math/add", &[4, 5]).await.unwrap(), 9);
+    assert_eq!(
+        session.call::<_, i64>("/math/add", &[4, 5]).await.unwrap(),
+        9
+    );
     server.close().await;
 }

@@ -478,10 +478,15 @@ impl Shared {
             match &self.tls_client {
                 None => Ok(conn),
                 Some(connector) => {
-                    let host = addr
-                        .rsplit_once(':')
-                        .map_or(addr, |(host, _)| host)
-                        .trim_matches(['[', ']']);
+                    // Unix sockets have no host name: their certificates are checked as
+                    // "localhost".
+                    let host = match network {
+                        Network::Unix => "localhost",
+                        _ => addr
+                            .rsplit_once(':')
+                            .map_or(addr, |(host, _)| host)
+                            .trim_matches(['[', ']']),
+                    };
                     let host = if host.is_empty() { "localhost" } else { host };
                     let name = rustls::pki_types::ServerName::try_from(host.to_string())
                         .map_err(|e| format!("bad TLS server name {host:?}: {e}"))?;
