@@ -26,6 +26,46 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Guide
+//!
+//! **Handlers** are plain async functions (or closures) taking an optional context and one
+//! argument, returning `Result<T, Status>`. Arguments and results are ordinary Rust types:
+//! any serde type travels with json, form, plain, xml or thrift; prost messages travel in
+//! [`Proto`]; raw bytes in [`Raw`]. The codec is chosen per message by its codec id, so the
+//! same handler answers a JSON caller and a plain-text caller. A type's methods become
+//! handlers with [`#[erpc::service]`](macro@service).
+//!
+//! **Routes** follow Go eRPC's naming: `router.group("math").call("add", add)` registers
+//! `/math/add` with the default HTTP-style mapper and `math.add` with the RPC-style one
+//! ([`router::NameMapper`]); [`Router::call_at`] takes a route verbatim.
+//!
+//! **Calls** are builders: add meta, choose the codec, ask for a reply codec, add transfer
+//! filters, set a timeout, then `.await` (the decoded body), `.reply().await` (body, meta and
+//! codec) or `.start()` (send now, await later). [`Session::push`] sends one-way messages.
+//! Every call ends with its reply or a [`Status`] saying why not: `408` when the call timeout
+//! passes (30 s by default), `102` when the connection is lost, `404` for unknown routes,
+//! `400` for undecodable bodies, `500` when a handler panics.
+//!
+//! **Sessions** are symmetric: the server can call and push its clients through
+//! [`CallCtx::session`](router::CallCtx::session), [`Peer::sessions`] or [`Peer::broadcast`].
+//! Each session has an id (settable: a second session with the same id replaces the first),
+//! key/value [`storage`](Session::storage), a [`closed`](Session::closed) notification, and,
+//! on the client side, automatic redial per `redial_times` and `redial_interval`.
+//!
+//! **Plugins** ([`plugin::Plugin`]) run at 24 hook points, in Go's order; attach them to the
+//! peer ([`PeerBuilder::plugin`]) or to a route group ([`router::Group::plugin`]).
+//! [`PreSession`](session::PreSession) lets `post_dial`/`post_accept` hooks exchange messages
+//! before a session starts (authentication handshakes).
+//!
+//! **Configuration** is a plain struct, [`PeerConfig`], with Go's fields and defaults,
+//! loadable from TOML and YAML files.
+//!
+//! **Shutdown** is graceful: [`Peer::close`] stops accepting, lets running handlers answer,
+//! waits for replies still due (bounded by `shutdown_timeout`) and closes;
+//! [`Peer::shutdown_on_signal`] does so on SIGINT/SIGTERM.
+//!
+//! # Layers
+//!
 //! The crate follows eRPC's layers, bottom up:
 //!
 //! | module | owns |
