@@ -1,49 +1,159 @@
-//! TEMPORARY STUB (replaced by the leaf branch).
-#![allow(missing_docs)]
+//! [`PeerConfig`]: everything a peer is configured with, as a plain serde struct.
+//!
+//! The fields and defaults are Go eRPC's (behaviour.md §2), under the same YAML keys, plus a
+//! few of ours (call timeout, size limit, socket options, shutdown timeout). Durations are
+//! written as Go writes them (`100ms`, `1.5s`, `2h45m`) or as a bare integer of nanoseconds,
+//! as Go's config loader accepts. Missing keys take their defaults.
+//!
+//! ```
+//! use erpc::PeerConfig;
+//! let config = PeerConfig::from_toml_str("listen_port = 9090\nredial_times = 3\nredial_interval = \"200ms\"").unwrap();
+//! assert_eq!(config.listen_addr(), "0.0.0.0:9090");
+//! assert_eq!(config.redial_interval(), std::time::Duration::from_millis(200));
+//! ```
+
+use std::path::Path;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+use serde::{Deserialize, Serialize};
+
+/// The transport of a peer's listeners and dials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
+    /// TCP over IPv4 or IPv6.
     #[default]
     Tcp,
+    /// TCP over IPv4 only.
     Tcp4,
+    /// TCP over IPv6 only.
     Tcp6,
+    /// Unix stream sockets; addresses are file paths.
     Unix,
+    /// Unix seqpacket sockets (not available yet).
     Unixpacket,
+    /// KCP over UDP (not available yet); Go also accepts `udp`, `udp4`, `udp6`.
+    #[serde(alias = "udp", alias = "udp4", alias = "udp6")]
     Kcp,
+    /// QUIC (not available yet).
     Quic,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("unknown codec {0}")]
-    UnknownCodec(String),
+impl Network {
+    /// Whether this build can listen and dial on it.
+    pub fn is_available(self) -> bool {
+        matches!(
+            self,
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix
+        )
+    }
 }
 
-#[derive(Clone, Debug)]
+/// Why a configuration could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `default_body_codec` names no registered codec.
+    #[error(
+        "default_body_codec {0:?} is not a registered codec; use json, protobuf, plain, form, xml or thrift"
+    )]
+    UnknownCodec(String),
+    /// The network cannot be used by this build.
+    #[error("network {0:?} is not available in this build; use tcp, tcp4, tcp6 or unix")]
+    UnavailableNetwork(Network),
+    /// A value is out of range.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML/YAML for this struct.
+    #[error("cannot parse config{}: {reason}", path.as_ref().map(|p| format!(" file {p}")).unwrap_or_default())]
+    Parse {
+        /// The file, when loading one.
+        path: Option<String>,
+        /// The parser's message.
+        reason: String,
+    },
+    /// The file's extension is neither `.toml`, `.yaml` nor `.yml`.
+    #[error("config file {0} must end in .toml, .yaml or .yml")]
+    UnknownFormat(String),
+    /// The file has no such top-level section.
+    #[error("config file {path} has no section {section:?}")]
+    MissingSection {
+        /// The file.
+        path: String,
+        /// The section asked for.
+        section: String,
+    },
+}
+
+/// A peer's configuration. `PeerConfig::default()` is Go's default configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PeerConfig {
+    /// Transport of listeners and dials.
     pub network: Network,
+    /// Local IP for listening and dialing (default `0.0.0.0`).
     pub local_ip: String,
+    /// Local port used when dialing (0: any).
     pub local_port: u16,
+    /// Port to listen on (0: a free one).
     pub listen_port: u16,
+    /// Limit of one dial attempt (0: none).
+    #[serde(with = "duration")]
     pub dial_timeout: Duration,
+    /// Extra dial attempts, for the first dial and for redials after a lost connection
+    /// (0: never redial; negative: without limit).
     pub redial_times: i32,
+    /// Pause before each extra attempt (0 means 100 ms, as in Go).
+    #[serde(with = "duration")]
     pub redial_interval: Duration,
+    /// Codec of bodies that do not choose one, by name (default `json`).
     pub default_body_codec: String,
+    /// Absolute lifetime of each session (0: unlimited); not an idle timeout.
+    #[serde(with = "duration")]
     pub default_session_age: Duration,
+    /// Time a handler may take before the call is answered `408` (0: unlimited).
+    #[serde(with = "duration")]
     pub default_context_age: Duration,
+    /// Calls slower than this are logged at WARN (needs `count_time`; 0: never).
+    #[serde(with = "duration")]
     pub slow_comet_duration: Duration,
+    /// Log meta and body of each message.
     pub print_detail: bool,
+    /// Measure how long each message takes.
     pub count_time: bool,
+    /// How long a caller waits for a reply before `408` (0: forever, discouraged: a peer that
+    /// never answers then holds the call until the connection drops).
+    #[serde(with = "duration")]
     pub call_timeout: Duration,
+    /// Largest message accepted or sent, in bytes; checked before anything is allocated.
     pub max_message_size: usize,
+    /// `TCP_NODELAY` on TCP connections.
     pub nodelay: bool,
+    /// TCP keep-alive period (none: the system's default).
+    #[serde(with = "duration::option")]
     pub keepalive: Option<Duration>,
+    /// Socket receive buffer size (none: the system's default).
     pub read_buffer_size: Option<usize>,
+    /// Socket send buffer size (none: the system's default).
     pub write_buffer_size: Option<usize>,
+    /// How long a graceful close may take.
+    #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
 }
+
 impl Default for PeerConfig {
     fn default() -> Self {
         PeerConfig {
@@ -70,21 +180,443 @@ impl Default for PeerConfig {
         }
     }
 }
+
 impl PeerConfig {
+    /// Parses TOML.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: None,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Parses YAML.
+    pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
+            path: None,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Loads a `.toml`, `.yaml` or `.yml` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let (format, text, name) = read(path.as_ref())?;
+        let parsed = match format {
+            Format::Toml => toml::from_str(&text).map_err(|e| e.to_string()),
+            Format::Yaml => serde_yaml_ng::from_str(&text).map_err(|e| e.to_string()),
+        };
+        parsed.map_err(|reason| ConfigError::Parse {
+            path: Some(name),
+            reason,
+        })
+    }
+
+    /// Loads one top-level section of a file, as Go's config files have one section per
+    /// struct (`cfg_srv:` …).
+    pub fn from_file_section(path: impl AsRef<Path>, section: &str) -> Result<Self, ConfigError> {
+        let (format, text, name) = read(path.as_ref())?;
+        let missing = || ConfigError::MissingSection {
+            path: name.clone(),
+            section: section.into(),
+        };
+        let parse_error = |reason: String| ConfigError::Parse {
+            path: Some(name.clone()),
+            reason,
+        };
+        match format {
+            Format::Toml => {
+                let mut doc: toml::Table =
+                    toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+                let value = doc.remove(section).ok_or_else(missing)?;
+                value
+                    .try_into()
+                    .map_err(|e: toml::de::Error| parse_error(e.to_string()))
+            }
+            Format::Yaml => {
+                let doc: serde_yaml_ng::Value =
+                    serde_yaml_ng::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+                let value = doc.get(section).cloned().ok_or_else(missing)?;
+                serde_yaml_ng::from_value(value).map_err(|e| parse_error(e.to_string()))
+            }
+        }
+    }
+
+    /// Checks what can be checked before the peer starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if crate::codec::by_name(&self.default_body_codec).is_none() {
+            return Err(ConfigError::UnknownCodec(self.default_body_codec.clone()));
+        }
+        if !self.network.is_available() {
+            return Err(ConfigError::UnavailableNetwork(self.network));
+        }
+        if self.max_message_size < 64 {
+            return Err(ConfigError::Invalid {
+                field: "max_message_size",
+                reason: format!(
+                    "{} bytes cannot hold a message; use at least 64",
+                    self.max_message_size
+                ),
+            });
+        }
+        if self.local_ip.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "local_ip",
+                reason: "empty; use 0.0.0.0 for any".into(),
+            });
+        }
         Ok(())
     }
+
+    /// The listen address, `local_ip:listen_port` (for unix networks Go uses this string as the
+    /// socket's file path; pass a real path to `Peer::listen_on` instead).
     pub fn listen_addr(&self) -> String {
-        format!("{}:{}", self.local_ip, self.listen_port)
+        join_host_port(&self.local_ip, self.listen_port)
     }
+
+    /// The local address dials bind to, `local_ip:local_port`.
     pub fn local_dial_addr(&self) -> String {
-        format!("{}:{}", self.local_ip, self.local_port)
+        join_host_port(&self.local_ip, self.local_port)
     }
+
+    /// The pause between dial attempts: `redial_interval`, or 100 ms when it is zero.
     pub fn redial_interval(&self) -> Duration {
         if self.redial_interval.is_zero() {
             Duration::from_millis(100)
         } else {
             self.redial_interval
         }
+    }
+}
+
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+enum Format {
+    Toml,
+    Yaml,
+}
+
+fn read(path: &Path) -> Result<(Format, String, String), ConfigError> {
+    let name = path.display().to_string();
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => Format::Toml,
+        Some("yaml" | "yml") => Format::Yaml,
+        _ => return Err(ConfigError::UnknownFormat(name)),
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    Ok((format, text, name))
+}
+
+/// Serde for durations in Go's text form, or integers of nanoseconds.
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Nanos(u64),
+        Negative(#[allow(dead_code)] i64),
+        Float(f64),
+        Text(String),
+    }
+
+    /// Serialises as Go prints durations: `0s`, `100ms`, `1.5s`, `2h45m0s`.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    /// Reads a Go duration string or a number of nanoseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        match Written::deserialize(d)? {
+            Written::Nanos(n) => Ok(Duration::from_nanos(n)),
+            Written::Negative(_) => Ok(Duration::ZERO),
+            Written::Float(f) => Ok(Duration::from_nanos(f.max(0.0) as u64)),
+            Written::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+
+    /// `Option<Duration>` in the same forms; absent or null is `None`.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serialises `Some` as a duration string and `None` as nothing.
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_str(&super::format(*d)),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Reads an optional duration.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrapped(#[serde(with = "super")] Duration);
+            Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+
+    /// Parses Go's duration syntax: `300ms`, `1.5h`, `2h45m`, `-1s` (negative reads as 0).
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        let bad = || format!("invalid duration {text:?}: use forms like 100ms, 1.5s or 2h45m");
+        let (negative, mut rest) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix('+').unwrap_or(text)),
+        };
+        if rest == "0" {
+            return Ok(Duration::ZERO);
+        }
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        let mut total = 0f64;
+        while !rest.is_empty() {
+            let number_end = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(bad)?;
+            let number: f64 = rest[..number_end].parse().map_err(|_| bad())?;
+            rest = &rest[number_end..];
+            let unit_end = rest
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(rest.len());
+            let nanos_per_unit = match &rest[..unit_end] {
+                "ns" => 1.0,
+                "us" | "µs" | "μs" => 1e3,
+                "ms" => 1e6,
+                "s" => 1e9,
+                "m" => 60e9,
+                "h" => 3600e9,
+                _ => return Err(bad()),
+            };
+            total += number * nanos_per_unit;
+            rest = &rest[unit_end..];
+        }
+        if negative || !total.is_finite() {
+            return Ok(Duration::ZERO);
+        }
+        Ok(Duration::from_nanos(
+            total.round().min(u64::MAX as f64) as u64
+        ))
+    }
+
+    /// Formats like Go's `Duration.String`.
+    pub fn format(d: Duration) -> String {
+        let nanos = d.as_nanos();
+        if nanos == 0 {
+            return "0s".into();
+        }
+        let trim = |x: f64| {
+            let s = format!("{x:.9}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        };
+        if nanos < 1_000 {
+            return format!("{nanos}ns");
+        }
+        if nanos < 1_000_000 {
+            return format!("{}µs", trim(nanos as f64 / 1e3));
+        }
+        if nanos < 1_000_000_000 {
+            return format!("{}ms", trim(nanos as f64 / 1e6));
+        }
+        let secs = d.as_secs();
+        let (h, m, s) = (
+            secs / 3600,
+            secs / 60 % 60,
+            (secs % 60) as f64 + f64::from(d.subsec_nanos()) / 1e9,
+        );
+        let mut out = String::new();
+        if h > 0 {
+            out.push_str(&format!("{h}h"));
+        }
+        if h > 0 || m > 0 {
+            out.push_str(&format!("{m}m"));
+        }
+        out.push_str(&format!("{}s", trim(s)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_gos() {
+        let c = PeerConfig::default();
+        assert_eq!(c.network, Network::Tcp);
+        assert_eq!(c.listen_addr(), "0.0.0.0:0");
+        assert_eq!(c.redial_interval(), Duration::from_millis(100));
+        assert_eq!(c.default_body_codec, "json");
+        assert_eq!(
+            PeerConfig {
+                redial_interval: Duration::ZERO,
+                ..c.clone()
+            }
+            .redial_interval(),
+            Duration::from_millis(100)
+        );
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn durations_in_every_form() {
+        for (text, want) in [
+            ("100ms", Duration::from_millis(100)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("2h45m", Duration::from_secs(2 * 3600 + 45 * 60)),
+            ("10us", Duration::from_micros(10)),
+            ("10µs", Duration::from_micros(10)),
+            ("7ns", Duration::from_nanos(7)),
+            ("0", Duration::ZERO),
+            ("-1s", Duration::ZERO),
+        ] {
+            assert_eq!(duration::parse(text).unwrap(), want, "{text}");
+        }
+        for bad in ["", "5", "1x", "ms", "1.2.3s"] {
+            assert!(duration::parse(bad).is_err(), "{bad:?}");
+        }
+        let c = PeerConfig::from_toml_str("dial_timeout = 1500000000\nredial_interval = \"250ms\"")
+            .unwrap();
+        assert_eq!(c.dial_timeout, Duration::from_millis(1500));
+        assert_eq!(c.redial_interval, Duration::from_millis(250));
+        for (d, text) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(100), "100ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_secs(9900), "2h45m0s"),
+            (Duration::from_micros(3), "3µs"),
+        ] {
+            assert_eq!(duration::format(d), text);
+        }
+    }
+
+    #[test]
+    fn partial_toml_and_yaml_keep_defaults() {
+        let c = PeerConfig::from_toml_str(
+            "network = \"tcp4\"\nlisten_port = 9090\nprint_detail = true",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.network, c.listen_port, c.print_detail),
+            (Network::Tcp4, 9090, true)
+        );
+        assert_eq!(c.call_timeout, Duration::from_secs(30));
+        let y = PeerConfig::from_yaml_str(
+            "network: unix\ndefault_session_age: 1m\nkeepalive: 15s\nredial_times: -1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                y.network,
+                y.default_session_age,
+                y.keepalive,
+                y.redial_times
+            ),
+            (
+                Network::Unix,
+                Duration::from_secs(60),
+                Some(Duration::from_secs(15)),
+                -1
+            )
+        );
+        assert_eq!(
+            PeerConfig::from_yaml_str("network: udp").unwrap().network,
+            Network::Kcp
+        );
+    }
+
+    #[test]
+    fn round_trips_through_both_formats() {
+        let c = PeerConfig {
+            keepalive: Some(Duration::from_secs(7)),
+            count_time: true,
+            ..PeerConfig::default()
+        };
+        assert_eq!(
+            PeerConfig::from_toml_str(&toml::to_string(&c).unwrap()).unwrap(),
+            c
+        );
+        assert_eq!(
+            PeerConfig::from_yaml_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap(),
+            c
+        );
+    }
+
+    #[test]
+    fn files_and_sections() {
+        let dir = std::env::temp_dir().join(format!("erpc-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml = dir.join("peer.yaml");
+        std::fs::write(
+            &yaml,
+            "cfg_srv:\n  listen_port: 9090\n  count_time: true\ncfg_cli:\n  redial_times: 3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            PeerConfig::from_file_section(&yaml, "cfg_srv")
+                .unwrap()
+                .listen_port,
+            9090
+        );
+        assert_eq!(
+            PeerConfig::from_file_section(&yaml, "cfg_cli")
+                .unwrap()
+                .redial_times,
+            3
+        );
+        assert!(matches!(
+            PeerConfig::from_file_section(&yaml, "nope"),
+            Err(ConfigError::MissingSection { .. })
+        ));
+        let toml_file = dir.join("peer.toml");
+        std::fs::write(&toml_file, "[cfg_srv]\nlisten_port = 7070\n").unwrap();
+        assert_eq!(
+            PeerConfig::from_file_section(&toml_file, "cfg_srv")
+                .unwrap()
+                .listen_port,
+            7070
+        );
+        std::fs::write(&toml_file, "listen_port = 7071\n").unwrap();
+        assert_eq!(PeerConfig::from_file(&toml_file).unwrap().listen_port, 7071);
+        assert!(matches!(
+            PeerConfig::from_file(dir.join("peer.ini")),
+            Err(ConfigError::UnknownFormat(_))
+        ));
+        assert!(matches!(
+            PeerConfig::from_file(dir.join("missing.toml")),
+            Err(ConfigError::Io { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn impossible_values_are_explained() {
+        let bad_codec = PeerConfig {
+            default_body_codec: "yaml".into(),
+            ..PeerConfig::default()
+        };
+        let err = bad_codec.validate().unwrap_err().to_string();
+        assert!(err.contains("yaml") && err.contains("json"), "{err}");
+        let quic = PeerConfig {
+            network: Network::Quic,
+            ..PeerConfig::default()
+        };
+        assert!(matches!(
+            quic.validate(),
+            Err(ConfigError::UnavailableNetwork(Network::Quic))
+        ));
+        assert!(PeerConfig::from_toml_str("listen_port = \"x\"").is_err());
     }
 }

@@ -488,8 +488,7 @@ impl Shared {
                             .trim_matches(['[', ']']),
                     };
                     let host = if host.is_empty() { "localhost" } else { host };
-                    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-                        .map_err(|e| format!("bad TLS server name {host:?}: {e}"))?;
+                    let name = net::tls::server_name(host).map_err(|e| e.to_string())?;
                     let Conn {
                         io,
                         local_addr,
