@@ -1,1 +1,119 @@
-fn main() {}
+//! `erpc`: serve, call, push, watch and benchmark eRPC services from the command line.
+//!
+//! ```text
+//! erpc demo                                   # a server and a client talking, in one process
+//! erpc serve --listen 127.0.0.1:9090          # the demo service
+//! erpc call 127.0.0.1:9090 /math/add '[1,2,3]'
+//! erpc push 127.0.0.1:9090 /push/status '"hi"'
+//! erpc watch 127.0.0.1:9090 --count 3
+//! erpc bench -c 100,1000 -n 200000            # the seed's self test
+//! ```
+
+mod bench;
+mod bench_message;
+mod call;
+mod client;
+mod demo;
+mod demo_service;
+mod plot;
+mod serve;
+mod watch;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Serve, call and benchmark eRPC services (wire-compatible with Go eRPC v7).
+#[derive(Parser, Debug)]
+#[command(name = "erpc", version, about)]
+struct Cli {
+    /// More logging: -v for info, -vv for debug (or set RUST_LOG).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a demo server and client in one process: calls, an error, a push.
+    Demo,
+    /// Serve the demo service until interrupted.
+    Serve(serve::ServeArgs),
+    /// Call a service method and print the reply body.
+    Call(call::CallArgs),
+    /// Push to a service method.
+    Push(call::PushArgs),
+    /// Print the pushes a server sends.
+    Watch(watch::WatchArgs),
+    /// Benchmark `Hello.Say` with the seed's 581-byte protobuf message.
+    Bench(bench::BenchArgs),
+}
+
+/// How a command failed, and so its exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad flags or input (exit 2).
+    Usage(String),
+    /// The server answered with an error status (exit 1).
+    Status(erpc::Status),
+    /// Anything else that went wrong (exit 1).
+    Failed(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(args).map_err(CliError::Failed),
+        command => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(async move {
+                match command {
+                    Command::Demo => demo::run().await,
+                    Command::Serve(args) => serve::run(args).await,
+                    Command::Call(args) => call::call(args).await,
+                    Command::Push(args) => call::push(args).await,
+                    Command::Watch(args) => watch::run(args).await,
+                    Command::Bench(_) => unreachable!("handled above"),
+                }
+            }),
+            Err(e) => Err(CliError::Failed(format!(
+                "cannot start the async runtime: {e}"
+            ))),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Status(status)) => {
+            eprintln!(
+                "error: code={} msg={:?} cause={:?}",
+                status.code(),
+                status.msg(),
+                status.cause().unwrap_or_default()
+            );
+            ExitCode::from(1)
+        }
+        Err(CliError::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

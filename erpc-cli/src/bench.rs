@@ -1,0 +1,410 @@
+//! `erpc bench`: the seed's self test — the 581-byte protobuf BenchmarkMessage against the
+//! demo service's `Hello.Say` — printed as the seed's table or as bench-peers' JSON lines, so
+//! erpc compares with tonic, tarpc and the raw-socket baselines in one run.
+//!
+//! By default the server is a separate child process (`erpc serve`) on a free loopback port;
+//! `--addr` uses a running server instead. `-c` workers issue `-n` calls in total over
+//! `--conns` multiplexed sessions, each worker's calls one after another, every call timed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use erpc::codec::Proto;
+use erpc::{CodecId, Peer, Session};
+use serde::Serialize;
+
+use crate::bench_message::{BenchmarkMessage, prepare_args};
+
+/// Flags of `erpc bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Concurrent workers; a comma-separated list runs one measurement each.
+    #[arg(
+        short = 'c',
+        long = "concurrency",
+        value_delimiter = ',',
+        default_value = "100,500,1000,2000,5000"
+    )]
+    concurrency: Vec<usize>,
+    /// Calls per measurement, spread over the workers.
+    #[arg(short = 'n', long = "total", default_value_t = 200_000)]
+    total: usize,
+    /// Sessions the workers share (calls are multiplexed on each).
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Use a running server instead of starting one.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Wire protocol.
+    #[arg(long, default_value = "raw")]
+    proto: String,
+    /// Body codec (the BenchmarkMessage is protobuf).
+    #[arg(long, default_value = "protobuf")]
+    codec: String,
+    /// Unrecorded calls each worker makes first.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Print one JSON line per concurrency (bench-peers' format) instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Draw throughput and p99 against concurrency into this SVG file.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+}
+
+/// One measurement, with exactly the fields of bench-peers' JSON line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    framework: String,
+    concurrency: usize,
+    total: usize,
+    errors: usize,
+    elapsed_s: f64,
+    throughput: f64,
+    mean_us: f64,
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    max_us: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_cpu_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_cpu_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_us_per_call: Option<f64>,
+}
+
+/// Runs the benchmark; returns the process exit code.
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let proto = erpc::proto::by_name(&args.proto).ok_or_else(|| {
+        format!(
+            "unknown protocol {:?}; use one of {}",
+            args.proto,
+            erpc::proto::NAMES.join(", ")
+        )
+    })?;
+    let codec = erpc::codec::by_name(&args.codec)
+        .map(|c| c.id())
+        .ok_or_else(|| format!("unknown codec {:?}", args.codec))?;
+    if codec != CodecId::PROTOBUF {
+        return Err("the benchmark message is protobuf: use --codec protobuf".into());
+    }
+    let mut server = match &args.addr {
+        Some(_) => None,
+        None => Some(ServerChild::start(&args.proto)?),
+    };
+    let addr = match (&args.addr, &server) {
+        (Some(addr), _) => addr.clone(),
+        (None, Some(child)) => child.addr.clone(),
+        (None, None) => unreachable!("a server child is started when no --addr is given"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let mut reports = Vec::new();
+    if !args.json {
+        println!(
+            "erpc bench: {} calls of the 581-byte BenchmarkMessage to {addr} ({}, {} session(s))",
+            args.total, args.proto, args.conns
+        );
+        println!(
+            "{:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>13}",
+            "concurrency", "mean", "median", "max", "min", "p99", "throughput"
+        );
+    }
+    for &concurrency in &args.concurrency {
+        let server_cpu_before = server
+            .as_ref()
+            .and_then(|s| cpu_seconds(Some(s.child.id())));
+        let client_cpu_before = cpu_seconds(None);
+        let measured = runtime.block_on(measure(&addr, proto.clone(), &args, concurrency))?;
+        let client_cpu = cpu_seconds(None).zip(client_cpu_before).map(|(a, b)| a - b);
+        let server_cpu = server
+            .as_ref()
+            .and_then(|s| cpu_seconds(Some(s.child.id())))
+            .zip(server_cpu_before)
+            .map(|(a, b)| a - b);
+        let mut report = measured.report(concurrency, args.total);
+        if let (Some(c), Some(s)) = (client_cpu, server_cpu) {
+            let calls = (args.total + concurrency * args.warmup) as f64;
+            report.client_cpu_s = Some(round(c, 100.0));
+            report.server_cpu_s = Some(round(s, 100.0));
+            report.cpu_us_per_call = Some(round((c + s) / calls * 1e6, 10.0));
+        }
+        if args.json {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        } else {
+            println!(
+                "{:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11}/s",
+                concurrency,
+                format_us(report.mean_us),
+                format_us(report.p50_us),
+                format_us(report.max_us),
+                format_us(measured.min_us()),
+                format_us(report.p99_us),
+                report.throughput as u64
+            );
+        }
+        reports.push(report);
+    }
+    if let Some(path) = &args.plot {
+        std::fs::write(path, crate::plot::svg(&reports_points(&reports)))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if !args.json {
+            println!("plot written to {}", path.display());
+        }
+    }
+    if let Some(server) = server.as_mut() {
+        server.stop();
+    }
+    if reports.iter().any(|r| r.errors > 0) {
+        return Err(format!(
+            "{} calls failed",
+            reports.iter().map(|r| r.errors).sum::<usize>()
+        ));
+    }
+    Ok(())
+}
+
+fn reports_points(reports: &[Report]) -> Vec<crate::plot::Point> {
+    reports
+        .iter()
+        .map(|r| crate::plot::Point {
+            concurrency: r.concurrency,
+            throughput: r.throughput,
+            p99_us: r.p99_us,
+        })
+        .collect()
+}
+
+struct Measured {
+    latencies_ns: Vec<u64>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+impl Measured {
+    fn min_us(&self) -> f64 {
+        self.latencies_ns.first().map_or(0.0, |&ns| ns as f64 / 1e3)
+    }
+
+    fn report(&self, concurrency: usize, total: usize) -> Report {
+        let lat = &self.latencies_ns;
+        let pct = |p: f64| -> f64 {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            let rank = ((p / 100.0) * lat.len() as f64).ceil() as usize;
+            lat[rank.clamp(1, lat.len()) - 1] as f64 / 1e3
+        };
+        let mean = if lat.is_empty() {
+            0.0
+        } else {
+            lat.iter().map(|&x| x as f64).sum::<f64>() / lat.len() as f64 / 1e3
+        };
+        let secs = self.elapsed.as_secs_f64();
+        Report {
+            framework: "erpc".into(),
+            concurrency,
+            total,
+            errors: self.errors,
+            elapsed_s: round(secs, 1e4),
+            throughput: ((total - self.errors) as f64 / secs).round(),
+            mean_us: round(mean, 100.0),
+            p50_us: round(pct(50.0), 100.0),
+            p99_us: round(pct(99.0), 100.0),
+            p999_us: round(pct(99.9), 100.0),
+            max_us: round(lat.last().map_or(0.0, |&x| x as f64 / 1e3), 100.0),
+            client_cpu_s: None,
+            server_cpu_s: None,
+            cpu_us_per_call: None,
+        }
+    }
+}
+
+fn round(x: f64, scale: f64) -> f64 {
+    (x * scale).round() / scale
+}
+
+fn format_us(us: f64) -> String {
+    if us >= 1000.0 {
+        format!("{:.2}ms", us / 1000.0)
+    } else {
+        format!("{us:.0}µs")
+    }
+}
+
+/// One call: the reply must be the message with field1 "OK" and field2 100.
+async fn call_once(session: &Session, args: &Proto<BenchmarkMessage>) -> bool {
+    match session
+        .call::<_, Proto<BenchmarkMessage>>("Hello.Say", args)
+        .codec(CodecId::PROTOBUF)
+        .await
+    {
+        Ok(Proto(reply)) => reply.field1 == "OK" && reply.field2 == 100,
+        Err(_) => false,
+    }
+}
+
+async fn measure(
+    addr: &str,
+    proto: Arc<dyn erpc::proto::Proto>,
+    args: &BenchArgs,
+    concurrency: usize,
+) -> Result<Measured, String> {
+    let total = args.total;
+    let concurrency = concurrency.clamp(1, total.max(1));
+    let client = Peer::builder().build().map_err(|e| e.to_string())?;
+    let mut sessions = Vec::new();
+    for _ in 0..args.conns.max(1) {
+        sessions.push(
+            client
+                .dial_with(addr, proto.clone())
+                .await
+                .map_err(|s| format!("cannot dial {addr}: {s}"))?,
+        );
+    }
+    let message = Arc::new(Proto(prepare_args()));
+    let barrier = Arc::new(tokio::sync::Barrier::new(concurrency + 1));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::with_capacity(concurrency);
+    for w in 0..concurrency {
+        let quota = total / concurrency + usize::from(w < total % concurrency);
+        let session = sessions[w % sessions.len()].clone();
+        let (barrier, message, done, warmup) =
+            (barrier.clone(), message.clone(), done.clone(), args.warmup);
+        workers.push(tokio::spawn(async move {
+            for _ in 0..warmup {
+                call_once(&session, &message).await;
+            }
+            barrier.wait().await;
+            let mut latencies = Vec::with_capacity(quota);
+            let mut errors = 0;
+            for _ in 0..quota {
+                let started = Instant::now();
+                if call_once(&session, &message).await {
+                    latencies.push(started.elapsed().as_nanos() as u64);
+                } else {
+                    errors += 1;
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            (latencies, errors)
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    let progress = (!args.json).then(|| tokio::spawn(progress_bar(done.clone(), total)));
+    let mut measured = Measured {
+        latencies_ns: Vec::with_capacity(total),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for worker in workers {
+        match worker.await {
+            Ok((latencies, errors)) => {
+                measured.latencies_ns.extend(latencies);
+                measured.errors += errors;
+            }
+            Err(_) => measured.errors += 1,
+        }
+    }
+    measured.elapsed = started.elapsed();
+    if let Some(p) = progress {
+        p.abort();
+        eprint!("\r{:60}\r", "");
+    }
+    measured.latencies_ns.sort_unstable();
+    client.close().await;
+    Ok(measured)
+}
+
+async fn progress_bar(done: Arc<AtomicUsize>, total: usize) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let n = done.load(Ordering::Relaxed).min(total);
+        let filled = n * 40 / total.max(1);
+        eprint!(
+            "\r[{}{}] {:>3}% {n}/{total}",
+            "#".repeat(filled),
+            " ".repeat(40 - filled),
+            n * 100 / total.max(1)
+        );
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// The server as a child process: `erpc serve` on a free loopback port, stopped when its
+/// stdin closes or when dropped.
+struct ServerChild {
+    child: Child,
+    addr: String,
+}
+
+impl ServerChild {
+    fn start(proto: &str) -> Result<ServerChild, String> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--push-interval",
+                "0",
+                "--proto",
+                proto,
+                "--exit-on-stdin-eof",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        let stdout = child.stdout.take().ok_or("the server has no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the server's address: {e}"))?;
+        let addr = line
+            .split_whitespace()
+            .find(|word| word.contains(':'))
+            .ok_or_else(|| format!("the server did not print its address (got {line:?})"))?
+            .to_string();
+        Ok(ServerChild { child, addr })
+    }
+
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// User+system CPU seconds of a process (`None` = this one), from `/proc`.
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may contain spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports clock ticks of 1/100 s on every architecture it runs on today.
+    Some((utime + stime) / 100.0)
+}

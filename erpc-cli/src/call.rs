@@ -1,0 +1,82 @@
+//! `erpc call` and `erpc push`: one message to a running server.
+
+use clap::Args;
+use erpc::{Raw, Router};
+
+use crate::CliError;
+use crate::client::{Connection, Payload};
+
+/// Flags of `erpc call`.
+#[derive(Args, Debug)]
+pub struct CallArgs {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(flatten)]
+    payload: Payload,
+    /// Print the reply's meta, one `key: value` line each, on stderr.
+    #[arg(long)]
+    show_meta: bool,
+    /// Server address (`host:port`, or a socket path with --network unix).
+    addr: String,
+    /// Route, e.g. `/math/add`.
+    service_method: String,
+    /// Body: JSON for the json codec, text for plain.
+    body: Option<String>,
+}
+
+/// Flags of `erpc push`.
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(flatten)]
+    payload: Payload,
+    /// Server address.
+    addr: String,
+    /// Route, e.g. `/push/status`.
+    service_method: String,
+    /// Body: JSON for the json codec, text for plain.
+    body: Option<String>,
+}
+
+/// Calls and prints the reply body on stdout.
+pub async fn call(args: CallArgs) -> Result<(), CliError> {
+    let codec = args.payload.codec_id()?;
+    let body = Raw(args.payload.body(args.body.as_deref())?);
+    let (peer, session) = args.connection.dial(&args.addr, Router::new()).await?;
+    let mut call = session
+        .call::<_, Raw>(&args.service_method, &body)
+        .codec(codec)
+        .timeout(args.connection.timeout);
+    for (k, v) in &args.payload.meta {
+        call = call.meta(k.clone(), v.clone());
+    }
+    let reply = call.reply().await;
+    peer.close().await;
+    let reply = reply.map_err(CliError::Status)?;
+    if args.show_meta {
+        for (k, v) in reply.meta.iter() {
+            eprintln!(
+                "{}: {}",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v)
+            );
+        }
+    }
+    println!("{}", String::from_utf8_lossy(&reply.body.0));
+    Ok(())
+}
+
+/// Pushes; succeeds once the message is written.
+pub async fn push(args: PushArgs) -> Result<(), CliError> {
+    let codec = args.payload.codec_id()?;
+    let body = Raw(args.payload.body(args.body.as_deref())?);
+    let (peer, session) = args.connection.dial(&args.addr, Router::new()).await?;
+    let mut push = session.push(&args.service_method, &body).codec(codec);
+    for (k, v) in &args.payload.meta {
+        push = push.meta(k.clone(), v.clone());
+    }
+    let pushed = push.await;
+    peer.close().await;
+    pushed.map_err(CliError::Status)
+}

@@ -1,0 +1,70 @@
+//! `erpc watch`: prints the pushes a server sends, one line each.
+
+use std::time::Duration;
+
+use clap::Args;
+use erpc::router::PushCtx;
+use erpc::{Raw, Router, Status};
+use tokio::sync::mpsc;
+
+use crate::CliError;
+use crate::client::{Connection, parse_duration};
+
+/// Flags of `erpc watch`.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// Stop after this many pushes.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Stop after this long.
+    #[arg(long = "for", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Server address.
+    addr: String,
+}
+
+/// Prints `SERVICE_METHOD BODY` for each push until done.
+pub async fn run(args: WatchArgs) -> Result<(), CliError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut router = Router::new();
+    router.unknown_push(move |ctx: PushCtx, body: Raw| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(format!(
+                "{} {}",
+                ctx.service_method(),
+                String::from_utf8_lossy(&body.0)
+            ));
+            Ok::<_, Status>(())
+        }
+    });
+    let (peer, session) = args.connection.dial(&args.addr, router).await?;
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut seen = 0;
+    while args.count.is_none_or(|n| seen < n) {
+        let next = async {
+            match deadline {
+                Some(at) => tokio::time::timeout_at(at, rx.recv()).await.ok().flatten(),
+                None => rx.recv().await,
+            }
+        };
+        tokio::select! {
+            line = next => match line {
+                Some(line) => {
+                    println!("{line}");
+                    seen += 1;
+                }
+                None => break,
+            },
+            () = session.closed() => {
+                peer.close().await;
+                return Err(CliError::Failed(format!("the connection to {} closed", args.addr)));
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    peer.close().await;
+    Ok(())
+}

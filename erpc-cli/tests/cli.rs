@@ -1,0 +1,233 @@
+//! The `erpc` command, run as users run it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn erpc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_erpc"))
+}
+
+/// Runs `erpc ARGS`, failing the test if it takes more than a minute.
+fn run(args: &[&str]) -> Output {
+    let mut child = erpc()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("erpc {args:?} did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `erpc serve` in the background, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = erpc()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--push-interval",
+                "200ms",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split_whitespace()
+            .nth(2)
+            .expect("serve prints 'listening on ADDR'")
+            .to_string();
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_shows_calls_an_error_and_a_push() {
+    let out = run(&["demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("/math/add [1,2,3,4,5] -> 15 (reply meta author=andeya)"),
+        "{text}"
+    );
+    assert!(text.contains("code=10005"), "{text}");
+    assert!(text.contains("field1=\"OK\" field2=100"), "{text}");
+    assert!(text.contains("PUSH received /push/status"), "{text}");
+}
+
+#[test]
+fn call_prints_the_reply_and_errors_exit_nonzero() {
+    let server = Server::start(&[]);
+    let out = run(&["call", &server.addr, "/math/add", "[1,2,3]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "6");
+
+    let out = run(&[
+        "call",
+        "--meta",
+        "author=x",
+        "--show-meta",
+        &server.addr,
+        "/math/add",
+        "[1,2,3]",
+    ]);
+    assert_eq!(stdout(&out).trim(), "6");
+    assert!(stderr(&out).contains("author: x"), "{}", stderr(&out));
+
+    let out = run(&[
+        "call",
+        "--codec",
+        "plain",
+        &server.addr,
+        "/echo/parrot",
+        "hello",
+    ]);
+    assert_eq!(stdout(&out).trim(), "hello");
+
+    let out = run(&["call", &server.addr, "/err/custom"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("code=10005 msg=\"custom error\" cause=\"because\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["call", &server.addr, "/no/such/route"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("code=404"), "{}", stderr(&out));
+
+    let out = run(&["call", &server.addr, "/math/add", "[1,2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
+
+    let out = run(&["push", &server.addr, "/push/status", "\"hi\""]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn connection_problems_are_one_clear_line() {
+    let out = run(&["call", "127.0.0.1:1", "/math/add", "[1]"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: cannot connect to 127.0.0.1:1"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let out = run(&["call", "not-an-address", "/math/add", "[1]"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not-an-address"), "{}", stderr(&out));
+
+    let out = run(&["call", "--proto", "nope", "127.0.0.1:1", "/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown protocol"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn watch_prints_pushes() {
+    let server = Server::start(&[]);
+    let out = run(&["watch", &server.addr, "--count", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("/push/status server time ")),
+        "{text}"
+    );
+
+    let out = run(&["watch", &server.addr, "--for", "100ms", "--count", "1000"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn tls_serving_and_calling() {
+    let server = Server::start(&["--tls"]);
+    let out = run(&[
+        "call",
+        "--tls",
+        "--insecure",
+        &server.addr,
+        "/math/add",
+        "[2,3]",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "5");
+    let out = run(&["call", "--tls", &server.addr, "/math/add", "[2,3]"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--tls alone must ask for --ca or --insecure"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let mut server = Server::start(&[]);
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "serve exits 0 after SIGTERM, got {status}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
