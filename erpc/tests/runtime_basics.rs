@@ -211,3 +211,44 @@ async fn unix_sockets_carry_calls_and_the_file_is_removed_on_close() {
     server.close().await;
     assert!(!std::path::Path::new(&path).exists());
 }
+
+#[tokio::test]
+async fn a_bad_frame_closes_only_its_own_session() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server, addr, _) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let good = client.dial(&addr).await.unwrap();
+    for garbage in [
+        &[0u8, 0, 0, 4][..],
+        &[0xff, 0xff, 0xff, 0xff],
+        &[0, 0, 0, 9, 0, 1, b'1', 9, 0],
+    ] {
+        let mut bad = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        bad.write_all(garbage).await.unwrap();
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), bad.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(
+            n, 0,
+            "the server closes a connection that sent {garbage:?}, without answering"
+        );
+    }
+    // A CALL whose body has no codec (codec 0) also closes the connection, as Go does.
+    let mut bad = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    bad.write_all(b"\x00\x00\x00\x1a\x00\x011\x01\x09/math/add\x00\x00\x00\x00\x00[1]")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), bad.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0),
+        0
+    );
+    // Everyone else is still served.
+    assert_eq!(good.call::<_, i64>("/math/add", &[1, 1]).await.unwrap(), 2);
+    assert_eq!(server.count_sessions(), 1);
+}

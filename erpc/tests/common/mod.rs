@@ -1,0 +1,91 @@
+//! Reads `../shared/vectors/manifest.json`: frames written by Go eRPC itself.
+#![allow(dead_code)]
+
+use erpc::{CodecId, Message, MessageType, Meta, Status, XferPipe};
+use serde_json::Value;
+
+/// One vector of the manifest.
+pub struct Vector {
+    /// `raw`, `json`, `pb`, `thrift` or `http`.
+    pub proto: String,
+    /// The case name, e.g. `call_add`.
+    pub case: String,
+    /// The frame Go wrote (empty when Go refused to pack).
+    pub wire: Vec<u8>,
+    /// The message that was packed.
+    pub message: Message,
+    /// Whether Go's own decoder read the frame back correctly.
+    pub roundtrip_ok: bool,
+    /// Go's error when it refused to pack the message.
+    pub pack_error: Option<String>,
+}
+
+fn manifest() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/vectors/manifest.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!("cannot read {path}: {e}; the shared/ folder must sit beside the project")
+    });
+    serde_json::from_str(&text).expect("manifest.json is JSON")
+}
+
+/// Every vector of one protocol.
+pub fn vectors(proto: &str) -> Vec<Vector> {
+    let manifest = manifest();
+    let vectors: Vec<Vector> = manifest["vectors"]
+        .as_array()
+        .expect("vectors is a list")
+        .iter()
+        .filter(|v| v["proto"] == proto)
+        .map(|v| Vector {
+            proto: proto.to_string(),
+            case: v["case"].as_str().unwrap().to_string(),
+            wire: v["wire_hex"]
+                .as_str()
+                .map(|h| hex::decode(h).unwrap())
+                .unwrap_or_default(),
+            message: message(&v["message"]),
+            roundtrip_ok: v["roundtrip_ok"].as_bool().unwrap_or(true),
+            pack_error: v["pack_error"].as_str().map(str::to_string),
+        })
+        .collect();
+    assert!(!vectors.is_empty(), "no {proto} vectors in the manifest");
+    vectors
+}
+
+/// The manifest's description of a message, as a [`Message`].
+pub fn message(m: &Value) -> Message {
+    let mtype = MessageType::from_u8(m["mtype"].as_u64().unwrap() as u8).unwrap();
+    let meta: Meta = m["meta"]
+        .as_array()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .map(|p| {
+                    (
+                        p["key"].as_str().unwrap().to_string(),
+                        p["value"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let xfer: Vec<u8> = m["xfer_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u8)
+        .collect();
+    Message {
+        seq: m["seq"].as_i64().unwrap() as i32,
+        mtype,
+        service_method: m["service_method"].as_str().unwrap().to_string(),
+        status: Status::decode_query(m["status"]["query_string"].as_str().unwrap().as_bytes()),
+        meta,
+        body_codec: CodecId(m["body_codec_id"].as_u64().unwrap() as u8),
+        body: hex::decode(m["body_hex"].as_str().unwrap()).unwrap().into(),
+        xfer_pipe: XferPipe::from_ids(&xfer).unwrap(),
+    }
+}
