@@ -23,19 +23,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .call::<_, Raw>("/reverse", &Raw::from(&b"\x00\x01\x02binary"[..]))
         .reply()
         .await?;
-    println!(
-        "reversed: {:?} (codec on the wire: {})",
-        reply.body.0, reply.codec
-    );
+    println!("reversed: {:?} (codec on the wire: {})", reply.body.0, reply.codec);
     // The codec byte is still sent; here the caller labels its bytes as plain text.
     let text: Raw = session
         .call("/reverse", &Raw::from("stressed"))
         .codec(CodecId::PLAIN)
         .await?;
-    println!(
-        "\"stressed\" reversed: {}",
-        String::from_utf8_lossy(&text.0)
-    );
+    println!("\"stressed\" reversed: {}", String::from_utf8_lossy(&text.0));
 
     client.close().await;
     server.close().await;

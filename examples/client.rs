@@ -12,9 +12,7 @@ use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9090".into());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9090".into());
 
     // The client has routes too: the server pushes to it.
     let (tx, mut pushes) = mpsc::unbounded_channel();

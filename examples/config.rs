@@ -32,22 +32,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut router = Router::new();
-    router.call("ping", |_: ()| async move {
-        Ok::<_, Status>("pong".to_string())
-    });
-    let server = Peer::builder()
-        .config(config.clone())
-        .router(router)
-        .build()?;
+    router.call("ping", |_: ()| async move { Ok::<_, Status>("pong".to_string()) });
+    let server = Peer::builder().config(config.clone()).router(router).build()?;
     let addr = server.listen().await?;
     println!("listening on {addr}");
 
     let client = Peer::builder().config(config).build()?;
     let session = client.dial(&addr).await?;
-    println!(
-        "/ping -> {}",
-        session.call::<_, String>("/ping", &()).await?
-    );
+    println!("/ping -> {}", session.call::<_, String>("/ping", &()).await?);
 
     client.close().await;
     server.close().await;

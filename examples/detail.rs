@@ -27,18 +27,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok::<_, Status>(n + 1)
     });
-    let server = Peer::builder()
-        .config(config.clone())
-        .router(router)
-        .build()?;
+    let server = Peer::builder().config(config.clone()).router(router).build()?;
     let addr = server.listen_on("127.0.0.1:0").await?;
     let client = Peer::builder().config(config).build()?;
     let session = client.dial(&addr).await?;
 
-    session
-        .call::<_, i64>("/fast", &1)
-        .meta("author", "andeya")
-        .await?;
+    session.call::<_, i64>("/fast", &1).meta("author", "andeya").await?;
     session.call::<_, i64>("/slow", &2).await?;
 
     client.close().await;

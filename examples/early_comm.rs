@@ -16,20 +16,12 @@ impl Plugin for Hello {
     fn name(&self) -> &str {
         "hello"
     }
-    fn post_dial<'a>(
-        &'a self,
-        pre: &'a mut PreSession,
-        _is_redial: bool,
-    ) -> BoxFuture<'a, HookResult> {
+    fn post_dial<'a>(&'a self, pre: &'a mut PreSession, _is_redial: bool) -> BoxFuture<'a, HookResult> {
         Box::pin(async move {
-            let greeting = Message::new(MessageType::AuthCall, pre.next_seq())
-                .with_body(CodecId::PLAIN, self.0);
+            let greeting = Message::new(MessageType::AuthCall, pre.next_seq()).with_body(CodecId::PLAIN, self.0);
             pre.send(&greeting).await?;
             let answer = pre.receive().await?;
-            println!(
-                "client: server answered {:?}",
-                String::from_utf8_lossy(&answer.body)
-            );
+            println!("client: server answered {:?}", String::from_utf8_lossy(&answer.body));
             if answer.status.is_ok() {
                 Ok(())
             } else {

@@ -12,11 +12,7 @@ use erpc::{Peer, Raw, Router, Status};
 /// A plain function with a context: reads request meta, sets reply meta.
 async fn greet(ctx: CallCtx, name: String) -> Result<String, Status> {
     ctx.set_reply_meta("greeted-by", "route_func");
-    Ok(format!(
-        "hello {name} (seq {}, from {})",
-        ctx.seq(),
-        ctx.remote_addr()
-    ))
+    Ok(format!("hello {name} (seq {}, from {})", ctx.seq(), ctx.remote_addr()))
 }
 
 /// A plain function without one.
@@ -62,15 +58,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     router
         .group("admin")
         .plugin(Guard)
-        .call("secret", |_: ()| async move {
-            Ok::<_, Status>("42".to_string())
-        });
+        .call("secret", |_: ()| async move { Ok::<_, Status>("42".to_string()) });
     router.unknown_call(|ctx: CallCtx, body: Raw| async move {
-        Ok::<_, Status>(format!(
-            "no route {} ({} bytes)",
-            ctx.service_method(),
-            body.0.len()
-        ))
+        Ok::<_, Status>(format!("no route {} ({} bytes)", ctx.service_method(), body.0.len()))
     });
     let mut routes: Vec<_> = router.routes().map(str::to_string).collect();
     routes.sort();
@@ -89,10 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("/double 21 -> {}", s.call::<_, i64>("/double", &21).await?);
     println!("/triple 5 -> {}", s.call::<_, i64>("/triple", &5).await?);
-    println!(
-        "/calc/square 12 -> {}",
-        s.call::<_, i64>("/calc/square", &12).await?
-    );
+    println!("/calc/square 12 -> {}", s.call::<_, i64>("/calc/square", &12).await?);
     s.push("/calc/log", "a line").await?;
     println!(
         "/admin/secret without token -> {}",
@@ -104,10 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .meta("token", "let-me-in")
             .await?
     );
-    println!(
-        "/what/ever -> {}",
-        s.call::<_, String>("/what/ever", &[1, 2, 3]).await?
-    );
+    println!("/what/ever -> {}", s.call::<_, String>("/what/ever", &[1, 2, 3]).await?);
 
     client.close().await;
     server.close().await;

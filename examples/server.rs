@@ -20,9 +20,7 @@ async fn add(ctx: CallCtx, nums: Vec<i64>) -> Result<i64, Status> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9090".into());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9090".into());
     let mut router = Router::new();
     router.group("math").call("add", add);
     let server = Peer::builder().router(router).build()?;

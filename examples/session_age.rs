@@ -14,18 +14,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..PeerConfig::default()
     };
     let mut router = Router::new();
-    router.call("ping", |_: ()| async move {
-        Ok::<_, Status>("pong".to_string())
-    });
+    router.call("ping", |_: ()| async move { Ok::<_, Status>("pong".to_string()) });
     let server = Peer::builder().config(config).router(router).build()?;
     let addr = server.listen_on("127.0.0.1:0").await?;
 
     let client = Peer::builder().build()?;
     let session = client.dial(&addr).await?;
-    println!(
-        "t=0ms   /ping -> {}",
-        session.call::<_, String>("/ping", &()).await?
-    );
+    println!("t=0ms   /ping -> {}", session.call::<_, String>("/ping", &()).await?);
     tokio::time::sleep(Duration::from_millis(800)).await;
     match session.call::<_, String>("/ping", &()).await {
         Ok(pong) => println!("t=800ms /ping -> {pong}"),

@@ -19,11 +19,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Client: answers the server's question.
     let mut client_routes = Router::new();
-    client_routes
-        .group("client")
-        .call("address", |_: ()| async move {
-            Ok::<_, Status>("221B Baker Street".to_string())
-        });
+    client_routes.group("client").call("address", |_: ()| async move {
+        Ok::<_, Status>("221B Baker Street".to_string())
+    });
     let client = Peer::builder().router(client_routes).build()?;
     let session = client.dial(&addr).await?;
 

@@ -18,9 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Status>(format!("hello {name} over a unix socket"))
     });
     let server = Peer::builder().router(router).build()?;
-    server
-        .listen_with(Network::Unix, &path, Arc::new(RawProto))
-        .await?;
+    server.listen_with(Network::Unix, &path, Arc::new(RawProto)).await?;
     println!("listening on {path}");
 
     let config = PeerConfig {

@@ -118,9 +118,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         );
     }
     for &concurrency in &args.concurrency {
-        let server_cpu_before = server
-            .as_ref()
-            .and_then(|s| cpu_seconds(Some(s.child.id())));
+        let server_cpu_before = server.as_ref().and_then(|s| cpu_seconds(Some(s.child.id())));
         let client_cpu_before = cpu_seconds(None);
         let measured = runtime.block_on(measure(&addr, proto.clone(), &args, concurrency))?;
         let client_cpu = cpu_seconds(None).zip(client_cpu_before).map(|(a, b)| a - b);
@@ -276,8 +274,7 @@ async fn measure(
     for w in 0..concurrency {
         let quota = total / concurrency + usize::from(w < total % concurrency);
         let session = sessions[w % sessions.len()].clone();
-        let (barrier, message, done, warmup) =
-            (barrier.clone(), message.clone(), done.clone(), args.warmup);
+        let (barrier, message, done, warmup) = (barrier.clone(), message.clone(), done.clone(), args.warmup);
         workers.push(tokio::spawn(async move {
             for _ in 0..warmup {
                 call_once(&session, &message).await;
@@ -349,8 +346,7 @@ struct ServerChild {
 
 impl ServerChild {
     fn start(proto: &str) -> Result<ServerChild, String> {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
         let mut child = Command::new(exe)
             .args([
                 "serve",

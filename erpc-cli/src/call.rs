@@ -56,11 +56,7 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
     let reply = reply.map_err(CliError::Status)?;
     if args.show_meta {
         for (k, v) in reply.meta.iter() {
-            eprintln!(
-                "{}: {}",
-                String::from_utf8_lossy(k),
-                String::from_utf8_lossy(v)
-            );
+            eprintln!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
         }
     }
     println!("{}", String::from_utf8_lossy(&reply.body.0));

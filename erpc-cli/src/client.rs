@@ -46,14 +46,12 @@ pub struct Payload {
 impl Payload {
     /// The codec id, or a usage error naming the registered codecs.
     pub fn codec_id(&self) -> Result<CodecId, CliError> {
-        erpc::codec::by_name(&self.codec)
-            .map(|c| c.id())
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "unknown codec {:?}; use json, plain, form, xml, thrift or protobuf",
-                    self.codec
-                ))
-            })
+        erpc::codec::by_name(&self.codec).map(|c| c.id()).ok_or_else(|| {
+            CliError::Usage(format!(
+                "unknown codec {:?}; use json, plain, form, xml, thrift or protobuf",
+                self.codec
+            ))
+        })
     }
 
     /// The body bytes: JSON is checked first so a typo is reported here, not by the server.
@@ -96,24 +94,19 @@ impl Connection {
             let tls = match (&self.ca, self.insecure) {
                 (_, true) => erpc::net::tls::insecure_client_config(),
                 (Some(ca), false) => {
-                    let pem = std::fs::read(ca).map_err(|e| {
-                        CliError::Usage(format!("cannot read {}: {e}", ca.display()))
-                    })?;
-                    erpc::net::tls::client_config_with_roots_pem(&pem)
-                        .map_err(|e| CliError::Usage(e.to_string()))?
+                    let pem =
+                        std::fs::read(ca).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", ca.display())))?;
+                    erpc::net::tls::client_config_with_roots_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))?
                 }
                 (None, false) => {
                     return Err(CliError::Usage(
-                        "--tls needs --ca FILE to trust the server's certificate, or --insecure"
-                            .into(),
+                        "--tls needs --ca FILE to trust the server's certificate, or --insecure".into(),
                     ));
                 }
             };
             builder = builder.tls_client(tls);
         }
-        let peer = builder
-            .build()
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let peer = builder.build().map_err(|e| CliError::Usage(e.to_string()))?;
         let session = peer.dial_with(addr, proto).await.map_err(|status| {
             let why = status
                 .cause()

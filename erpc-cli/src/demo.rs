@@ -18,32 +18,20 @@ pub async fn run() -> Result<(), CliError> {
         .router(demo_service::router())
         .build()
         .map_err(|e| failed(&e))?;
-    let addr = server
-        .listen_on("127.0.0.1:0")
-        .await
-        .map_err(|e| failed(&e))?;
+    let addr = server.listen_on("127.0.0.1:0").await.map_err(|e| failed(&e))?;
     println!("server: listening on {addr} (tcp, rawproto)");
-    let pusher = tokio::spawn(demo_service::push_status(
-        server.clone(),
-        Duration::from_millis(300),
-    ));
+    let pusher = tokio::spawn(demo_service::push_status(server.clone(), Duration::from_millis(300)));
 
     let (pushes_tx, mut pushes) = mpsc::unbounded_channel();
     let mut client_routes = Router::new();
-    client_routes.push_at(
-        demo_service::PUSH_ROUTE,
-        move |ctx: PushCtx, text: String| {
-            let pushes_tx = pushes_tx.clone();
-            async move {
-                let _ = pushes_tx.send((ctx.service_method().to_string(), text));
-                Ok::<_, Status>(())
-            }
-        },
-    );
-    let client = Peer::builder()
-        .router(client_routes)
-        .build()
-        .map_err(|e| failed(&e))?;
+    client_routes.push_at(demo_service::PUSH_ROUTE, move |ctx: PushCtx, text: String| {
+        let pushes_tx = pushes_tx.clone();
+        async move {
+            let _ = pushes_tx.send((ctx.service_method().to_string(), text));
+            Ok::<_, Status>(())
+        }
+    });
+    let client = Peer::builder().router(client_routes).build().map_err(|e| failed(&e))?;
     let session = client.dial(&addr).await.map_err(CliError::Status)?;
     println!("client: connected to {addr} as {}", session.id());
 

@@ -70,9 +70,6 @@ pub async fn push_status(peer: Peer, interval: Duration) {
 
 /// `HH:MM:SS` (UTC).
 fn time_of_day() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        % 86_400;
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }

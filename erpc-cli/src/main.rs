@@ -70,8 +70,7 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -91,9 +90,7 @@ fn main() -> ExitCode {
                     Command::Bench(_) => unreachable!("handled above"),
                 }
             }),
-            Err(e) => Err(CliError::Failed(format!(
-                "cannot start the async runtime: {e}"
-            ))),
+            Err(e) => Err(CliError::Failed(format!("cannot start the async runtime: {e}"))),
         },
     };
     match result {

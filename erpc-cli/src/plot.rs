@@ -77,11 +77,7 @@ pub fn svg(points: &[Point]) -> String {
             max_tp,
             "#1f77b4",
         ),
-        (
-            points.iter().map(|p| p.p99_us).collect::<Vec<_>>(),
-            max_p99,
-            "#d62728",
-        ),
+        (points.iter().map(|p| p.p99_us).collect::<Vec<_>>(), max_p99, "#d62728"),
     ] {
         let path: Vec<String> = values
             .iter()

@@ -58,9 +58,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Failed(e.to_string()))?;
         builder = builder.tls_server(tls);
     }
-    let peer = builder
-        .build()
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let peer = builder.build().map_err(|e| CliError::Failed(e.to_string()))?;
     let addr = peer
         .listen_with(network, &args.listen, proto.clone())
         .await

@@ -32,11 +32,7 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
     router.unknown_push(move |ctx: PushCtx, body: Raw| {
         let tx = tx.clone();
         async move {
-            let _ = tx.send(format!(
-                "{} {}",
-                ctx.service_method(),
-                String::from_utf8_lossy(&body.0)
-            ));
+            let _ = tx.send(format!("{} {}", ctx.service_method(), String::from_utf8_lossy(&body.0)));
             Ok::<_, Status>(())
         }
     });

@@ -44,13 +44,7 @@ struct Server {
 impl Server {
     fn start(extra: &[&str]) -> Server {
         let mut child = erpc()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--push-interval",
-                "200ms",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--push-interval", "200ms"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -109,14 +103,7 @@ fn call_prints_the_reply_and_errors_exit_nonzero() {
     assert_eq!(stdout(&out).trim(), "6");
     assert!(stderr(&out).contains("author: x"), "{}", stderr(&out));
 
-    let out = run(&[
-        "call",
-        "--codec",
-        "plain",
-        &server.addr,
-        "/echo/parrot",
-        "hello",
-    ]);
+    let out = run(&["call", "--codec", "plain", &server.addr, "/echo/parrot", "hello"]);
     assert_eq!(stdout(&out).trim(), "hello");
 
     let out = run(&["call", &server.addr, "/err/custom"]);
@@ -144,10 +131,7 @@ fn connection_problems_are_one_clear_line() {
     let out = run(&["call", "127.0.0.1:1", "/math/add", "[1]"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.starts_with("error: cannot connect to 127.0.0.1:1"),
-        "{err}"
-    );
+    assert!(err.starts_with("error: cannot connect to 127.0.0.1:1"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     let out = run(&["call", "not-an-address", "/math/add", "[1]"]);
@@ -156,11 +140,7 @@ fn connection_problems_are_one_clear_line() {
 
     let out = run(&["call", "--proto", "nope", "127.0.0.1:1", "/x"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown protocol"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("unknown protocol"), "{}", stderr(&out));
 }
 
 #[test]
@@ -172,9 +152,7 @@ fn watch_prints_pushes() {
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
-        lines
-            .iter()
-            .all(|l| l.starts_with("/push/status server time ")),
+        lines.iter().all(|l| l.starts_with("/push/status server time ")),
         "{text}"
     );
 
@@ -185,14 +163,7 @@ fn watch_prints_pushes() {
 #[test]
 fn tls_serving_and_calling() {
     let server = Server::start(&["--tls"]);
-    let out = run(&[
-        "call",
-        "--tls",
-        "--insecure",
-        &server.addr,
-        "/math/add",
-        "[2,3]",
-    ]);
+    let out = run(&["call", "--tls", "--insecure", &server.addr, "/math/add", "[2,3]"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "5");
     let out = run(&["call", "--tls", &server.addr, "/math/add", "[2,3]"]);
@@ -208,20 +179,11 @@ fn tls_serving_and_calling() {
 fn serve_stops_gracefully_on_sigterm() {
     let mut server = Server::start(&[]);
     let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let started = Instant::now();
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(
-                status.success(),
-                "serve exits 0 after SIGTERM, got {status}"
-            );
+            assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
             break;
         }
         assert!(

@@ -29,10 +29,7 @@ enum Kind {
 
 fn expand(attr: Tokens, item: &mut ItemImpl) -> syn::Result<Tokens> {
     if !attr.is_empty() {
-        return Err(syn::Error::new(
-            attr.span(),
-            "#[erpc::service] takes no arguments",
-        ));
+        return Err(syn::Error::new(attr.span(), "#[erpc::service] takes no arguments"));
     }
     if !item.generics.params.is_empty() {
         return Err(syn::Error::new(
@@ -64,12 +61,7 @@ fn expand(attr: Tokens, item: &mut ItemImpl) -> syn::Result<Tokens> {
             continue;
         }
         let inputs: Vec<&FnArg> = sig.inputs.iter().collect();
-        let [
-            FnArg::Receiver(receiver),
-            FnArg::Typed(ctx),
-            FnArg::Typed(arg),
-        ] = inputs[..]
-        else {
+        let [FnArg::Receiver(receiver), FnArg::Typed(ctx), FnArg::Typed(arg)] = inputs[..] else {
             if inputs
                 .iter()
                 .any(|a| matches!(a, FnArg::Typed(t) if ctx_kind(&t.ty).is_some()))
@@ -85,16 +77,10 @@ fn expand(attr: Tokens, item: &mut ItemImpl) -> syn::Result<Tokens> {
             continue;
         };
         if receiver.reference.is_none() || receiver.mutability.is_some() {
-            return Err(syn::Error::new(
-                receiver.span(),
-                "erpc handler methods take `&self`",
-            ));
+            return Err(syn::Error::new(receiver.span(), "erpc handler methods take `&self`"));
         }
         if !matches!(&*arg.pat, Pat::Ident(_) | Pat::Wild(_)) {
-            return Err(syn::Error::new(
-                arg.pat.span(),
-                "use a plain name for the argument",
-            ));
+            return Err(syn::Error::new(arg.pat.span(), "use a plain name for the argument"));
         }
         let method_ident = &sig.ident;
         let arg_ty = &arg.ty;

@@ -11,15 +11,11 @@ use erpc::{Peer, Router, Session, Status};
 fn connected(rt: &tokio::runtime::Runtime) -> Session {
     rt.block_on(async {
         let mut router = Router::new();
-        router
-            .group("math")
-            .call("add", |nums: Vec<i64>| async move {
-                Ok::<_, Status>(nums.iter().sum::<i64>())
-            });
+        router.group("math").call("add", |nums: Vec<i64>| async move {
+            Ok::<_, Status>(nums.iter().sum::<i64>())
+        });
         for i in 0..200 {
-            router.call_at(&format!("/filler/route{i}"), |_: ()| async move {
-                Ok::<_, Status>(())
-            });
+            router.call_at(&format!("/filler/route{i}"), |_: ()| async move { Ok::<_, Status>(()) });
         }
         let server = Peer::builder().router(router).build().unwrap();
         let client = Peer::builder().build().unwrap();
@@ -51,14 +47,7 @@ fn dispatch(c: &mut Criterion) {
         .unwrap();
     let session = connected(&rt);
     c.bench_function("call/one_at_a_time", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                session
-                    .call::<_, i64>("/math/add", &[1, 2, 3])
-                    .await
-                    .unwrap()
-            })
-        })
+        b.iter(|| rt.block_on(async { session.call::<_, i64>("/math/add", &[1, 2, 3]).await.unwrap() }))
     });
     c.bench_function("call/100_concurrent", |b| {
         b.iter(|| {

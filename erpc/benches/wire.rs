@@ -45,13 +45,9 @@ fn queries(c: &mut Criterion) {
     let query = status.encode_query();
     c.bench_function("status/encode", |b| b.iter(|| status.encode_query()));
     c.bench_function("status/decode", |b| b.iter(|| Status::decode_query(&query)));
-    let meta: Meta = [
-        ("author", "andeya"),
-        ("X-Real-IP", "10.0.0.1:5555"),
-        ("k", "a b c"),
-    ]
-    .into_iter()
-    .collect();
+    let meta: Meta = [("author", "andeya"), ("X-Real-IP", "10.0.0.1:5555"), ("k", "a b c")]
+        .into_iter()
+        .collect();
     let query = meta.encode_query();
     c.bench_function("meta/encode", |b| b.iter(|| meta.encode_query()));
     c.bench_function("meta/decode", |b| b.iter(|| Meta::decode_query(&query)));

@@ -42,10 +42,7 @@ pub enum Network {
 impl Network {
     /// Whether this build can listen and dial on it.
     pub fn is_available(self) -> bool {
-        matches!(
-            self,
-            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix
-        )
+        matches!(self, Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix)
     }
 }
 
@@ -53,9 +50,7 @@ impl Network {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `default_body_codec` names no registered codec.
-    #[error(
-        "default_body_codec {0:?} is not a registered codec; use json, protobuf, plain, form, xml or thrift"
-    )]
+    #[error("default_body_codec {0:?} is not a registered codec; use json, protobuf, plain, form, xml or thrift")]
     UnknownCodec(String),
     /// The network cannot be used by this build.
     #[error("network {0:?} is not available in this build; use tcp, tcp4, tcp6 or unix")]
@@ -225,8 +220,7 @@ impl PeerConfig {
         };
         match format {
             Format::Toml => {
-                let mut doc: toml::Table =
-                    toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+                let mut doc: toml::Table = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
                 let value = doc.remove(section).ok_or_else(missing)?;
                 value
                     .try_into()
@@ -252,10 +246,7 @@ impl PeerConfig {
         if self.max_message_size < 64 {
             return Err(ConfigError::Invalid {
                 field: "max_message_size",
-                reason: format!(
-                    "{} bytes cannot hold a message; use at least 64",
-                    self.max_message_size
-                ),
+                reason: format!("{} bytes cannot hold a message; use at least 64", self.max_message_size),
             });
         }
         if self.local_ip.is_empty() {
@@ -383,9 +374,7 @@ pub mod duration {
         }
         let mut total = 0f64;
         while !rest.is_empty() {
-            let number_end = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(bad)?;
+            let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
             let number: f64 = rest[..number_end].parse().map_err(|_| bad())?;
             rest = &rest[number_end..];
             let unit_end = rest
@@ -406,9 +395,7 @@ pub mod duration {
         if negative || !total.is_finite() {
             return Ok(Duration::ZERO);
         }
-        Ok(Duration::from_nanos(
-            total.round().min(u64::MAX as f64) as u64
-        ))
+        Ok(Duration::from_nanos(total.round().min(u64::MAX as f64) as u64))
     }
 
     /// Formats like Go's `Duration.String`.
@@ -487,8 +474,7 @@ mod tests {
         for bad in ["", "5", "1x", "ms", "1.2.3s"] {
             assert!(duration::parse(bad).is_err(), "{bad:?}");
         }
-        let c = PeerConfig::from_toml_str("dial_timeout = 1500000000\nredial_interval = \"250ms\"")
-            .unwrap();
+        let c = PeerConfig::from_toml_str("dial_timeout = 1500000000\nredial_interval = \"250ms\"").unwrap();
         assert_eq!(c.dial_timeout, Duration::from_millis(1500));
         assert_eq!(c.redial_interval, Duration::from_millis(250));
         for (d, text) in [
@@ -504,26 +490,13 @@ mod tests {
 
     #[test]
     fn partial_toml_and_yaml_keep_defaults() {
-        let c = PeerConfig::from_toml_str(
-            "network = \"tcp4\"\nlisten_port = 9090\nprint_detail = true",
-        )
-        .unwrap();
-        assert_eq!(
-            (c.network, c.listen_port, c.print_detail),
-            (Network::Tcp4, 9090, true)
-        );
+        let c = PeerConfig::from_toml_str("network = \"tcp4\"\nlisten_port = 9090\nprint_detail = true").unwrap();
+        assert_eq!((c.network, c.listen_port, c.print_detail), (Network::Tcp4, 9090, true));
         assert_eq!(c.call_timeout, Duration::from_secs(30));
-        let y = PeerConfig::from_yaml_str(
-            "network: unix\ndefault_session_age: 1m\nkeepalive: 15s\nredial_times: -1\n",
-        )
-        .unwrap();
+        let y = PeerConfig::from_yaml_str("network: unix\ndefault_session_age: 1m\nkeepalive: 15s\nredial_times: -1\n")
+            .unwrap();
         assert_eq!(
-            (
-                y.network,
-                y.default_session_age,
-                y.keepalive,
-                y.redial_times
-            ),
+            (y.network, y.default_session_age, y.keepalive, y.redial_times),
             (
                 Network::Unix,
                 Duration::from_secs(60),
@@ -531,10 +504,7 @@ mod tests {
                 -1
             )
         );
-        assert_eq!(
-            PeerConfig::from_yaml_str("network: udp").unwrap().network,
-            Network::Kcp
-        );
+        assert_eq!(PeerConfig::from_yaml_str("network: udp").unwrap().network, Network::Kcp);
     }
 
     #[test]
@@ -544,10 +514,7 @@ mod tests {
             count_time: true,
             ..PeerConfig::default()
         };
-        assert_eq!(
-            PeerConfig::from_toml_str(&toml::to_string(&c).unwrap()).unwrap(),
-            c
-        );
+        assert_eq!(PeerConfig::from_toml_str(&toml::to_string(&c).unwrap()).unwrap(), c);
         assert_eq!(
             PeerConfig::from_yaml_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap(),
             c
@@ -565,17 +532,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            PeerConfig::from_file_section(&yaml, "cfg_srv")
-                .unwrap()
-                .listen_port,
+            PeerConfig::from_file_section(&yaml, "cfg_srv").unwrap().listen_port,
             9090
         );
-        assert_eq!(
-            PeerConfig::from_file_section(&yaml, "cfg_cli")
-                .unwrap()
-                .redial_times,
-            3
-        );
+        assert_eq!(PeerConfig::from_file_section(&yaml, "cfg_cli").unwrap().redial_times, 3);
         assert!(matches!(
             PeerConfig::from_file_section(&yaml, "nope"),
             Err(ConfigError::MissingSection { .. })

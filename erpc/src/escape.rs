@@ -23,16 +23,14 @@ pub(crate) fn unescape(input: &[u8]) -> Vec<u8> {
     while i < input.len() {
         match input[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < input.len() => {
-                match (hex_value(input[i + 1]), hex_value(input[i + 2])) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi << 4 | lo);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < input.len() => match (hex_value(input[i + 1]), hex_value(input[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'%' => {
                 // A `%` within the last two bytes: Go emits the rest literally.
                 out.extend_from_slice(&input[i..]);
@@ -76,10 +74,7 @@ mod tests {
 
     #[test]
     fn escapes_everything_outside_the_unreserved_set() {
-        assert_eq!(
-            esc(b"a&b=c+d \xC3\xA9/_.-*~"),
-            "a%26b%3Dc%2Bd%20%C3%A9%2F_.-*%7E"
-        );
+        assert_eq!(esc(b"a&b=c+d \xC3\xA9/_.-*~"), "a%26b%3Dc%2Bd%20%C3%A9%2F_.-*%7E");
         assert_eq!(esc(b"line1\nline2"), "line1%0Aline2");
     }
 

@@ -60,24 +60,12 @@ fn part(settings: &Settings, msg: &Message, status: Option<&Status>) -> String {
     let mut out = format!("{{\"size\":{}", msg.body.len());
     let status = status.unwrap_or(&msg.status);
     if !status.is_ok() {
-        let _ = write!(
-            out,
-            ",\"status\":{:?}",
-            String::from_utf8_lossy(&status.encode_query())
-        );
+        let _ = write!(out, ",\"status\":{:?}", String::from_utf8_lossy(&status.encode_query()));
     }
     if settings.print_detail {
-        let _ = write!(
-            out,
-            ",\"meta\":{:?}",
-            String::from_utf8_lossy(&msg.meta.encode_query())
-        );
+        let _ = write!(out, ",\"meta\":{:?}", String::from_utf8_lossy(&msg.meta.encode_query()));
         let body = String::from_utf8_lossy(&msg.body);
-        let _ = write!(
-            out,
-            ",\"body\":{}",
-            serde_json::Value::String(body.into_owned())
-        );
+        let _ = write!(out, ",\"body\":{}", serde_json::Value::String(body.into_owned()));
     }
     out.push('}');
     out
@@ -145,10 +133,7 @@ pub(crate) fn call_out(
     }
     let reply = match reply {
         Ok(reply) => part(settings, reply, None),
-        Err(status) => format!(
-            "{{\"status\":{:?}}}",
-            String::from_utf8_lossy(&status.encode_query())
-        ),
+        Err(status) => format!("{{\"status\":{:?}}}", String::from_utf8_lossy(&status.encode_query())),
     };
     let line = format!(
         "CALL-> {} {} {:?} SEND({}) RECV({})",
@@ -162,12 +147,7 @@ pub(crate) fn call_out(
 }
 
 /// A PUSH this peer sent.
-pub(crate) fn push_out(
-    settings: &Settings,
-    session: &Session,
-    req: &Message,
-    started: Option<Instant>,
-) {
+pub(crate) fn push_out(settings: &Settings, session: &Session, req: &Message, started: Option<Instant>) {
     let cost = started.map(|s| s.elapsed());
     let level = level_for(settings, cost);
     if !enabled(level) {

@@ -37,10 +37,7 @@ impl Meta {
     /// The first value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&[u8]> {
         let key = key.as_ref();
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
     }
 
     /// The first value of `key`, if it is UTF-8.
@@ -144,18 +141,14 @@ impl std::fmt::Debug for Meta {
 impl<K: Into<Bytes>, V: Into<Bytes>> FromIterator<(K, V)> for Meta {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         Meta {
-            pairs: iter
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
+            pairs: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
         }
     }
 }
 
 impl<K: Into<Bytes>, V: Into<Bytes>> Extend<(K, V)> for Meta {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
-        self.pairs
-            .extend(iter.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self.pairs.extend(iter.into_iter().map(|(k, v)| (k.into(), v.into())));
     }
 }
 
@@ -174,10 +167,7 @@ mod tests {
         assert_eq!(enc(&[("k", "v1"), ("k", "v2")]), "k=v1&k=v2");
         assert_eq!(enc(&[("empty", "")]), "empty");
         assert_eq!(enc(&[("", "novalkey")]), "=novalkey");
-        assert_eq!(
-            enc(&[("sp ace", "a b&c=d/é+")]),
-            "sp%20ace=a%20b%26c%3Dd%2F%C3%A9%2B"
-        );
+        assert_eq!(enc(&[("sp ace", "a b&c=d/é+")]), "sp%20ace=a%20b%26c%3Dd%2F%C3%A9%2B");
         assert_eq!(enc(&[]), "");
     }
 
@@ -206,10 +196,7 @@ mod tests {
         assert_eq!(meta.get("x"), Some(&b"1"[..]));
         assert_eq!(meta.get_all(b"x").count(), 2);
         meta.set("x", "9");
-        assert_eq!(
-            String::from_utf8(meta.encode_query()).unwrap(),
-            "x=9&x=2&y=3"
-        );
+        assert_eq!(String::from_utf8(meta.encode_query()).unwrap(), "x=9&x=2&y=3");
         meta.remove("x");
         assert_eq!(String::from_utf8(meta.encode_query()).unwrap(), "y=3");
         meta.set("z", "4");

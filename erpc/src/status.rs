@@ -93,11 +93,7 @@ impl Status {
     }
 
     /// A status with a code, a message and a cause (which may be empty but is present).
-    pub fn with_cause(
-        code: i32,
-        msg: impl Into<Cow<'static, str>>,
-        cause: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub fn with_cause(code: i32, msg: impl Into<Cow<'static, str>>, cause: impl Into<Cow<'static, str>>) -> Self {
         Status {
             code,
             msg: msg.into(),
@@ -187,8 +183,7 @@ impl Status {
 
     /// The query form (wire.md §2.2): `code=0` for OK.
     pub fn encode_query(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(6 + self.msg.len() + self.cause.as_ref().map_or(0, |c| c.len() + 7));
+        let mut out = Vec::with_capacity(6 + self.msg.len() + self.cause.as_ref().map_or(0, |c| c.len() + 7));
         self.encode_query_into(&mut out);
         out
     }
@@ -328,14 +323,8 @@ mod tests {
     fn encodes_every_example_of_the_spec() {
         assert_eq!(query(&Status::OK), "code=0");
         assert_eq!(query(&Status::new(0, "ok msg")), "code=0&msg=ok%20msg");
-        assert_eq!(
-            query(&Status::not_found()),
-            "code=404&msg=Not%20Found&cause="
-        );
-        assert_eq!(
-            query(&Status::new(404, "Not Found")),
-            "code=404&msg=Not%20Found"
-        );
+        assert_eq!(query(&Status::not_found()), "code=404&msg=Not%20Found&cause=");
+        assert_eq!(query(&Status::new(404, "Not Found")), "code=404&msg=Not%20Found");
         assert_eq!(
             query(&Status::with_cause(1, "test error", "this is test:110")),
             "code=1&msg=test%20error&cause=this%20is%20test%3A110"
@@ -355,21 +344,12 @@ mod tests {
         assert_eq!(Status::decode_query(b""), Status::OK);
         assert_eq!(Status::decode_query(b"msg=x&code=7"), Status::new(7, "x"));
         assert_eq!(Status::decode_query(b"c%6Fde=5"), Status::new(5, ""));
-        assert_eq!(
-            Status::decode_query(b"code=5&code=6&msg=a&msg=b"),
-            Status::new(5, "a")
-        );
+        assert_eq!(Status::decode_query(b"code=5&code=6&msg=a&msg=b"), Status::new(5, "a"));
         assert_eq!(Status::decode_query(b"code=x1"), Status::OK);
         assert_eq!(Status::decode_query(b"code=99999999999").code(), i32::MAX);
         assert_eq!(Status::decode_query(b"code=-99999999999").code(), i32::MIN);
-        assert_eq!(
-            Status::decode_query(b"code=1&cause"),
-            Status::with_cause(1, "", "")
-        );
-        assert_eq!(
-            Status::decode_query(b"code=1&cause=a&cause=b").cause(),
-            Some("a")
-        );
+        assert_eq!(Status::decode_query(b"code=1&cause"), Status::with_cause(1, "", ""));
+        assert_eq!(Status::decode_query(b"code=1&cause=a&cause=b").cause(), Some("a"));
         assert_eq!(
             Status::decode_query(b"code=404&msg=Not%20Found&cause="),
             Status::not_found()
@@ -389,8 +369,7 @@ mod tests {
             Status::not_found().to_json(),
             r#"{"code":404,"msg":"Not Found","cause":""}"#
         );
-        let s =
-            Status::from_json(br#"{"code":10005,"msg":"custom error","cause":"because"}"#).unwrap();
+        let s = Status::from_json(br#"{"code":10005,"msg":"custom error","cause":"because"}"#).unwrap();
         assert_eq!(s, Status::with_cause(10005, "custom error", "because"));
         assert_eq!(
             Status::from_json(br#"{"code":404,"msg":"Not Found","cause":""}"#).unwrap(),

@@ -76,21 +76,14 @@ fn total_size_four_is_rejected_without_touching_the_next_frame() {
         RawProto.decode(&mut input, LIMIT),
         Err(ProtoError::Malformed { .. })
     ));
-    assert_eq!(
-        input.len(),
-        before,
-        "no byte of the next frame was consumed"
-    );
+    assert_eq!(input.len(), before, "no byte of the next frame was consumed");
 }
 
 #[test]
 fn sizes_below_the_minimum_or_above_the_limit_are_rejected_before_allocating() {
     for size in [0u32, 1, 3, 4] {
         assert!(
-            matches!(
-                decode(&size.to_be_bytes()),
-                Err(ProtoError::Malformed { .. })
-            ),
+            matches!(decode(&size.to_be_bytes()), Err(ProtoError::Malformed { .. })),
             "size {size}"
         );
     }
@@ -102,10 +95,7 @@ fn sizes_below_the_minimum_or_above_the_limit_are_rejected_before_allocating() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        input.capacity() < 1024,
-        "nothing was reserved for the declared 4 GiB"
-    );
+    assert!(input.capacity() < 1024, "nothing was reserved for the declared 4 GiB");
 }
 
 #[test]
@@ -141,10 +131,7 @@ fn oversized_status_meta_or_service_method_are_refused_on_send() {
         RawProto.encode(&big_body, &mut out, LIMIT),
         Err(ProtoError::TooLarge { .. })
     ));
-    assert!(
-        out.is_empty(),
-        "a refused message leaves nothing in the buffer"
-    );
+    assert!(out.is_empty(), "a refused message leaves nothing in the buffer");
     let mut out = BytesMut::from(&b"kept"[..]);
     assert!(RawProto.encode(&long_status, &mut out, LIMIT).is_err());
     assert_eq!(&out[..], b"kept");
@@ -157,10 +144,7 @@ fn bad_base36_seqs_are_rejected() {
         payload.extend_from_slice(seq);
         payload.extend_from_slice(b"\x01\x00\x00\x06code=0\x00\x00j");
         assert!(
-            matches!(
-                decode(&with_payload(&payload)),
-                Err(ProtoError::Malformed { .. })
-            ),
+            matches!(decode(&with_payload(&payload)), Err(ProtoError::Malformed { .. })),
             "{seq:?}"
         );
     }
@@ -169,12 +153,7 @@ fn bad_base36_seqs_are_rejected() {
 #[test]
 fn unknown_mtypes_are_rejected() {
     for mtype in [0u8, 6, 9, 255] {
-        let payload = [
-            b"\x011".as_slice(),
-            &[mtype],
-            b"\x00\x00\x06code=0\x00\x00j",
-        ]
-        .concat();
+        let payload = [b"\x011".as_slice(), &[mtype], b"\x00\x00\x06code=0\x00\x00j"].concat();
         assert!(
             matches!(decode(&with_payload(&payload)), Err(ProtoError::UnknownMessageType { mtype: m, .. }) if m == mtype),
             "mtype {mtype}"
@@ -277,10 +256,7 @@ fn frames_back_to_back_decode_in_order() {
         RawProto.encode(&msg, &mut input, LIMIT).unwrap();
     }
     for seq in 1..=3 {
-        assert_eq!(
-            RawProto.decode(&mut input, LIMIT).unwrap().unwrap().seq,
-            seq
-        );
+        assert_eq!(RawProto.decode(&mut input, LIMIT).unwrap().unwrap().seq, seq);
     }
     assert!(RawProto.decode(&mut input, LIMIT).unwrap().is_none());
 }
@@ -294,8 +270,5 @@ fn unknown_codecs_travel_and_fail_only_when_the_body_is_decoded() {
     assert!(matches!(err, CodecError::Unsupported(90)));
     assert_eq!(err.to_string(), "unsupported codec id: 90");
     // An empty body is never decoded, whatever its codec.
-    assert_eq!(
-        Option::<i64>::decode_body(CodecId(90), Bytes::new()).unwrap(),
-        None
-    );
+    assert_eq!(Option::<i64>::decode_body(CodecId(90), Bytes::new()).unwrap(), None);
 }

@@ -12,12 +12,10 @@ fn mtype() -> impl Strategy<Value = MessageType> {
 }
 
 fn status() -> impl Strategy<Value = Status> {
-    (any::<i32>(), ".{0,40}", prop::option::of(".{0,40}")).prop_map(
-        |(code, msg, cause)| match cause {
-            Some(cause) => Status::with_cause(code, msg, cause),
-            None => Status::new(code, msg),
-        },
-    )
+    (any::<i32>(), ".{0,40}", prop::option::of(".{0,40}")).prop_map(|(code, msg, cause)| match cause {
+        Some(cause) => Status::with_cause(code, msg, cause),
+        None => Status::new(code, msg),
+    })
 }
 
 fn meta() -> impl Strategy<Value = Meta> {

@@ -66,11 +66,7 @@ async fn call_returns_the_sum_and_echoes_meta() {
     assert_eq!(reply.body, 3);
     assert_eq!(reply.meta.get_str("author"), Some("andeya"));
     assert_eq!(reply.codec, CodecId::JSON);
-    let text: String = session
-        .call("/echo/parrot", "hi")
-        .codec(CodecId::PLAIN)
-        .await
-        .unwrap();
+    let text: String = session.call("/echo/parrot", "hi").codec(CodecId::PLAIN).await.unwrap();
     assert_eq!(text, "hi");
 }
 
@@ -83,10 +79,7 @@ async fn errors_come_back_as_statuses() {
     assert_eq!(err, Status::with_cause(10005, "custom error", "because"));
     let err = session.call::<_, ()>("/nope", &()).await.unwrap_err();
     assert_eq!(err, Status::not_found());
-    let err = session
-        .call::<_, i64>("/math/add", "not a list")
-        .await
-        .unwrap_err();
+    let err = session.call::<_, i64>("/math/add", "not a list").await.unwrap_err();
     assert_eq!(err.code(), code::BAD_MESSAGE);
     let err = session.call::<_, ()>("/panic", &()).await.unwrap_err();
     assert_eq!(err, Status::from_code(code::INTERNAL_SERVER_ERROR, "boom"));
@@ -201,13 +194,7 @@ async fn unix_sockets_carry_calls_and_the_file_is_removed_on_close() {
     };
     let client = Peer::builder().config(config).build().unwrap();
     let session = client.dial(&path).await.unwrap();
-    assert_eq!(
-        session
-            .call::<_, i64>("/math/add", &[20, 22])
-            .await
-            .unwrap(),
-        42
-    );
+    assert_eq!(session.call::<_, i64>("/math/add", &[20, 22]).await.unwrap(), 42);
     server.close().await;
     assert!(!std::path::Path::new(&path).exists());
 }

@@ -10,11 +10,7 @@ use erpc::session::Session;
 use erpc::status::code;
 use erpc::{CodecId, Peer, PeerConfig, Raw, Router, Status};
 
-async fn pair(
-    router: Router,
-    server_config: PeerConfig,
-    plugins: Vec<Recorder>,
-) -> (Peer, Peer, Session) {
+async fn pair(router: Router, server_config: PeerConfig, plugins: Vec<Recorder>) -> (Peer, Peer, Session) {
     let mut builder = Peer::builder().router(router).config(server_config);
     for p in plugins {
         builder = builder.plugin(p);
@@ -41,10 +37,7 @@ impl Recorder {
         }
     }
     fn note(&self, hook: &str) -> HookResult {
-        self.seen
-            .lock()
-            .unwrap()
-            .push(format!("{}:{hook}", self.name));
+        self.seen.lock().unwrap().push(format!("{}:{hook}", self.name));
         Ok(())
     }
 }
@@ -78,12 +71,7 @@ async fn hooks_run_in_go_order_peer_plugins_before_group_plugins() {
         .group("g")
         .plugin(Recorder::new("group", &seen))
         .call("echo", |s: String| async move { Ok(s) });
-    let (_s, _c, session) = pair(
-        router,
-        PeerConfig::default(),
-        vec![Recorder::new("peer", &seen)],
-    )
-    .await;
+    let (_s, _c, session) = pair(router, PeerConfig::default(), vec![Recorder::new("peer", &seen)]).await;
     let out: String = session.call("/g/echo", "x").await.unwrap();
     assert_eq!(out, "x");
     tokio::time::sleep(Duration::from_millis(50)).await; // post_write_reply runs after the write
@@ -128,42 +116,24 @@ async fn a_failing_hook_becomes_the_reply_and_skips_the_handler() {
         .call("ping", |_: ()| async move { Ok("pong".to_string()) });
     router.call("open", |_: ()| async move { Ok("open".to_string()) });
     let (_s, _c, session) = pair(router, PeerConfig::default(), vec![]).await;
-    let err = session
-        .call::<_, String>("/admin/ping", &())
-        .await
-        .unwrap_err();
+    let err = session.call::<_, String>("/admin/ping", &()).await.unwrap_err();
     assert_eq!(err, Status::new(code::UNAUTHORIZED, "Unauthorized"));
-    let ok: String = session
-        .call("/admin/ping", &())
-        .meta("token", "secret")
-        .await
-        .unwrap();
+    let ok: String = session.call("/admin/ping", &()).meta("token", "secret").await.unwrap();
     assert_eq!(ok, "pong");
     // The group's plugin does not apply outside the group.
-    assert_eq!(
-        session.call::<_, String>("/open", &()).await.unwrap(),
-        "open"
-    );
+    assert_eq!(session.call::<_, String>("/open", &()).await.unwrap(), "open");
 }
 
 #[tokio::test]
 async fn ignorecase_lowers_the_service_method() {
     let mut router = Router::new();
-    router.group("math").call(
-        "add",
-        |n: Vec<i64>| async move { Ok(n.iter().sum::<i64>()) },
-    );
-    let server = Peer::builder()
-        .router(router)
-        .plugin(IgnoreCase)
-        .build()
-        .unwrap();
+    router
+        .group("math")
+        .call("add", |n: Vec<i64>| async move { Ok(n.iter().sum::<i64>()) });
+    let server = Peer::builder().router(router).plugin(IgnoreCase).build().unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
     let session = Peer::builder().build().unwrap().dial(&addr).await.unwrap();
-    assert_eq!(
-        session.call::<_, i64>("/Math/ADD", &[1, 2]).await.unwrap(),
-        3
-    );
+    assert_eq!(session.call::<_, i64>("/Math/ADD", &[1, 2]).await.unwrap(), 3);
 }
 
 #[tokio::test]
@@ -171,8 +141,8 @@ async fn unknown_routes_reach_the_fallbacks() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut router = Router::new();
     router.unknown_call(|ctx: CallCtx, body: Raw| async move {
-        let n: Vec<i64> = erpc::DecodeBody::decode_body(ctx.body_codec(), body.0)
-            .map_err(|e| Status::bad_message(e.to_string()))?;
+        let n: Vec<i64> =
+            erpc::DecodeBody::decode_body(ctx.body_codec(), body.0).map_err(|e| Status::bad_message(e.to_string()))?;
         Ok(format!("{} got {}", ctx.service_method(), n.len()))
     });
     router.unknown_push(move |ctx: PushCtx, _: Raw| {
@@ -225,23 +195,14 @@ async fn the_reply_codec_follows_x_accept_body_codec_and_filters_are_mirrored() 
     assert_eq!((reply.body, reply.codec), (42, CodecId::PLAIN));
     let reply = session.call::<_, i64>("/forced", &7).reply().await.unwrap();
     assert_eq!((reply.body, reply.codec), (7, CodecId::PLAIN));
-    let doubled: i64 = session
-        .call("/num", &5)
-        .xfer(b'g')
-        .xfer(b'm')
-        .await
-        .unwrap();
+    let doubled: i64 = session.call("/num", &5).xfer(b'g').xfer(b'm').await.unwrap();
     assert_eq!(doubled, 10);
     assert_eq!(
         pipes.0.lock().unwrap().last().unwrap(),
         b"gm",
         "the reply mirrors the call's filters"
     );
-    let err = session
-        .call::<_, i64>("/num", &5)
-        .xfer(b'?')
-        .await
-        .unwrap_err();
+    let err = session.call::<_, i64>("/num", &5).xfer(b'?').await.unwrap_err();
     assert_eq!(
         err.code(),
         code::WRITE_FAILED,
@@ -299,28 +260,20 @@ async fn set_id_kicks_out_an_older_session_with_that_id_and_storage_is_shared() 
     let first = client.dial(&addr).await.unwrap();
     let second = client.dial(&addr).await.unwrap();
     first.call::<_, ()>("/login", "ann").await.unwrap();
-    assert_eq!(
-        first.call::<_, String>("/whoami", &()).await.unwrap(),
-        "ann"
-    );
+    assert_eq!(first.call::<_, String>("/whoami", &()).await.unwrap(), "ann");
     assert!(server.session("ann").is_some());
     second.call::<_, ()>("/login", "ann").await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), first.closed())
         .await
         .expect("the older session is closed");
     assert_eq!(server.count_sessions(), 1);
-    assert_eq!(
-        second.call::<_, String>("/whoami", &()).await.unwrap(),
-        "ann"
-    );
+    assert_eq!(second.call::<_, String>("/whoami", &()).await.unwrap(), "ann");
 }
 
 #[tokio::test]
 async fn the_rpc_mapper_names_routes_like_go() {
     let mut router = Router::with_mapper(NameMapper::Rpc);
-    router
-        .group("Home")
-        .call("Test", |_: ()| async move { Ok(1) });
+    router.group("Home").call("Test", |_: ()| async move { Ok(1) });
     assert!(router.routes().any(|r| r == "Home.Test"));
     let (_s, _c, session) = pair(router, PeerConfig::default(), vec![]).await;
     assert_eq!(session.call::<_, i32>("Home.Test", &()).await.unwrap(), 1);

@@ -135,28 +135,17 @@ async fn every_hook_fires_in_order() {
         .plugin(headers.clone())
         .build()
         .unwrap();
-    assert!(
-        server.config().print_detail,
-        "pre_new_peer may change the config"
-    );
+    assert!(server.config().print_detail, "pre_new_peer may change the config");
     let mut lifecycle = server_trace.take();
     lifecycle[1..3].sort(); // the order among routes is not specified
     assert_eq!(
         lifecycle,
-        [
-            "pre_new_peer",
-            "post_reg /echo",
-            "post_reg /note",
-            "post_new_peer"
-        ]
+        ["pre_new_peer", "post_reg /echo", "post_reg /note", "post_new_peer"]
     );
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
     assert_eq!(server_trace.take(), ["post_listen"]);
 
-    let client = Peer::builder()
-        .plugin(client_trace.clone())
-        .build()
-        .unwrap();
+    let client = Peer::builder().plugin(client_trace.clone()).build().unwrap();
     client_trace.take();
     let session = client.dial(&addr).await.unwrap();
     assert_eq!(client_trace.take(), ["pre_dial", "post_dial"]);

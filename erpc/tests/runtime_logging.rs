@@ -48,11 +48,7 @@ async fn slow_calls_warn_and_detail_shows_meta_and_body() {
         slow_comet_duration: Duration::from_millis(10),
         ..PeerConfig::default()
     };
-    let server = Peer::builder()
-        .config(config)
-        .router(router)
-        .build()
-        .unwrap();
+    let server = Peer::builder().config(config).router(router).build().unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
     let session = Peer::builder().build().unwrap().dial(&addr).await.unwrap();
     session

@@ -15,9 +15,10 @@ use futures_util::future::BoxFuture;
 
 fn math() -> Router {
     let mut router = Router::new();
-    router.call_at("/math/add", |nums: Vec<i64>| async move {
-        Ok(nums.iter().sum::<i64>())
-    });
+    router.call_at(
+        "/math/add",
+        |nums: Vec<i64>| async move { Ok(nums.iter().sum::<i64>()) },
+    );
     router
 }
 
@@ -62,11 +63,7 @@ impl Plugin for DialCounter {
     fn name(&self) -> &str {
         "dial-counter"
     }
-    fn post_dial<'a>(
-        &'a self,
-        _: &'a mut PreSession,
-        is_redial: bool,
-    ) -> BoxFuture<'a, HookResult> {
+    fn post_dial<'a>(&'a self, _: &'a mut PreSession, is_redial: bool) -> BoxFuture<'a, HookResult> {
         Box::pin(async move {
             let run = self.runs.fetch_add(1, Ordering::SeqCst);
             if is_redial {
@@ -91,17 +88,11 @@ async fn unlimited_redial_reconnects_after_the_server_comes_back() {
         .build()
         .unwrap();
     let session = client.dial(&addr).await.unwrap();
-    assert_eq!(
-        session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(),
-        3
-    );
+    assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
 
     server.close().await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(
-        session.health(),
-        "a redialing client session reports healthy"
-    );
+    assert!(session.health(), "a redialing client session reports healthy");
     let _server = serve_on(&addr, None).await;
 
     // The next call waits out the redial and succeeds (#56).
@@ -177,8 +168,7 @@ impl Plugin for AuthBearer {
     }
     fn post_dial<'a>(&'a self, pre: &'a mut PreSession, _: bool) -> BoxFuture<'a, HookResult> {
         Box::pin(async move {
-            let msg = Message::new(MessageType::AuthCall, pre.next_seq())
-                .with_body(CodecId::PLAIN, "token");
+            let msg = Message::new(MessageType::AuthCall, pre.next_seq()).with_body(CodecId::PLAIN, "token");
             pre.send(&msg).await?;
             let reply = pre.receive().await?;
             if reply.mtype != MessageType::AuthReply {
@@ -214,11 +204,7 @@ impl Plugin for AuthChecker {
                 .with_status(verdict.clone());
             pre.send(&reply).await?;
             self.checked.fetch_add(1, Ordering::SeqCst);
-            if verdict.is_ok() {
-                Ok(())
-            } else {
-                Err(verdict)
-            }
+            if verdict.is_ok() { Ok(()) } else { Err(verdict) }
         })
     }
 }
@@ -261,8 +247,7 @@ async fn a_refused_handshake_fails_the_dial_with_105() {
         }
         fn post_dial<'a>(&'a self, pre: &'a mut PreSession, _: bool) -> BoxFuture<'a, HookResult> {
             Box::pin(async move {
-                let msg = Message::new(MessageType::AuthCall, pre.next_seq())
-                    .with_body(CodecId::PLAIN, "bad");
+                let msg = Message::new(MessageType::AuthCall, pre.next_seq()).with_body(CodecId::PLAIN, "bad");
                 pre.send(&msg).await?;
                 let reply = pre.receive().await?;
                 if reply.status.is_ok() {
@@ -277,10 +262,7 @@ async fn a_refused_handshake_fails_the_dial_with_105() {
     let _server = serve_on(&addr, Some(AuthChecker::default())).await;
     let client = Peer::builder().plugin(WrongBearer).build().unwrap();
     let err = client.dial(&addr).await.unwrap_err();
-    assert_eq!(
-        err,
-        Status::from_code(code::DIAL_FAILED, "auth fail detail")
-    );
+    assert_eq!(err, Status::from_code(code::DIAL_FAILED, "auth fail detail"));
 }
 
 #[tokio::test]
@@ -305,10 +287,7 @@ async fn dial_attempts_follow_redial_times() {
     let started = std::time::Instant::now();
     let err = client.dial(&addr).await.unwrap_err();
     assert_eq!(err.code(), code::DIAL_FAILED);
-    assert!(
-        err.cause().is_some_and(|c| !c.is_empty()),
-        "the cause says why: {err}"
-    );
+    assert!(err.cause().is_some_and(|c| !c.is_empty()), "the cause says why: {err}");
     assert!(
         started.elapsed() >= Duration::from_millis(60),
         "two extra attempts, 30 ms apart"

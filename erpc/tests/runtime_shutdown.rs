@@ -45,11 +45,7 @@ async fn closing_under_load_loses_no_reply() {
                             answered.fetch_add(1, Ordering::SeqCst);
                         }
                         Err(status) => {
-                            assert_eq!(
-                                status.code(),
-                                code::CONN_CLOSED,
-                                "a call ended with {status}"
-                            );
+                            assert_eq!(status.code(), code::CONN_CLOSED, "a call ended with {status}");
                             refused.fetch_add(1, Ordering::SeqCst);
                             break;
                         }
@@ -69,18 +65,9 @@ async fn closing_under_load_loses_no_reply() {
             .expect("no call hangs")
             .unwrap();
     }
-    let (handled, answered) = (
-        handled.load(Ordering::SeqCst),
-        answered.load(Ordering::SeqCst),
-    );
-    assert!(
-        answered > 64,
-        "the load was real: {answered} calls answered"
-    );
-    assert_eq!(
-        handled, answered,
-        "every call the server handled was answered"
-    );
+    let (handled, answered) = (handled.load(Ordering::SeqCst), answered.load(Ordering::SeqCst));
+    assert!(answered > 64, "the load was real: {answered} calls answered");
+    assert_eq!(handled, answered, "every call the server handled was answered");
     assert_eq!(
         refused.load(Ordering::SeqCst),
         64,

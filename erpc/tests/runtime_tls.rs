@@ -10,9 +10,7 @@ use erpc::{Peer, PeerConfig, Router};
 
 fn router() -> Router {
     let mut router = Router::new();
-    router.call_at("/math/add", |n: Vec<i64>| async move {
-        Ok(n.iter().sum::<i64>())
-    });
+    router.call_at("/math/add", |n: Vec<i64>| async move { Ok(n.iter().sum::<i64>()) });
     router
 }
 
@@ -30,13 +28,7 @@ async fn calls_travel_over_tls_on_tcp() {
         .build()
         .unwrap();
     let session = client.dial(&format!("localhost:{port}")).await.unwrap();
-    assert_eq!(
-        session
-            .call::<_, i64>("/math/add", &[1, 2, 3])
-            .await
-            .unwrap(),
-        6
-    );
+    assert_eq!(session.call::<_, i64>("/math/add", &[1, 2, 3]).await.unwrap(), 6);
 }
 
 #[tokio::test]
@@ -80,9 +72,6 @@ async fn calls_travel_over_tls_on_unix_sockets() {
         .build()
         .unwrap();
     let session = client.dial(&path).await.unwrap();
-    assert_eq!(
-        session.call::<_, i64>("/math/add", &[4, 5]).await.unwrap(),
-        9
-    );
+    assert_eq!(session.call::<_, i64>("/math/add", &[4, 5]).await.unwrap(), 9);
     server.close().await;
 }

@@ -44,10 +44,7 @@ fn routes_follow_go_naming_under_both_mappers() {
     http.service(Math::default());
     let mut routes: Vec<_> = http.routes().map(str::to_string).collect();
     routes.sort();
-    assert_eq!(
-        routes,
-        ["/math/add", "/math/div", "/math/note", "/math/say_hello"]
-    );
+    assert_eq!(routes, ["/math/add", "/math/div", "/math/note", "/math/say_hello"]);
 
     let mut rpc = Router::with_mapper(NameMapper::Rpc);
     rpc.group("v1").service(Math::default());
@@ -55,12 +52,7 @@ fn routes_follow_go_naming_under_both_mappers() {
     routes.sort();
     assert_eq!(
         routes,
-        [
-            "v1.Math.Add",
-            "v1.Math.Div",
-            "v1.Math.Note",
-            "v1.Math.SayHello"
-        ]
+        ["v1.Math.Add", "v1.Math.Div", "v1.Math.Note", "v1.Math.SayHello"]
     );
     assert_eq!(Math::default().helper(), 0);
 }
@@ -72,25 +64,12 @@ async fn service_methods_answer_calls() {
     let server = Peer::builder().router(router).build().unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
     let session = Peer::builder().build().unwrap().dial(&addr).await.unwrap();
-    assert_eq!(
-        session
-            .call::<_, i64>("/math/add", &[1, 2, 3])
-            .await
-            .unwrap(),
-        6
-    );
+    assert_eq!(session.call::<_, i64>("/math/add", &[1, 2, 3]).await.unwrap(), 6);
     let hello: String = session.call("/math/say_hello", "ann").await.unwrap();
     assert_eq!(hello, "hello ann from /math/say_hello");
+    assert_eq!(session.call::<_, i64>("/math/div", &(7, 2)).await.unwrap(), 3);
     assert_eq!(
-        session.call::<_, i64>("/math/div", &(7, 2)).await.unwrap(),
-        3
-    );
-    assert_eq!(
-        session
-            .call::<_, i64>("/math/div", &(7, 0))
-            .await
-            .unwrap_err()
-            .code(),
+        session.call::<_, i64>("/math/div", &(7, 0)).await.unwrap_err().code(),
         1001
     );
     session.push("/math/note", "n").await.unwrap();

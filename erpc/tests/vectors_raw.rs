@@ -7,9 +7,7 @@ use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, Proto, RawProto};
 
 fn encode(msg: &erpc::Message) -> Vec<u8> {
     let mut out = BytesMut::new();
-    RawProto
-        .encode(msg, &mut out, DEFAULT_MAX_MESSAGE_SIZE)
-        .unwrap();
+    RawProto.encode(msg, &mut out, DEFAULT_MAX_MESSAGE_SIZE).unwrap();
     out.to_vec()
 }
 
@@ -37,12 +35,7 @@ fn all_fifteen_raw_vectors_encode_and_decode_exactly() {
             assert_eq!(ours[4..head], v.wire[4..head], "pipe of {}", v.case);
             assert_eq!(decode(&ours), v.message, "our frame of {}", v.case);
         } else {
-            assert_eq!(
-                hex::encode(&ours),
-                hex::encode(&v.wire),
-                "encoding {}",
-                v.case
-            );
+            assert_eq!(hex::encode(&ours), hex::encode(&v.wire), "encoding {}", v.case);
         }
     }
 }

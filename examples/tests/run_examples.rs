@@ -65,17 +65,10 @@ fn self_contained_examples_run_and_say_what_they_show() {
         assert!(out.contains(expected), "example {name} printed:\n{out}");
     }
     let early = stdout(&run("early_comm", &[]));
-    assert!(
-        early.contains("stranger: 105 Dial Failed: wrong password"),
-        "{early}"
-    );
+    assert!(early.contains("stranger: 105 Dial Failed: wrong password"), "{early}");
     let detail = run("detail", &[]);
-    let logs = String::from_utf8_lossy(&detail.stdout).into_owned()
-        + &String::from_utf8_lossy(&detail.stderr);
-    assert!(
-        logs.contains("(slow)") && logs.contains("author=andeya"),
-        "{logs}"
-    );
+    let logs = String::from_utf8_lossy(&detail.stdout).into_owned() + &String::from_utf8_lossy(&detail.stderr);
+    assert!(logs.contains("(slow)") && logs.contains("author=andeya"), "{logs}");
 }
 
 #[test]

@@ -44,16 +44,12 @@ impl<T: DeserializeOwned + Send + 'static> DecodeBody for T {
         if body.is_empty() {
             // Go leaves the destination at its zero value; in Rust only types that have an
             // "absent" form can take an empty body: (), Option<_>, and the like.
-            return T::deserialize(
-                serde::de::value::UnitDeserializer::<serde::de::value::Error>::new(),
-            )
-            .map_err(|_| CodecError::Decode {
-                codec: "empty body",
-                reason: format!(
-                    "an empty body cannot be read as {}",
-                    std::any::type_name::<T>()
-                ),
-            });
+            return T::deserialize(serde::de::value::UnitDeserializer::<serde::de::value::Error>::new()).map_err(
+                |_| CodecError::Decode {
+                    codec: "empty body",
+                    reason: format!("an empty body cannot be read as {}", std::any::type_name::<T>()),
+                },
+            );
         }
         let codec = by_id(codec).ok_or(CodecError::Unsupported(codec.0))?;
         let mut value = None;
@@ -130,11 +126,7 @@ impl serde::Serializer for UnitProbe {
     fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<(), NotUnit> {
         Err(NotUnit)
     }
-    fn serialize_newtype_struct<V: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: &V,
-    ) -> Result<(), NotUnit> {
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(self, _: &'static str, _: &V) -> Result<(), NotUnit> {
         Err(NotUnit)
     }
     fn serialize_newtype_variant<V: Serialize + ?Sized>(
@@ -193,8 +185,7 @@ fn check_protobuf(codec: CodecId) -> Result<(), CodecError> {
         None => Err(CodecError::Unsupported(codec.0)),
         Some(other) => Err(CodecError::Incompatible {
             codec: other.name(),
-            reason: "this body is a protobuf message (Proto<T>); send it with the protobuf codec"
-                .into(),
+            reason: "this body is a protobuf message (Proto<T>); send it with the protobuf codec".into(),
         }),
     }
 }
@@ -254,15 +245,10 @@ mod tests {
     fn empty_bodies_are_never_decoded() {
         assert_eq!(().encode_body(CodecId::JSON).unwrap(), "");
         <()>::decode_body(CodecId::NONE, Bytes::new()).unwrap();
-        assert_eq!(
-            Option::<i32>::decode_body(CodecId(b'Z'), Bytes::new()).unwrap(),
-            None
-        );
+        assert_eq!(Option::<i32>::decode_body(CodecId(b'Z'), Bytes::new()).unwrap(), None);
         assert!(i32::decode_body(CodecId::JSON, Bytes::new()).is_err());
         assert_eq!(
-            Proto::<Ping>::decode_body(CodecId::NONE, Bytes::new())
-                .unwrap()
-                .0,
+            Proto::<Ping>::decode_body(CodecId::NONE, Bytes::new()).unwrap().0,
             Ping::default()
         );
     }
@@ -276,13 +262,8 @@ mod tests {
             ping
         );
         assert!(ping.encode_body(CodecId::JSON).is_err());
-        assert!(
-            Proto::<Ping>::decode_body(CodecId::PROTOBUF, Bytes::from_static(b"\xff\xff")).is_err()
-        );
+        assert!(Proto::<Ping>::decode_body(CodecId::PROTOBUF, Bytes::from_static(b"\xff\xff")).is_err());
         assert_eq!(Raw::from("hi").encode_body(CodecId::JSON).unwrap(), "hi");
-        assert_eq!(
-            Raw::decode_body(CodecId::NONE, bytes.clone()).unwrap().0,
-            bytes
-        );
+        assert_eq!(Raw::decode_body(CodecId::NONE, bytes.clone()).unwrap().0, bytes);
     }
 }

@@ -13,11 +13,7 @@ impl Codec for FormCodec {
     fn name(&self) -> &'static str {
         "form"
     }
-    fn encode(
-        &self,
-        value: &dyn erased_serde::Serialize,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let text = serde_html_form::to_string(value).map_err(|e| CodecError::Encode {
             codec: "form",
             reason: e.to_string(),

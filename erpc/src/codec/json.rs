@@ -12,11 +12,7 @@ impl Codec for JsonCodec {
     fn name(&self) -> &'static str {
         "json"
     }
-    fn encode(
-        &self,
-        value: &dyn erased_serde::Serialize,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let mut ser = serde_json::Serializer::new(out);
         value
             .erased_serialize(&mut <dyn erased_serde::Serializer>::erase(&mut ser))

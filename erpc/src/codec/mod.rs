@@ -124,8 +124,8 @@ pub enum CodecError {
 }
 
 /// The visitor a codec hands its deserializer to; see [`Codec::decode`].
-pub type Visit<'v> = dyn for<'de> FnMut(&mut dyn erased_serde::Deserializer<'de>) -> Result<(), erased_serde::Error>
-    + 'v;
+pub type Visit<'v> =
+    dyn for<'de> FnMut(&mut dyn erased_serde::Deserializer<'de>) -> Result<(), erased_serde::Error> + 'v;
 
 /// A body codec: a serde format behind a trait object, registered under a one-byte id.
 ///
@@ -137,11 +137,7 @@ pub trait Codec: Send + Sync + 'static {
     /// The name (as in config files: `json`, `protobuf`…).
     fn name(&self) -> &'static str;
     /// Serialises `value`, appending to `out`.
-    fn encode(
-        &self,
-        value: &dyn erased_serde::Serialize,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError>;
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CodecError>;
     /// Builds a deserializer over `bytes`, passes it to `visit`, then checks that all of the
     /// input was used.
     fn decode(&self, bytes: &[u8], visit: &mut Visit<'_>) -> Result<(), CodecError>;

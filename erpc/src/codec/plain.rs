@@ -19,20 +19,16 @@ impl Codec for PlainCodec {
     fn name(&self) -> &'static str {
         "plain"
     }
-    fn encode(
-        &self,
-        value: &dyn erased_serde::Serialize,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
+    fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CodecError> {
         serde::Serialize::serialize(value, TextSerializer { out }).map_err(|e| CodecError::Encode {
             codec: "plain",
             reason: e.0,
         })
     }
     fn decode(&self, bytes: &[u8], visit: &mut Visit<'_>) -> Result<(), CodecError> {
-        visit(&mut <dyn erased_serde::Deserializer>::erase(
-            TextDeserializer { text: bytes },
-        ))
+        visit(&mut <dyn erased_serde::Deserializer>::erase(TextDeserializer {
+            text: bytes,
+        }))
         .map_err(|e| CodecError::Decode {
             codec: "plain",
             reason: e.to_string(),
@@ -62,9 +58,7 @@ impl de::Error for PlainError {
 }
 
 fn structured(kind: &str) -> PlainError {
-    PlainError(format!(
-        "a {kind} has no plain-text form; send it with the json codec"
-    ))
+    PlainError(format!("a {kind} has no plain-text form; send it with the json codec"))
 }
 
 struct TextSerializer<'a> {
@@ -116,12 +110,7 @@ impl ser::Serializer for TextSerializer<'_> {
     fn serialize_unit_struct(self, _: &'static str) -> Result<(), PlainError> {
         Ok(())
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), PlainError> {
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), PlainError> {
         self.serialize_str(variant)
     }
     fn serialize_newtype_struct<T: ?Sized + ser::Serialize>(
@@ -146,11 +135,7 @@ impl ser::Serializer for TextSerializer<'_> {
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, PlainError> {
         Err(structured("tuple"))
     }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, PlainError> {
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, PlainError> {
         Err(structured("tuple struct"))
     }
     fn serialize_tuple_variant(
@@ -165,11 +150,7 @@ impl ser::Serializer for TextSerializer<'_> {
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, PlainError> {
         Err(structured("map"))
     }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, PlainError> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, PlainError> {
         Err(structured("struct"))
     }
     fn serialize_struct_variant(
@@ -189,8 +170,7 @@ struct TextDeserializer<'de> {
 
 impl<'de> TextDeserializer<'de> {
     fn str(&self) -> Result<&'de str, PlainError> {
-        std::str::from_utf8(self.text)
-            .map_err(|_| PlainError("plain body is not UTF-8 text".into()))
+        std::str::from_utf8(self.text).map_err(|_| PlainError("plain body is not UTF-8 text".into()))
     }
     fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, PlainError> {
         let text = self.str()?;
@@ -240,11 +220,7 @@ impl<'de> de::Deserializer<'de> for TextDeserializer<'de> {
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PlainError> {
         visitor.visit_unit()
     }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, PlainError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, PlainError> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -260,20 +236,14 @@ mod tests {
     #[test]
     fn scalars_travel_as_text() {
         let enc = |b: &dyn Fn() -> bytes::Bytes| b();
-        assert_eq!(
-            enc(&|| "hi".to_string().encode_body(CodecId::PLAIN).unwrap()),
-            "hi"
-        );
+        assert_eq!(enc(&|| "hi".to_string().encode_body(CodecId::PLAIN).unwrap()), "hi");
         assert_eq!(true.encode_body(CodecId::PLAIN).unwrap(), "true");
         assert_eq!((-42i64).encode_body(CodecId::PLAIN).unwrap(), "-42");
         assert_eq!(1.5f64.encode_body(CodecId::PLAIN).unwrap(), "1.5");
         assert_eq!(0.1f64.encode_body(CodecId::PLAIN).unwrap(), "0.1");
         assert!(vec![1, 2].encode_body(CodecId::PLAIN).is_err());
         assert_eq!(i32::decode_body(CodecId::PLAIN, "15".into()).unwrap(), 15);
-        assert_eq!(
-            String::decode_body(CodecId::PLAIN, "hello".into()).unwrap(),
-            "hello"
-        );
+        assert_eq!(String::decode_body(CodecId::PLAIN, "hello".into()).unwrap(), "hello");
         assert!(bool::decode_body(CodecId::PLAIN, "yes".into()).is_err());
         assert!(u8::decode_body(CodecId::PLAIN, "300".into()).is_err());
     }

@@ -34,10 +34,7 @@ pub fn register(codec: Arc<dyn Codec>) -> Result<(), CodecError> {
     if id == 0 {
         return fail("id 0 means \"no codec\"; pick an unused byte");
     }
-    let _guard = REGISTRY
-        .registering
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _guard = REGISTRY.registering.lock().unwrap_or_else(|e| e.into_inner());
     if by_name(name).is_some() {
         return fail("the name is taken");
     }

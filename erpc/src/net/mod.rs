@@ -62,11 +62,7 @@ impl SocketOptions {
         stream.set_nodelay(self.nodelay)?;
         let sock = socket2::SockRef::from(stream);
         if let Some(period) = self.keepalive {
-            sock.set_tcp_keepalive(
-                &socket2::TcpKeepalive::new()
-                    .with_time(period)
-                    .with_interval(period),
-            )?;
+            sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(period).with_interval(period))?;
         }
         if let Some(size) = self.read_buffer_size {
             sock.set_recv_buffer_size(size)?;
@@ -217,12 +213,9 @@ async fn resolve(network: Network, addr: &str) -> io::Result<Vec<std::net::Socke
     } else {
         addr.to_string()
     };
-    let all = tokio::net::lookup_host(&addr).await.map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot resolve {addr:?}: {e} (expected host:port)"),
-        )
-    })?;
+    let all = tokio::net::lookup_host(&addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr:?}: {e} (expected host:port)")))?;
     Ok(all
         .filter(|sa| match network {
             Network::Tcp4 => sa.is_ipv4(),

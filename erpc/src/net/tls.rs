@@ -46,25 +46,20 @@ fn provider() -> Arc<CryptoProvider> {
 /// A certificate for `names` signed by itself, and its private key, both PEM.
 pub fn self_signed_cert_pem(names: &[&str]) -> Result<(String, String), TlsError> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let certified =
-        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let certified = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     Ok((certified.cert.pem(), certified.signing_key.serialize_pem()))
 }
 
 /// A server config with a fresh self-signed certificate for `names` (tests and demos).
 pub fn self_signed_server_config(names: &[&str]) -> Result<Arc<ServerConfig>, TlsError> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let certified =
-        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let certified = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
     server_config(vec![certified.cert.der().clone()], key)
 }
 
 /// A server config from a PEM certificate chain file and a PEM private key file.
-pub fn server_config_from_pem_files(
-    cert: &Path,
-    key: &Path,
-) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config_from_pem_files(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let pem_error = |path: &Path, reason: String| TlsError::Pem {
         path: path.display().to_string(),
         reason,

@@ -42,20 +42,11 @@ pub(super) async fn start(
         proto,
         shared.stop_listening.subscribe(),
     ));
-    shared
-        .listeners
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(task);
+    shared.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(task);
     Ok(bound)
 }
 
-async fn accept_loop(
-    shared: Arc<Shared>,
-    listener: Listener,
-    proto: Arc<dyn Proto>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn accept_loop(shared: Arc<Shared>, listener: Listener, proto: Arc<dyn Proto>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
@@ -89,10 +80,7 @@ async fn accept_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
                 local_addr,
                 remote_addr,
             } = conn;
-            let limit = shared
-                .settings
-                .handshake_timeout()
-                .unwrap_or(Duration::from_secs(10));
+            let limit = shared.settings.handshake_timeout().unwrap_or(Duration::from_secs(10));
             match tokio::time::timeout(limit, acceptor.accept(io)).await {
                 Ok(Ok(io)) => Conn {
                     io: Box::new(io),
@@ -110,11 +98,7 @@ async fn accept_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
 }
 
 /// PostAccept, then the session.
-pub(super) async fn serve_conn(
-    shared: Arc<Shared>,
-    conn: Conn,
-    proto: Arc<dyn Proto>,
-) -> Result<Session, Status> {
+pub(super) async fn serve_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
     let settings = &shared.settings;
     let remote = conn.remote_addr.clone();
     let mut pre = PreSession::new(

@@ -133,8 +133,7 @@ impl PeerBuilder {
             tls_server,
             tls_client,
         } = self;
-        let plugins =
-            Plugins::new(plugins).map_err(|status| Error::Invalid(status.msg().to_string()))?;
+        let plugins = Plugins::new(plugins).map_err(|status| Error::Invalid(status.msg().to_string()))?;
         for plugin in plugins.iter() {
             plugin
                 .pre_new_peer(&mut config)
@@ -213,12 +212,7 @@ impl Peer {
 
     /// Listens on `addr` with the given network and protocol. Accepting runs in the
     /// background until [`close`](Self::close).
-    pub async fn listen_with(
-        &self,
-        network: Network,
-        addr: &str,
-        proto: Arc<dyn Proto>,
-    ) -> Result<String, Error> {
+    pub async fn listen_with(&self, network: Network, addr: &str, proto: Arc<dyn Proto>) -> Result<String, Error> {
         listen::start(&self.shared, network, addr, proto).await
     }
 
@@ -235,12 +229,7 @@ impl Peer {
             return Err(Status::from_code(code::DIAL_FAILED, "the peer is closed"));
         }
         let pre = self.shared.connect(addr, proto, false, None).await?;
-        let session = Session::start(
-            self.shared.clone(),
-            pre,
-            Side::Client,
-            Some(addr.to_string()),
-        );
+        let session = Session::start(self.shared.clone(), pre, Side::Client, Some(addr.to_string()));
         self.shared.hub.insert(session.clone());
         tracing::debug!(session = %session.id(), remote = %session.remote_addr(), "dial ok");
         Ok(session)
@@ -267,19 +256,16 @@ impl Peer {
             settings.handshake_timeout(),
         );
         pre.set_id(pre.local_addr().to_string());
-        self.shared
-            .run_post_dial(&mut pre, false)
-            .await
-            .map_err(|status| {
-                Status::from_code(
-                    code::DIAL_FAILED,
-                    status
-                        .cause()
-                        .filter(|c| !c.is_empty())
-                        .unwrap_or(status.msg())
-                        .to_string(),
-                )
-            })?;
+        self.shared.run_post_dial(&mut pre, false).await.map_err(|status| {
+            Status::from_code(
+                code::DIAL_FAILED,
+                status
+                    .cause()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or(status.msg())
+                    .to_string(),
+            )
+        })?;
         let session = Session::start(self.shared.clone(), pre, Side::Client, None);
         self.shared.hub.insert(session.clone());
         Ok(session)
@@ -301,11 +287,7 @@ impl Peer {
     }
 
     /// Pushes to every live session; returns how many it reached.
-    pub async fn broadcast<A: EncodeBody + ?Sized + Sync>(
-        &self,
-        service_method: &str,
-        args: &A,
-    ) -> usize {
+    pub async fn broadcast<A: EncodeBody + ?Sized + Sync>(&self, service_method: &str, args: &A) -> usize {
         let mut reached = 0;
         for session in self.sessions() {
             match session.push(service_method, args).await {
@@ -325,13 +307,7 @@ impl Peer {
             return;
         }
         self.shared.stop_listening.send_replace(true);
-        let listeners = std::mem::take(
-            &mut *self
-                .shared
-                .listeners
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let listeners = std::mem::take(&mut *self.shared.listeners.lock().unwrap_or_else(|e| e.into_inner()));
         for listener in listeners {
             let _ = listener.await;
         }
@@ -360,10 +336,7 @@ impl Peer {
 #[cfg(unix)]
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
@@ -396,8 +369,7 @@ impl Shared {
         existing: Option<&Session>,
     ) -> Result<PreSession, Status> {
         let network = self.config.network;
-        let local = (self.config.local_port != 0 && network != Network::Unix)
-            .then(|| self.config.local_dial_addr());
+        let local = (self.config.local_port != 0 && network != Network::Unix).then(|| self.config.local_dial_addr());
         for plugin in self.plugins.iter() {
             plugin.pre_dial(local.as_deref().unwrap_or(""), addr)?;
         }
@@ -426,11 +398,7 @@ impl Shared {
             };
             let (id, seq, storage) = match existing {
                 Some(s) => (s.id().to_string(), s.seq_counter(), s.storage().clone()),
-                None => (
-                    conn.local_addr.clone(),
-                    Arc::new(AtomicI32::new(0)),
-                    Storage::default(),
-                ),
+                None => (conn.local_addr.clone(), Arc::new(AtomicI32::new(0)), Storage::default()),
             };
             let mut pre = PreSession::new(
                 conn,
@@ -465,12 +433,7 @@ impl Shared {
     }
 
     /// One connection attempt, TLS included, within the dial timeout.
-    async fn open(
-        &self,
-        network: Network,
-        addr: &str,
-        local: Option<&str>,
-    ) -> Result<Conn, String> {
+    async fn open(&self, network: Network, addr: &str, local: Option<&str>) -> Result<Conn, String> {
         let attempt = async {
             let conn = net::connect(network, addr, local, &self.settings.socket)
                 .await

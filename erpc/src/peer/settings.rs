@@ -39,10 +39,7 @@ impl Settings {
             call_timeout: nonzero(config.call_timeout),
             context_age: nonzero(config.default_context_age),
             session_age: nonzero(config.default_session_age),
-            slow_comet_duration: config
-                .count_time
-                .then(|| nonzero(config.slow_comet_duration))
-                .flatten(),
+            slow_comet_duration: config.count_time.then(|| nonzero(config.slow_comet_duration)).flatten(),
             print_detail: config.print_detail,
             count_time: config.count_time,
             redial_times: config.redial_times,

@@ -54,11 +54,7 @@ pub trait Plugin: Send + Sync + 'static {
     /// After each connection is made by dialing, before the session starts; may exchange
     /// messages with [`PreSession`] (authentication). An error closes that connection and
     /// counts as a failed attempt.
-    fn post_dial<'a>(
-        &'a self,
-        session: &'a mut PreSession,
-        is_redial: bool,
-    ) -> BoxFuture<'a, HookResult> {
+    fn post_dial<'a>(&'a self, session: &'a mut PreSession, is_redial: bool) -> BoxFuture<'a, HookResult> {
         Box::pin(async { Ok(()) })
     }
     /// After a connection is accepted (and its TLS handshake done), before the session
@@ -151,10 +147,7 @@ impl Plugins {
             if list[..i].iter().any(|q| q.name() == p.name()) {
                 return Err(Status::new(
                     crate::status::code::INVALID_OPERATION,
-                    format!(
-                        "plugin name {:?} is used twice; plugin names must be unique",
-                        p.name()
-                    ),
+                    format!("plugin name {:?} is used twice; plugin names must be unique", p.name()),
                 ));
             }
         }
@@ -188,11 +181,7 @@ impl Plugins {
     }
 
     /// Runs `hook` on each plugin and logs failures, for hooks whose errors change nothing.
-    pub(crate) fn run_logged(
-        &self,
-        hook_name: &str,
-        mut hook: impl FnMut(&dyn Plugin) -> HookResult,
-    ) {
+    pub(crate) fn run_logged(&self, hook_name: &str, mut hook: impl FnMut(&dyn Plugin) -> HookResult) {
         for plugin in self.list.iter() {
             if let Err(status) = hook(plugin.as_ref()) {
                 tracing::warn!(plugin = plugin.name(), hook = hook_name, %status, "plugin hook failed");
@@ -203,8 +192,6 @@ impl Plugins {
 
 impl std::fmt::Debug for Plugins {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.list.iter().map(|p| p.name()))
-            .finish()
+        f.debug_list().entries(self.list.iter().map(|p| p.name())).finish()
     }
 }

@@ -4,15 +4,17 @@ use bytes::Bytes;
 
 use super::ProtoError;
 
-/// Reads fields off a frame; every read past the end is a [`ProtoError::Malformed`].
+/// Reads fields off a frame; every read past the end is a [`ProtoError::Malformed`]. Fields
+/// are borrowed slices; only [`rest`](Self::rest) makes a `Bytes` (the body, zero-copy).
 pub(crate) struct Cursor {
     proto: &'static str,
     buf: Bytes,
+    pos: usize,
 }
 
 impl Cursor {
     pub(crate) fn new(proto: &'static str, buf: Bytes) -> Self {
-        Cursor { proto, buf }
+        Cursor { proto, buf, pos: 0 }
     }
 
     pub(crate) fn malformed(&self, reason: impl Into<String>) -> ProtoError {
@@ -22,20 +24,12 @@ impl Cursor {
         }
     }
 
-    fn need(&self, n: usize, field: &str) -> Result<(), ProtoError> {
-        if self.buf.len() < n {
-            return Err(self.malformed(format!(
-                "{field} needs {n} bytes but only {} remain",
-                self.buf.len()
-            )));
-        }
-        Ok(())
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
     }
 
     pub(crate) fn u8(&mut self, field: &str) -> Result<u8, ProtoError> {
-        self.need(1, field)?;
-        let b = self.buf[0];
-        self.buf = self.buf.slice(1..);
+        let b = self.bytes(1, field)?[0];
         Ok(b)
     }
 
@@ -44,12 +38,16 @@ impl Cursor {
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    pub(crate) fn bytes(&mut self, n: usize, field: &str) -> Result<Bytes, ProtoError> {
-        self.need(n, field)?;
-        Ok(self.buf.split_to(n))
+    pub(crate) fn bytes(&mut self, n: usize, field: &str) -> Result<&[u8], ProtoError> {
+        if self.remaining() < n {
+            return Err(self.malformed(format!("{field} needs {n} bytes but only {} remain", self.remaining())));
+        }
+        let start = self.pos;
+        self.pos += n;
+        Ok(&self.buf[start..self.pos])
     }
 
     pub(crate) fn rest(self) -> Bytes {
-        self.buf
+        self.buf.slice(self.pos..)
     }
 }

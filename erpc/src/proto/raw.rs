@@ -118,11 +118,7 @@ fn encode_payload(msg: &Message, dst: &mut BytesMut) -> Result<(), ProtoError> {
 }
 
 /// Writes a u16 length and then what `write` appends, refusing more than 65535 bytes.
-fn put_u16_prefixed(
-    dst: &mut BytesMut,
-    field: &str,
-    write: impl FnOnce(&mut BytesMut),
-) -> Result<(), ProtoError> {
+fn put_u16_prefixed(dst: &mut BytesMut, field: &str, write: impl FnOnce(&mut BytesMut)) -> Result<(), ProtoError> {
     let at = dst.len();
     dst.put_u16(0);
     write(dst);
@@ -138,28 +134,33 @@ fn put_u16_prefixed(
 fn decode_frame(frame: Bytes, max_size: usize) -> Result<Message, ProtoError> {
     let mut cur = Cursor::new(NAME, frame.slice(4..));
     let xfer_len = cur.u8("xfer_len")?;
-    let xfer_pipe = XferPipe::from_ids(&cur.bytes(usize::from(xfer_len), "xfer ids")?)?;
-    let payload = xfer_pipe.unpack(cur.rest(), max_size)?;
+    let xfer_pipe = XferPipe::from_ids(cur.bytes(usize::from(xfer_len), "xfer ids")?)?;
+    let payload = if xfer_pipe.is_empty() {
+        cur.rest()
+    } else {
+        xfer_pipe.unpack(cur.rest(), max_size)?
+    };
     let mut cur = Cursor::new(NAME, payload);
     let seq_len = cur.u8("seq length")?;
     let seq_text = cur.bytes(usize::from(seq_len), "seq")?;
-    let seq = parse_seq(&seq_text).ok_or_else(|| {
-        cur.malformed(format!(
-            "bad base-36 seq {:?}",
-            String::from_utf8_lossy(&seq_text)
-        ))
-    })?;
+    let seq = match parse_seq(seq_text) {
+        Some(seq) => seq,
+        None => {
+            let text = String::from_utf8_lossy(seq_text).into_owned();
+            return Err(cur.malformed(format!("bad base-36 seq {text:?}")));
+        }
+    };
     let mtype = cur.u8("mtype")?;
-    let mtype =
-        MessageType::from_u8(mtype).ok_or(ProtoError::UnknownMessageType { proto: NAME, mtype })?;
+    let mtype = MessageType::from_u8(mtype).ok_or(ProtoError::UnknownMessageType { proto: NAME, mtype })?;
     let sm_len = cur.u8("service method length")?;
-    let sm = cur.bytes(usize::from(sm_len), "service method")?;
-    let service_method =
-        String::from_utf8(sm.to_vec()).map_err(|_| cur.malformed("service method is not UTF-8"))?;
+    let service_method = match std::str::from_utf8(cur.bytes(usize::from(sm_len), "service method")?) {
+        Ok(sm) => sm.to_string(),
+        Err(_) => return Err(cur.malformed("service method is not UTF-8")),
+    };
     let status_len = cur.u16("status length")?;
-    let status = Status::decode_query(&cur.bytes(usize::from(status_len), "status")?);
+    let status = Status::decode_query(cur.bytes(usize::from(status_len), "status")?);
     let meta_len = cur.u16("meta length")?;
-    let meta = Meta::decode_query(&cur.bytes(usize::from(meta_len), "meta")?);
+    let meta = Meta::decode_query(cur.bytes(usize::from(meta_len), "meta")?);
     let body_codec = CodecId(cur.u8("body codec")?);
     Ok(Message {
         seq,
@@ -218,14 +219,7 @@ mod tests {
     #[test]
     fn seq_text_matches_go() {
         let fmt = |seq| String::from_utf8(format_seq(seq, &mut [0; 12]).to_vec()).unwrap();
-        for (seq, text) in [
-            (0, "0"),
-            (1, "1"),
-            (10, "a"),
-            (35, "z"),
-            (36, "10"),
-            (1000, "rs"),
-        ] {
+        for (seq, text) in [(0, "0"), (1, "1"), (10, "a"), (35, "z"), (36, "10"), (1000, "rs")] {
             assert_eq!(fmt(seq), text);
             assert_eq!(parse_seq(text.as_bytes()), Some(seq));
         }
@@ -235,15 +229,7 @@ mod tests {
         assert_eq!(parse_seq(b"-zik0zk"), Some(i32::MIN));
         assert_eq!(parse_seq(b"ZIK0ZJ"), Some(i32::MAX));
         assert_eq!(parse_seq(b"+a"), Some(10));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"zik0zk",
-            b"1_0",
-            b"!",
-            b"00000000",
-            b"\xff",
-        ] {
+        for bad in [&b""[..], b"-", b"zik0zk", b"1_0", b"!", b"00000000", b"\xff"] {
             assert_eq!(parse_seq(bad), None, "{bad:?}");
         }
     }

@@ -134,16 +134,15 @@ impl CallCtx {
     /// `X-Accept-Body-Codec` if it is registered, else the request's codec (wire.md §1.3).
     pub fn reply_codec(&self) -> CodecId {
         let mut reply = self.reply();
-        *reply.codec.get_or_insert_with(|| {
-            accepted_codec(&self.0.incoming.request.meta).unwrap_or(self.body_codec())
-        })
+        *reply
+            .codec
+            .get_or_insert_with(|| accepted_codec(&self.0.incoming.request.meta).unwrap_or(self.body_codec()))
     }
 
     /// Appends a transfer filter to the reply (after the ones copied from the request).
     pub fn add_reply_xfer(&self, filter_id: u8) -> Result<(), Status> {
-        crate::xfer::by_id(filter_id).ok_or_else(|| {
-            Status::internal(format!("xfer filter {filter_id:?} is not registered"))
-        })?;
+        crate::xfer::by_id(filter_id)
+            .ok_or_else(|| Status::internal(format!("xfer filter {filter_id:?} is not registered")))?;
         self.reply().xfer.push(filter_id);
         Ok(())
     }
@@ -158,8 +157,7 @@ impl CallCtx {
         if inc.plugins.is_empty() {
             return Ok(());
         }
-        inc.plugins
-            .run(|p| p.post_read_call_body(&inc.session, &inc.request))
+        inc.plugins.run(|p| p.post_read_call_body(&inc.session, &inc.request))
     }
 }
 
@@ -189,8 +187,7 @@ impl PushCtx {
         if inc.plugins.is_empty() {
             return Ok(());
         }
-        inc.plugins
-            .run(|p| p.post_read_push_body(&inc.session, &inc.request))
+        inc.plugins.run(|p| p.post_read_push_body(&inc.session, &inc.request))
     }
 }
 
@@ -211,8 +208,7 @@ mod tests {
 
     #[test]
     fn accept_body_codec_follows_go_rules() {
-        let meta =
-            |v: &'static str| -> Meta { [(meta::ACCEPT_BODY_CODEC, v)].into_iter().collect() };
+        let meta = |v: &'static str| -> Meta { [(meta::ACCEPT_BODY_CODEC, v)].into_iter().collect() };
         assert_eq!(accepted_codec(&meta("115")), Some(CodecId::PLAIN));
         assert_eq!(accepted_codec(&meta("106")), Some(CodecId::JSON));
         assert_eq!(accepted_codec(&meta("0")), None);

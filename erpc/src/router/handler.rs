@@ -97,11 +97,7 @@ where
 /// A CALL handler with its types erased: decodes, runs the hooks after decoding, runs the
 /// handler, picks the reply codec and encodes.
 pub(crate) trait ErasedCall: Send + Sync {
-    fn handle(
-        &self,
-        ctx: CallCtx,
-        body: Bytes,
-    ) -> BoxFuture<'static, Result<(CodecId, Bytes), Status>>;
+    fn handle(&self, ctx: CallCtx, body: Bytes) -> BoxFuture<'static, Result<(CodecId, Bytes), Status>>;
 }
 
 /// A PUSH handler with its types erased.
@@ -115,15 +111,10 @@ pub(crate) struct CallFn<H, M> {
 }
 
 impl<H: CallHandler<M>, M: 'static> ErasedCall for CallFn<H, M> {
-    fn handle(
-        &self,
-        ctx: CallCtx,
-        body: Bytes,
-    ) -> BoxFuture<'static, Result<(CodecId, Bytes), Status>> {
+    fn handle(&self, ctx: CallCtx, body: Bytes) -> BoxFuture<'static, Result<(CodecId, Bytes), Status>> {
         let handler = self.handler.clone();
         Box::pin(async move {
-            let arg = H::Arg::decode_body(ctx.body_codec(), body)
-                .map_err(|e| Status::bad_message(e.to_string()))?;
+            let arg = H::Arg::decode_body(ctx.body_codec(), body).map_err(|e| Status::bad_message(e.to_string()))?;
             ctx.after_decode()?;
             let output = handler.call(ctx.clone(), arg).await?;
             let codec = ctx.reply_codec();
@@ -144,8 +135,7 @@ impl<H: PushHandler<M>, M: 'static> ErasedPush for PushFn<H, M> {
     fn handle(&self, ctx: PushCtx, body: Bytes) -> BoxFuture<'static, Result<(), Status>> {
         let handler = self.handler.clone();
         Box::pin(async move {
-            let arg = H::Arg::decode_body(ctx.body_codec(), body)
-                .map_err(|e| Status::bad_message(e.to_string()))?;
+            let arg = H::Arg::decode_body(ctx.body_codec(), body).map_err(|e| Status::bad_message(e.to_string()))?;
             ctx.after_decode()?;
             handler.call(ctx, arg).await
         })

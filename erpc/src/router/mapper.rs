@@ -34,9 +34,7 @@ impl NameMapper {
                 let name = snake(&fold(name, '/'));
                 clean_path(&format!("/{prefix}/{name}"))
             }
-            NameMapper::Rpc => format!("{prefix}.{}", fold(name, '.'))
-                .trim_matches('.')
-                .to_string(),
+            NameMapper::Rpc => format!("{prefix}.{}", fold(name, '.')).trim_matches('.').to_string(),
         }
     }
 
@@ -173,11 +171,7 @@ mod tests {
                 http,
                 "HTTP {name}"
             );
-            assert_eq!(
-                NameMapper::Rpc.route(&NameMapper::Rpc.root(), name),
-                rpc,
-                "RPC {name}"
-            );
+            assert_eq!(NameMapper::Rpc.route(&NameMapper::Rpc.root(), name), rpc, "RPC {name}");
         }
     }
 
@@ -193,26 +187,14 @@ mod tests {
         let home = http.route(&http.root(), "Home");
         assert_eq!(http.route(&home, "Test"), "/home/test");
         let group = http.route(&http.root(), "group");
-        assert_eq!(
-            http.route(&http.route(&group, "Home"), "Test"),
-            "/group/home/test"
-        );
+        assert_eq!(http.route(&http.route(&group, "Home"), "Test"), "/group/home/test");
         let srv = http.route(&http.root(), "/srv");
-        assert_eq!(
-            http.route(&http.route(&srv, "math_v2"), "Add__2"),
-            "/srv/math/v2/add_2"
-        );
+        assert_eq!(http.route(&http.route(&srv, "math_v2"), "Add__2"), "/srv/math/v2/add_2");
 
         let rpc = NameMapper::Rpc;
-        assert_eq!(
-            rpc.route(&rpc.route(&rpc.root(), "Home"), "Test"),
-            "Home.Test"
-        );
+        assert_eq!(rpc.route(&rpc.route(&rpc.root(), "Home"), "Test"), "Home.Test");
         let group = rpc.route(&rpc.root(), "group");
-        assert_eq!(
-            rpc.route(&rpc.route(&group, "Home"), "Test"),
-            "group.Home.Test"
-        );
+        assert_eq!(rpc.route(&rpc.route(&group, "Home"), "Test"), "group.Home.Test");
     }
 
     #[test]
@@ -234,9 +216,6 @@ mod tests {
             "/math/say_hello"
         );
         assert_eq!(NameMapper::Http.route("/", &go_name("add__2")), "/add_2");
-        assert_eq!(
-            NameMapper::Rpc.route("Math", &go_name("say_hello")),
-            "Math.SayHello"
-        );
+        assert_eq!(NameMapper::Rpc.route("Math", &go_name("say_hello")), "Math.SayHello");
     }
 }

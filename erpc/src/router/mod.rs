@@ -34,11 +34,11 @@ pub use mapper::NameMapper;
 
 pub(crate) use handler::{ErasedCall, ErasedPush};
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use handler::{CallFn, PushFn};
+use rustc_hash::FxHashMap;
 
 use crate::plugin::{Plugin, Plugins};
 
@@ -83,8 +83,8 @@ impl<H: ?Sized> Clone for Route<H> {
 /// The frozen route table a running peer looks routes up in.
 #[derive(Default)]
 pub(crate) struct Routes {
-    pub(crate) calls: HashMap<String, Route<dyn ErasedCall>>,
-    pub(crate) pushes: HashMap<String, Route<dyn ErasedPush>>,
+    pub(crate) calls: FxHashMap<String, Route<dyn ErasedCall>>,
+    pub(crate) pushes: FxHashMap<String, Route<dyn ErasedPush>>,
     pub(crate) unknown_call: Option<Route<dyn ErasedCall>>,
     pub(crate) unknown_push: Option<Route<dyn ErasedPush>>,
 }
@@ -237,12 +237,7 @@ impl Router {
         self.routes
     }
 
-    fn add_call<H: CallHandler<M>, M: 'static>(
-        &mut self,
-        route: String,
-        handler: H,
-        plugins: &[Arc<dyn Plugin>],
-    ) {
+    fn add_call<H: CallHandler<M>, M: 'static>(&mut self, route: String, handler: H, plugins: &[Arc<dyn Plugin>]) {
         let info = HandlerInfo {
             name: route.clone(),
             kind: HandlerKind::Call,
@@ -254,29 +249,13 @@ impl Router {
             handler,
             _shape: PhantomData,
         });
-        let route_entry = Route {
-            handler,
-            plugins,
-            info,
-        };
-        if self
-            .routes
-            .calls
-            .insert(route.clone(), route_entry)
-            .is_some()
-        {
-            panic!(
-                "erpc: the CALL route {route:?} is registered twice; each route needs exactly one handler"
-            );
+        let route_entry = Route { handler, plugins, info };
+        if self.routes.calls.insert(route.clone(), route_entry).is_some() {
+            panic!("erpc: the CALL route {route:?} is registered twice; each route needs exactly one handler");
         }
     }
 
-    fn add_push<H: PushHandler<M>, M: 'static>(
-        &mut self,
-        route: String,
-        handler: H,
-        plugins: &[Arc<dyn Plugin>],
-    ) {
+    fn add_push<H: PushHandler<M>, M: 'static>(&mut self, route: String, handler: H, plugins: &[Arc<dyn Plugin>]) {
         let info = HandlerInfo {
             name: route.clone(),
             kind: HandlerKind::Push,
@@ -288,27 +267,15 @@ impl Router {
             handler,
             _shape: PhantomData,
         });
-        let route_entry = Route {
-            handler,
-            plugins,
-            info,
-        };
-        if self
-            .routes
-            .pushes
-            .insert(route.clone(), route_entry)
-            .is_some()
-        {
-            panic!(
-                "erpc: the PUSH route {route:?} is registered twice; each route needs exactly one handler"
-            );
+        let route_entry = Route { handler, plugins, info };
+        if self.routes.pushes.insert(route.clone(), route_entry).is_some() {
+            panic!("erpc: the PUSH route {route:?} is registered twice; each route needs exactly one handler");
         }
     }
 }
 
 fn plugin_list(route: &str, plugins: &[Arc<dyn Plugin>]) -> Plugins {
-    Plugins::new(plugins.to_vec())
-        .unwrap_or_else(|status| panic!("erpc: plugins of route {route:?}: {}", status.msg()))
+    Plugins::new(plugins.to_vec()).unwrap_or_else(|status| panic!("erpc: plugins of route {route:?}: {}", status.msg()))
 }
 
 /// A sub-route group: a prefix and plugins shared by the routes registered through it.

@@ -35,17 +35,12 @@ impl Options {
         service_method: &str,
         args: &A,
     ) -> Result<Message, Status> {
-        let codec = self
-            .codec
-            .unwrap_or(session.shared().settings.default_codec);
-        let body = args.encode_body(codec).map_err(|e| {
-            Status::from_code(
-                code::WRITE_FAILED,
-                format!("cannot encode the arguments: {e}"),
-            )
-        })?;
-        let xfer_pipe = XferPipe::from_ids(&self.xfer)
-            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+        let codec = self.codec.unwrap_or(session.shared().settings.default_codec);
+        let body = args
+            .encode_body(codec)
+            .map_err(|e| Status::from_code(code::WRITE_FAILED, format!("cannot encode the arguments: {e}")))?;
+        let xfer_pipe =
+            XferPipe::from_ids(&self.xfer).map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
         Ok(Message {
             seq: 0,
             mtype,
@@ -119,9 +114,7 @@ impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
     /// Asks the other end to answer with this codec (meta `X-Accept-Body-Codec`).
     pub fn accept(mut self, codec: CodecId) -> Self {
         if codec != CodecId::NONE {
-            self.options
-                .meta
-                .set(meta::ACCEPT_BODY_CODEC, codec.0.to_string());
+            self.options.meta.set(meta::ACCEPT_BODY_CODEC, codec.0.to_string());
         }
         self
     }
@@ -148,10 +141,7 @@ impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
 impl<A: EncodeBody + ?Sized, R: DecodeBody> Call<'_, A, R> {
     fn prepare(self) -> (Session, Result<Message, Status>, Option<Duration>) {
         let session = self.session.clone();
-        let timeout = self
-            .options
-            .timeout
-            .unwrap_or(session.shared().settings.call_timeout);
+        let timeout = self.options.timeout.unwrap_or(session.shared().settings.call_timeout);
         let msg = self
             .options
             .message(&session, MessageType::Call, self.service_method, self.args);
@@ -179,11 +169,7 @@ impl<'a, A: EncodeBody + ?Sized, R: DecodeBody> IntoFuture for Call<'a, A, R> {
 
     fn into_future(self) -> Self::IntoFuture {
         let (session, msg, timeout) = self.prepare();
-        Box::pin(async move {
-            exchange(session, msg?, timeout)
-                .await
-                .map(|reply| reply.body)
-        })
+        Box::pin(async move { exchange(session, msg?, timeout).await.map(|reply| reply.body) })
     }
 }
 
@@ -207,9 +193,9 @@ impl<R> PendingCall<R> {
 impl<R> Future for PendingCall<R> {
     type Output = Result<Reply<R>, Status>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.task).poll(cx).map(|joined| {
-            joined.unwrap_or_else(|e| Err(Status::timeout(format!("the call was abandoned: {e}"))))
-        })
+        Pin::new(&mut self.task)
+            .poll(cx)
+            .map(|joined| joined.unwrap_or_else(|e| Err(Status::timeout(format!("the call was abandoned: {e}")))))
     }
 }
 
@@ -317,10 +303,7 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
 
     fn into_future(self) -> Self::IntoFuture {
         let session = self.session.clone();
-        let timeout = self
-            .options
-            .timeout
-            .unwrap_or(session.shared().settings.call_timeout);
+        let timeout = self.options.timeout.unwrap_or(session.shared().settings.call_timeout);
         let msg = self
             .options
             .message(&session, MessageType::Push, self.service_method, self.args);

@@ -31,9 +31,7 @@ pub(crate) fn dispatch(session: &Session, msg: Message) -> Result<(), Status> {
         MessageType::Call | MessageType::Push => {
             if msg.body_codec == CodecId::NONE && !msg.body.is_empty() {
                 // Go closes the connection without an answer here; so do we, for compatibility.
-                return Err(Status::bad_message(
-                    "a message with a body but no codec (codec 0)",
-                ));
+                return Err(Status::bad_message("a message with a body but no codec (codec 0)"));
             }
             if session.is_closed() {
                 // Closing converges: running handlers finish, new work is turned away.
@@ -59,10 +57,7 @@ pub(crate) fn dispatch(session: &Session, msg: Message) -> Result<(), Status> {
         MessageType::AuthCall | MessageType::AuthReply => Err(Status::with_cause(
             code::MTYPE_NOT_ALLOWED,
             "Message Type Not Allowed",
-            format!(
-                "{} is only allowed during the connection handshake",
-                msg.mtype
-            ),
+            format!("{} is only allowed during the connection handshake", msg.mtype),
         )),
     }
 }
@@ -102,9 +97,7 @@ async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
 
     let mut status = Ok(());
     if !shared.plugins.is_empty() {
-        status = shared
-            .plugins
-            .run(|p| p.post_read_call_header(&session, &mut msg));
+        status = shared.plugins.run(|p| p.post_read_call_header(&session, &mut msg));
     }
     let route = status.and_then(|()| {
         if msg.service_method.is_empty() {
@@ -122,8 +115,7 @@ async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
         .map_or_else(|_| shared.plugins.clone(), |r| r.plugins.clone());
     let route = route.and_then(|r| {
         if !r.plugins.is_empty() {
-            r.plugins
-                .run(|p| p.pre_read_call_body(&session, &mut msg))?;
+            r.plugins.run(|p| p.pre_read_call_body(&session, &mut msg))?;
         }
         Ok(r)
     });
@@ -131,20 +123,14 @@ async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
     let result = match route {
         Err(status) => Err(status),
         Ok(route) => {
-            let handling = AssertUnwindSafe(
-                route
-                    .handler
-                    .handle(ctx.clone(), ctx.message().body.clone()),
-            )
-            .catch_unwind();
+            let handling =
+                AssertUnwindSafe(route.handler.handle(ctx.clone(), ctx.message().body.clone())).catch_unwind();
             let outcome = match shared.settings.context_age {
-                Some(age) => tokio::time::timeout(age, handling)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Ok(Err(Status::timeout(format!(
-                            "the handler did not finish within the context age of {age:?}"
-                        ))))
-                    }),
+                Some(age) => tokio::time::timeout(age, handling).await.unwrap_or_else(|_| {
+                    Ok(Err(Status::timeout(format!(
+                        "the handler did not finish within the context age of {age:?}"
+                    ))))
+                }),
                 None => handling.await,
             };
             outcome.unwrap_or_else(|panic| {
@@ -169,9 +155,7 @@ async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
         Err(status) => reply.status = status,
     }
     if !plugins.is_empty() {
-        plugins.run_logged("pre_write_reply", |p| {
-            p.pre_write_reply(&session, &mut reply)
-        });
+        plugins.run_logged("pre_write_reply", |p| p.pre_write_reply(&session, &mut reply));
     }
     match session.send(&reply, None).await {
         Ok(()) => {
@@ -200,9 +184,7 @@ async fn handle_push(session: Session, mut msg: Message, _guard: HandlerGuard) {
     let started = shared.settings.count_time.then(Instant::now);
     let mut status = Ok(());
     if !shared.plugins.is_empty() {
-        status = shared
-            .plugins
-            .run(|p| p.post_read_push_header(&session, &mut msg));
+        status = shared.plugins.run(|p| p.post_read_push_header(&session, &mut msg));
     }
     let route = status.and_then(|()| {
         if msg.service_method.is_empty() {
@@ -217,8 +199,7 @@ async fn handle_push(session: Session, mut msg: Message, _guard: HandlerGuard) {
     });
     let route = route.and_then(|r| {
         if !r.plugins.is_empty() {
-            r.plugins
-                .run(|p| p.pre_read_push_body(&session, &mut msg))?;
+            r.plugins.run(|p| p.pre_read_push_body(&session, &mut msg))?;
         }
         Ok(r)
     });
@@ -229,20 +210,12 @@ async fn handle_push(session: Session, mut msg: Message, _guard: HandlerGuard) {
     let result = match route {
         Err(status) => Err(status),
         Ok(route) => {
-            let handling = AssertUnwindSafe(
-                route
-                    .handler
-                    .handle(ctx.clone(), ctx.message().body.clone()),
-            )
-            .catch_unwind();
+            let handling =
+                AssertUnwindSafe(route.handler.handle(ctx.clone(), ctx.message().body.clone())).catch_unwind();
             let outcome = match shared.settings.context_age {
                 Some(age) => tokio::time::timeout(age, handling)
                     .await
-                    .unwrap_or_else(|_| {
-                        Ok(Err(Status::timeout(
-                            "the push handler ran past the context age",
-                        )))
-                    }),
+                    .unwrap_or_else(|_| Ok(Err(Status::timeout("the push handler ran past the context age")))),
                 None => handling.await,
             };
             outcome.unwrap_or_else(|panic| Err(Status::internal(panic_text(&*panic))))

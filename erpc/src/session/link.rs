@@ -62,13 +62,9 @@ impl Link {
     }
 
     /// Frames `msg` into the output buffer and wakes the writer.
-    pub(crate) async fn send(
-        &self,
-        proto: &dyn Proto,
-        msg: &Message,
-        max_size: usize,
-    ) -> Result<(), Status> {
-        loop {
+    pub(crate) async fn send(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<(), Status> {
+        // Backpressure, only paid for when the writer is behind.
+        while self.out().len() >= HIGH_WATER && !self.is_broken() {
             let drained = self.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
@@ -148,12 +144,7 @@ async fn write_loop(link: Arc<Link>, mut writer: WriteHalf<Box<dyn Stream>>) {
     link.writer_done.notify_waiters();
 }
 
-async fn read_loop(
-    session: Session,
-    link: Arc<Link>,
-    mut reader: ReadHalf<Box<dyn Stream>>,
-    mut buf: BytesMut,
-) {
+async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf<Box<dyn Stream>>, mut buf: BytesMut) {
     let shared = session.shared().clone();
     let max_size = shared.settings.max_message_size;
     let age = shared.settings.session_age;
@@ -210,8 +201,5 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// The status of a connection closed without an error (EOF): Go gives it no cause.
 fn closed_by_peer() -> Status {
-    Status::new(
-        code::CONN_CLOSED,
-        crate::status::code_text(code::CONN_CLOSED),
-    )
+    Status::new(code::CONN_CLOSED, crate::status::code_text(code::CONN_CLOSED))
 }

@@ -77,12 +77,7 @@ pub(crate) struct Inner {
 
 impl Session {
     /// Starts a session on the connection of `pre` (after its PostDial/PostAccept hooks).
-    pub(crate) fn start(
-        shared: Arc<Shared>,
-        pre: PreSession,
-        side: Side,
-        dial_addr: Option<String>,
-    ) -> Session {
+    pub(crate) fn start(shared: Arc<Shared>, pre: PreSession, side: Side, dial_addr: Option<String>) -> Session {
         let (conn, buffer, seq, storage, id) = pre.into_parts();
         let session = Session {
             inner: Arc::new(Inner {
@@ -129,21 +124,14 @@ impl Session {
     /// The session id: the remote address on the server side, the local address on the
     /// client side, unless changed with [`set_id`](Self::set_id).
     pub fn id(&self) -> Arc<str> {
-        self.inner
-            .id
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.id.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Changes the id. A peer keeps one session per id: another session with this id is
     /// closed (Go's behaviour, used to kick out an older login).
     pub fn set_id(&self, id: impl Into<String>) {
         let id: Arc<str> = id.into().into();
-        let old = std::mem::replace(
-            &mut *self.inner.id.write().unwrap_or_else(|e| e.into_inner()),
-            id,
-        );
+        let old = std::mem::replace(&mut *self.inner.id.write().unwrap_or_else(|e| e.into_inner()), id);
         self.inner.shared.hub.rename(&old, self.clone());
     }
 
@@ -159,11 +147,7 @@ impl Session {
 
     /// This end's address.
     pub fn local_addr(&self) -> Arc<str> {
-        self.inner
-            .local_addr
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.local_addr.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The other end's address.
@@ -200,20 +184,12 @@ impl Session {
 
     /// Starts a CALL: `let sum: i64 = session.call("/math/add", &[1, 2, 3]).await?;`
     /// See [`Call`] for per-call options (meta, codec, timeout…).
-    pub fn call<'a, A: EncodeBody + ?Sized, R>(
-        &'a self,
-        service_method: &'a str,
-        args: &'a A,
-    ) -> Call<'a, A, R> {
+    pub fn call<'a, A: EncodeBody + ?Sized, R>(&'a self, service_method: &'a str, args: &'a A) -> Call<'a, A, R> {
         Call::new(self, service_method, args)
     }
 
     /// Starts a PUSH: `session.push("/chat/say", &"hi").await?;`
-    pub fn push<'a, A: EncodeBody + ?Sized>(
-        &'a self,
-        service_method: &'a str,
-        args: &'a A,
-    ) -> Push<'a, A> {
+    pub fn push<'a, A: EncodeBody + ?Sized>(&'a self, service_method: &'a str, args: &'a A) -> Push<'a, A> {
         Push::new(self, service_method, args)
     }
 
@@ -247,12 +223,7 @@ impl Session {
             .fail_all(&Status::conn_closed("the session was closed"));
         self.inner.state.store(CLOSED, Ordering::Release);
         self.inner.link_changed.send_modify(|g| *g += 1);
-        let link = self
-            .inner
-            .link
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let link = self.inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(link) = link {
             link.shutdown().await;
         }
@@ -285,10 +256,7 @@ impl Session {
 
     /// The next seq: CALLs and PUSHes share one counter that wraps like Go's.
     pub(crate) fn next_seq(&self) -> i32 {
-        self.inner
-            .seq
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1)
+        self.inner.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
     /// Frames `msg` onto the current link. During a redial it waits for the new link (up to
@@ -302,19 +270,10 @@ impl Session {
             if state == CLOSED || (state == CLOSING && !reply_while_closing) {
                 return Err(Status::conn_closed("the session is closed"));
             }
-            let link = self
-                .inner
-                .link
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some(link) = link.filter(|l| !l.is_broken()) {
                 return link
-                    .send(
-                        self.proto().as_ref(),
-                        msg,
-                        self.shared().settings.max_message_size,
-                    )
+                    .send(self.proto().as_ref(), msg, self.shared().settings.max_message_size)
                     .await;
             }
             if state != REDIALING {
@@ -348,9 +307,7 @@ impl Session {
     /// Counts a running handler; the guard uncounts it.
     pub(crate) fn handler_started(&self) -> HandlerGuard {
         self.inner.handlers.fetch_add(1, Ordering::AcqRel);
-        HandlerGuard {
-            session: self.clone(),
-        }
+        HandlerGuard { session: self.clone() }
     }
 
     /// Called by a link's reader when the link ends. Fails waiting calls, then redials (client
@@ -367,10 +324,7 @@ impl Session {
             return;
         }
         let settings = &self.inner.shared.settings;
-        if self.side() == Side::Client
-            && settings.redial_times != 0
-            && self.inner.dial_addr.is_some()
-        {
+        if self.side() == Side::Client && settings.redial_times != 0 && self.inner.dial_addr.is_some() {
             if self
                 .inner
                 .state
@@ -409,10 +363,7 @@ impl Session {
             return;
         };
         let shared = self.inner.shared.clone();
-        match shared
-            .connect(&addr, self.inner.proto.clone(), true, Some(self))
-            .await
-        {
+        match shared.connect(&addr, self.inner.proto.clone(), true, Some(self)).await {
             Ok(pre) => {
                 if self
                     .inner
@@ -424,11 +375,7 @@ impl Session {
                 }
                 let (conn, buffer, _, _, _) = pre.into_parts();
                 let was_default_id = *self.id() == *self.local_addr();
-                *self
-                    .inner
-                    .local_addr
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner()) = conn.conn.local_addr.clone().into();
+                *self.inner.local_addr.write().unwrap_or_else(|e| e.into_inner()) = conn.conn.local_addr.clone().into();
                 if was_default_id {
                     self.set_id(conn.conn.local_addr.clone());
                 }

@@ -5,9 +5,9 @@
 //! [`PendingGuard`] removes an entry when the caller stops waiting (timeout or dropped future),
 //! so the map never keeps calls nobody waits for.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::message::Message;
@@ -18,15 +18,12 @@ pub(crate) type Outcome = Result<Message, Status>;
 
 #[derive(Default)]
 pub(crate) struct Pending {
-    calls: Mutex<HashMap<i32, oneshot::Sender<Outcome>>>,
+    calls: Mutex<FxHashMap<i32, oneshot::Sender<Outcome>>>,
 }
 
 impl Pending {
     /// Registers a call under `seq`; the guard unregisters it when dropped.
-    pub(crate) fn register(
-        self: &Arc<Self>,
-        seq: i32,
-    ) -> (PendingGuard, oneshot::Receiver<Outcome>) {
+    pub(crate) fn register(self: &Arc<Self>, seq: i32) -> (PendingGuard, oneshot::Receiver<Outcome>) {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(seq, tx);
         (
@@ -64,7 +61,7 @@ impl Pending {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, oneshot::Sender<Outcome>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<i32, oneshot::Sender<Outcome>>> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

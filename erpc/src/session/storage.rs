@@ -27,10 +27,7 @@ impl Storage {
 
     /// Whether a value is stored under `key`.
     pub fn contains(&self, key: &str) -> bool {
-        self.values
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(key)
+        self.values.read().unwrap_or_else(|e| e.into_inner()).contains_key(key)
     }
 
     /// Removes the value under `key`; true if there was one.
@@ -48,9 +45,7 @@ impl Storage {
         self.len() == 0
     }
 
-    fn write(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<dyn Any + Send + Sync>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<dyn Any + Send + Sync>>> {
         self.values.write().unwrap_or_else(|e| e.into_inner())
     }
 }

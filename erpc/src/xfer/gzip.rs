@@ -78,10 +78,7 @@ mod tests {
     fn round_trips_and_reads_go_output() {
         let gz = Gzip::new(b'g', "gzip", 5);
         let data = Bytes::from_static(b"[1,2,3][1,2,3][1,2,3]");
-        assert_eq!(
-            gz.unpack(gz.pack(data.clone()).unwrap(), 1024).unwrap(),
-            data
-        );
+        assert_eq!(gz.unpack(gz.pack(data.clone()).unwrap(), 1024).unwrap(), data);
         assert_eq!(gz.unpack(Bytes::new(), 1024).unwrap(), Bytes::new());
         // An empty input still packs to a full gzip stream, as in Go.
         assert!(!gz.pack(Bytes::new()).unwrap().is_empty());
@@ -96,9 +93,6 @@ mod tests {
         ));
         let bomb = gz.pack(Bytes::from(vec![0u8; 1 << 20])).unwrap();
         assert!(bomb.len() < 4096);
-        assert!(matches!(
-            gz.unpack(bomb, 64 * 1024),
-            Err(XferError::TooLarge { .. })
-        ));
+        assert!(matches!(gz.unpack(bomb, 64 * 1024), Err(XferError::TooLarge { .. })));
     }
 }

@@ -55,10 +55,7 @@ mod tests {
     fn appends_and_checks_the_digest() {
         let md5 = Md5::new(b'm', "md5");
         let packed = md5.pack(Bytes::from_static(b"abc")).unwrap();
-        assert_eq!(
-            hex::encode(&packed[3..]),
-            "900150983cd24fb0d6963f7d28e17f72"
-        );
+        assert_eq!(hex::encode(&packed[3..]), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(md5.unpack(packed.clone(), 0).unwrap(), "abc");
         let mut bad = packed.to_vec();
         bad[0] ^= 1;

@@ -85,10 +85,7 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
 /// Registers a filter for the whole process; fails on an id or name already taken.
 pub fn register(filter: Arc<dyn XferFilter>) -> Result<(), XferError> {
     let (id, name) = (filter.id(), filter.name());
-    let _guard = REGISTRY
-        .registering
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _guard = REGISTRY.registering.lock().unwrap_or_else(|e| e.into_inner());
     if by_name(name).is_some() {
         return Err(XferError::Register {
             id,
@@ -176,9 +173,7 @@ impl XferPipe {
     /// Reverses [`pack`](Self::pack); no stage may grow the data beyond `limit` bytes.
     pub fn unpack(&self, mut data: Bytes, limit: usize) -> Result<Bytes, XferError> {
         for &id in &self.ids {
-            data = by_id(id)
-                .ok_or(XferError::Unknown(id))?
-                .unpack(data, limit)?;
+            data = by_id(id).ok_or(XferError::Unknown(id))?.unpack(data, limit)?;
         }
         Ok(data)
     }
@@ -207,9 +202,7 @@ mod tests {
         let packed = pipe.pack(payload.clone()).unwrap();
         // The outermost layer is gzip.
         assert_eq!(&packed[..2], &[0x1f, 0x8b]);
-        let inner = Gzip::new(b'g', "gzip", 5)
-            .unpack(packed.clone(), 1 << 20)
-            .unwrap();
+        let inner = Gzip::new(b'g', "gzip", 5).unpack(packed.clone(), 1 << 20).unwrap();
         assert_eq!(&inner[..payload.len()], &payload[..]);
         assert_eq!(inner.len(), payload.len() + 16);
         assert_eq!(pipe.unpack(packed, 1 << 20).unwrap(), payload);
@@ -217,14 +210,8 @@ mod tests {
 
     #[test]
     fn unknown_ids_and_overlong_pipes_are_refused() {
-        assert!(matches!(
-            XferPipe::from_ids(b"?"),
-            Err(XferError::Unknown(b'?'))
-        ));
-        assert!(matches!(
-            XferPipe::from_ids(&[b'g'; 256]),
-            Err(XferError::TooLong)
-        ));
+        assert!(matches!(XferPipe::from_ids(b"?"), Err(XferError::Unknown(b'?'))));
+        assert!(matches!(XferPipe::from_ids(&[b'g'; 256]), Err(XferError::TooLong)));
         assert!(register(Arc::new(Md5::new(b'm', "md5-again"))).is_err());
         assert!(register(Arc::new(Md5::new(b'M', "md5"))).is_err());
     }

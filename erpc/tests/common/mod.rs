@@ -21,13 +21,9 @@ pub struct Vector {
 }
 
 fn manifest() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/manifest.json"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-        panic!("cannot read {path}: {e}; the shared/ folder must sit beside the project")
-    });
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/manifest.json");
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e}; the shared/ folder must sit beside the project"));
     serde_json::from_str(&text).expect("manifest.json is JSON")
 }
 
