@@ -10,9 +10,14 @@
 //! passing an `Arc<dyn Proto>`; [`by_name`] finds the built-in ones by their names.
 
 mod cursor;
+mod framed;
+mod json;
+mod pb;
 mod raw;
 
 pub(crate) use cursor::Cursor;
+pub use json::JsonProto;
+pub use pb::PbProto;
 pub use raw::RawProto;
 
 use std::sync::Arc;
@@ -84,12 +89,14 @@ pub trait Proto: Send + Sync + 'static {
 }
 
 /// The names [`by_name`] knows, for help texts.
-pub const NAMES: &[&str] = &["raw"];
+pub const NAMES: &[&str] = &["raw", "json", "pb"];
 
-/// A built-in protocol by name: `raw`.
+/// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`).
 pub fn by_name(name: &str) -> Option<Arc<dyn Proto>> {
     match name {
         "raw" => Some(Arc::new(RawProto)),
+        "json" => Some(Arc::new(JsonProto)),
+        "pb" | "protobuf" => Some(Arc::new(PbProto)),
         _ => None,
     }
 }
