@@ -11,11 +11,13 @@
 
 mod cursor;
 mod framed;
+mod http;
 mod json;
 mod pb;
 mod raw;
 
 pub(crate) use cursor::Cursor;
+pub use http::HttpProto;
 pub use json::JsonProto;
 pub use pb::PbProto;
 pub use raw::RawProto;
@@ -89,14 +91,15 @@ pub trait Proto: Send + Sync + 'static {
 }
 
 /// The names [`by_name`] knows, for help texts.
-pub const NAMES: &[&str] = &["raw", "json", "pb"];
+pub const NAMES: &[&str] = &["raw", "json", "pb", "http"];
 
-/// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`).
+/// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`), `http`.
 pub fn by_name(name: &str) -> Option<Arc<dyn Proto>> {
     match name {
         "raw" => Some(Arc::new(RawProto)),
         "json" => Some(Arc::new(JsonProto)),
         "pb" | "protobuf" => Some(Arc::new(PbProto)),
+        "http" => Some(Arc::new(HttpProto)),
         _ => None,
     }
 }
