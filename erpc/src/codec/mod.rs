@@ -29,6 +29,8 @@ mod json;
 mod plain;
 mod protobuf;
 mod registry;
+pub(crate) mod thrift;
+mod xml;
 
 pub use body::{Body, DecodeBody, EncodeBody, Proto, Raw};
 pub use registry::{by_id, by_name, register};

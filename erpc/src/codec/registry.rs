@@ -14,11 +14,13 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         slots: [const { OnceLock::new() }; 256],
         registering: Mutex::new(()),
     };
-    let builtins: [Arc<dyn Codec>; 4] = [
+    let builtins: [Arc<dyn Codec>; 6] = [
         Arc::new(super::json::JsonCodec),
         Arc::new(super::protobuf::ProtobufCodec),
         Arc::new(super::plain::PlainCodec),
         Arc::new(super::form::FormCodec),
+        Arc::new(super::xml::XmlCodec),
+        Arc::new(super::thrift::ThriftCodec),
     ];
     for codec in builtins {
         let _ = registry.slots[usize::from(codec.id().0)].set(codec);
