@@ -15,12 +15,14 @@ mod http;
 mod json;
 mod pb;
 mod raw;
+mod thrift;
 
 pub(crate) use cursor::Cursor;
 pub use http::HttpProto;
 pub use json::JsonProto;
 pub use pb::PbProto;
 pub use raw::RawProto;
+pub use thrift::{ThriftProto, ThriftStructProto};
 
 use std::sync::Arc;
 
@@ -91,15 +93,18 @@ pub trait Proto: Send + Sync + 'static {
 }
 
 /// The names [`by_name`] knows, for help texts.
-pub const NAMES: &[&str] = &["raw", "json", "pb", "http"];
+pub const NAMES: &[&str] = &["raw", "json", "pb", "http", "thrift", "thrift-struct"];
 
-/// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`), `http`.
+/// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`), `http`, `thrift` (or
+/// `thrift-binary`), `thrift-struct`.
 pub fn by_name(name: &str) -> Option<Arc<dyn Proto>> {
     match name {
         "raw" => Some(Arc::new(RawProto)),
         "json" => Some(Arc::new(JsonProto)),
         "pb" | "protobuf" => Some(Arc::new(PbProto)),
         "http" => Some(Arc::new(HttpProto)),
+        "thrift" | "thrift-binary" => Some(Arc::new(ThriftProto)),
+        "thrift-struct" => Some(Arc::new(ThriftStructProto)),
         _ => None,
     }
 }
