@@ -193,3 +193,41 @@ fn serve_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn every_protocol_works_from_the_command_line() {
+    for proto in ["raw", "json", "pb", "http", "thrift"] {
+        let server = Server::start(&["--proto", proto]);
+        let out = run(&[
+            "call",
+            "--proto",
+            proto,
+            "--meta",
+            "author=x",
+            "--show-meta",
+            &server.addr,
+            "/math/add",
+            "[1,2,3]",
+        ]);
+        assert!(out.status.success(), "{proto}: {}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), "6", "{proto}");
+        assert!(
+            stderr(&out).to_lowercase().contains("author: x"),
+            "{proto}: {}",
+            stderr(&out)
+        );
+        let out = run(&["call", "--proto", proto, &server.addr, "/err/custom"]);
+        assert_eq!(out.status.code(), Some(1), "{proto}");
+        assert!(stderr(&out).contains("code=10005"), "{proto}: {}", stderr(&out));
+        if proto != "http" {
+            let out = run(&["push", "--proto", proto, &server.addr, "/push/status", "\"hi\""]);
+            assert!(out.status.success(), "{proto}: {}", stderr(&out));
+            let out = run(&["watch", "--proto", proto, &server.addr, "--count", "1"]);
+            assert!(
+                stdout(&out).starts_with("/push/status server time"),
+                "{proto}: {}",
+                stdout(&out)
+            );
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! [`Meta`]: the ordered, repeatable key/value metadata of a message (wire.md §3).
 //!
-//! Like HTTP headers, meta keeps insertion order and repeated keys. Keys and values are bytes
-//! on the wire; the accessors take and give `&str` where that is what callers have.
+//! Like HTTP headers, meta keeps insertion order and repeated keys, and looks keys up without
+//! regard to ASCII case (so `author` finds the `Author` an HTTP peer sent). Keys keep the
+//! spelling they were added with. Keys and values are bytes on the wire.
 
 use bytes::{BufMut, Bytes};
 
@@ -37,7 +38,10 @@ impl Meta {
     /// The first value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&[u8]> {
         let key = key.as_ref();
-        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The first value of `key`, if it is UTF-8.
@@ -63,7 +67,7 @@ impl Meta {
     pub fn set(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
         let key = key.into();
         let value = value.into();
-        match self.pairs.iter_mut().find(|(k, _)| *k == key) {
+        match self.pairs.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
             Some(pair) => pair.1 = value,
             None => self.pairs.push((key, value)),
         }
@@ -73,7 +77,7 @@ impl Meta {
     /// Removes every pair with this key (all of them, unlike Go's adjacent-pair quirk).
     pub fn remove(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
         let key = key.as_ref();
-        self.pairs.retain(|(k, _)| k != key);
+        self.pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
         self
     }
 
@@ -201,6 +205,11 @@ mod tests {
         assert_eq!(String::from_utf8(meta.encode_query()).unwrap(), "y=3");
         meta.set("z", "4");
         assert_eq!(meta.get_str("z"), Some("4"));
+        // Keys are found whatever their ASCII case, and keep their spelling.
+        meta.add("Author", "andeya");
+        assert_eq!(meta.get_str("author"), Some("andeya"));
+        meta.set("AUTHOR", "other");
+        assert_eq!(String::from_utf8(meta.encode_query()).unwrap(), "y=3&z=4&Author=other");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! - header names are matched case-insensitively (Go matches `Content-Type` exactly, so
 //!   `content-type: application/json` from curl would be codec 0 and the connection closed);
 //! - repeated meta keys are all kept (Go keeps the last);
+//! - thrift-codec bodies are labelled `application/x-thrift` (Go labels them `text/plain`
+//!   and reads them back as plain text);
 //! - the protocol's own request headers (`Accept-Encoding`, `User-Agent`, `Content-Encoding`)
 //!   are not copied into meta (Go copies them);
 //! - the head is limited to 64 KiB and 100 header lines, and `Content-Length` is checked
@@ -48,6 +50,8 @@ const CONTENT_TYPES: &[(CodecId, &str)] = &[
     (CodecId::FORM, "application/x-www-form-urlencoded"),
     (CodecId::PLAIN, "text/plain"),
     (CodecId::XML, "text/xml"),
+    // Not in Go's table (Go sends thrift bodies as text/plain and cannot read them back).
+    (CodecId::THRIFT, "application/x-thrift"),
 ];
 
 fn content_type(codec: CodecId) -> Option<&'static str> {

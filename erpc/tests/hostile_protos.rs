@@ -1,0 +1,134 @@
+//! Hostile input against jsonproto, pbproto, httproto and thriftproto (wire.md §13).
+
+use bytes::{BufMut, BytesMut};
+use erpc::proto::{HttpProto, JsonProto, PbProto, Proto, ProtoError, ThriftProto, ThriftStructProto};
+
+const LIMIT: usize = 1 << 20;
+
+fn decode(proto: &dyn Proto, bytes: &[u8]) -> Result<Option<erpc::Message>, ProtoError> {
+    proto.decode(&mut BytesMut::from(bytes), LIMIT)
+}
+
+fn malformed(r: Result<Option<erpc::Message>, ProtoError>) -> bool {
+    matches!(r, Err(ProtoError::Malformed { .. }))
+}
+
+#[test]
+fn json_and_pb_frames() {
+    for proto in [&JsonProto as &dyn Proto, &PbProto] {
+        assert!(malformed(decode(proto, &[0, 0, 0, 0])), "size 0");
+        assert!(
+            malformed(decode(proto, &[0, 0, 0, 2, 9, b'g'])),
+            "xfer_len beyond the frame"
+        );
+        let mut huge = BytesMut::with_capacity(8);
+        huge.put_u32(u32::MAX);
+        assert!(matches!(
+            proto.decode(&mut huge, LIMIT),
+            Err(ProtoError::TooLarge { .. })
+        ));
+        assert!(huge.capacity() < 1024, "nothing reserved for a declared 4 GiB frame");
+        assert!(
+            decode(proto, &[0, 0, 0, 9, 0, 1]).unwrap().is_none(),
+            "a partial frame waits"
+        );
+    }
+    let doc = |d: &str| [&(d.len() as u32 + 1).to_be_bytes()[..], &[0], d.as_bytes()].concat();
+    assert!(malformed(decode(&JsonProto, &doc("[1,2,3]"))));
+    assert!(malformed(decode(&JsonProto, &doc("{\"seq\":\"unterminated"))));
+    assert!(matches!(
+        decode(&JsonProto, &doc("{\"mtype\":9}")),
+        Err(ProtoError::UnknownMessageType { mtype: 9, .. })
+    ));
+    assert!(
+        malformed(decode(&PbProto, &[0, 0, 0, 4, 0, 0xff, 0xff, 0xff])),
+        "garbage protobuf"
+    );
+    assert!(matches!(
+        decode(&PbProto, &[0, 0, 0, 3, 0, 0x10, 9]),
+        Err(ProtoError::UnknownMessageType { mtype: 9, .. })
+    ));
+}
+
+#[test]
+fn http_frames() {
+    assert!(malformed(decode(
+        &HttpProto,
+        b"POST /a HTTP/1.1\r\nno colon here\r\n\r\n"
+    )));
+    assert!(
+        malformed(decode(&HttpProto, b"HTTP/1.1 404 Not Found\r\n\r\n")),
+        "only 200 and 299"
+    );
+    assert!(malformed(decode(
+        &HttpProto,
+        b"POST /a HTTP/1.1\r\nContent-Length: x\r\n\r\n"
+    )));
+    assert!(
+        malformed(decode(&HttpProto, b"POST\r\n\r\n")),
+        "a request line needs three parts"
+    );
+    assert!(malformed(decode(
+        &HttpProto,
+        b"POST /a HTTP/1.1\r\nX-Content-Encoding: br\r\n\r\n"
+    )));
+    assert!(malformed(decode(
+        &HttpProto,
+        b"HTTP/1.1 299 Business Error\r\nContent-Length: 3\r\n\r\n{{{"
+    )));
+    assert!(matches!(
+        decode(&HttpProto, b"POST /a HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"),
+        Err(ProtoError::TooLarge { .. })
+    ));
+    // A head that never ends is cut off at 64 KiB instead of growing without bound.
+    let endless = [&b"POST /a HTTP/1.1\r\nX-A: "[..], &vec![b'a'; 70_000]].concat();
+    assert!(malformed(decode(&HttpProto, &endless)));
+    assert!(
+        decode(&HttpProto, b"POST /a HTTP/1.1\r\nX-A: 1\r\n").unwrap().is_none(),
+        "an unfinished head waits"
+    );
+    assert!(
+        decode(&HttpProto, b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nab")
+            .unwrap()
+            .is_none(),
+        "so does a short body"
+    );
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    assert!(malformed(decode(
+        &HttpProto,
+        format!("POST /a HTTP/1.1\r\n{many}\r\n").as_bytes()
+    )));
+}
+
+#[test]
+fn thrift_frames() {
+    for proto in [&ThriftProto as &dyn Proto, &ThriftStructProto] {
+        let mut huge = BytesMut::with_capacity(8);
+        huge.put_u32(0x7fff_ffff);
+        assert!(matches!(
+            proto.decode(&mut huge, LIMIT),
+            Err(ProtoError::TooLarge { .. })
+        ));
+        assert!(huge.capacity() < 1024);
+        // Neither THeader nor a strict TBinary message.
+        assert!(malformed(decode(proto, &[0, 0, 0, 4, 0x12, 0x34, 0, 0])));
+        // Header words beyond the frame.
+        assert!(malformed(decode(
+            proto,
+            &[0, 0, 0, 10, 0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0x40, 0]
+        )));
+        // A Thrift EXCEPTION.
+        let exception = [0, 0, 0, 12, 0x80, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert!(malformed(decode(proto, &exception)));
+        // A method name longer than the frame.
+        assert!(malformed(decode(
+            proto,
+            &[0, 0, 0, 8, 0x80, 1, 0, 1, 0x7f, 0xff, 0xff, 0xff]
+        )));
+    }
+    // A struct body nested a thousand levels deep is refused, not followed.
+    let mut deep = vec![0x80, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+    deep.extend(std::iter::repeat_n([12u8, 0, 1], 1000).flatten());
+    let framed = [&(deep.len() as u32).to_be_bytes()[..], &deep].concat();
+    assert!(malformed(decode(&ThriftStructProto, &framed)));
+}
