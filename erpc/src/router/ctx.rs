@@ -159,6 +159,11 @@ impl CallCtx {
         }
         inc.plugins.run(|p| p.post_read_call_body(&inc.session, &inc.request))
     }
+
+    /// The plugins of the matched route (the peer's when none matched).
+    pub(crate) fn plugins(&self) -> &Plugins {
+        &self.0.incoming.plugins
+    }
 }
 
 /// The context of a PUSH handler: the message and the session.

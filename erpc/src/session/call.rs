@@ -212,23 +212,26 @@ async fn exchange<R: DecodeBody>(
     if !plugins.is_empty() {
         plugins.run(|p| p.pre_write_call(&session, &mut msg))?;
     }
-    let (_guard, reply) = session.pending().register(msg.seq);
+    let deadline = timeout.map(|limit| Instant::now() + limit);
+    let (_guard, reply) = session.pending().register(msg.seq, deadline);
     let outcome = async {
-        session.send(&msg, timeout).await?;
+        match session.send_now(&msg) {
+            Some(sent) => sent?,
+            // Rare (writer behind, redialing): boxed so the common path's future stays small.
+            None => Box::pin(session.send(&msg, timeout)).await?,
+        }
         if !plugins.is_empty() {
             plugins.run_logged("post_write_call", |p| p.post_write_call(&session, &msg));
         }
-        let waited = match timeout {
-            Some(limit) => tokio::time::timeout(limit, reply).await.map_err(|_| {
-                Status::timeout(format!(
-                    "no reply to {:?} within {limit:?}; raise the call timeout if the handler is slow",
-                    msg.service_method
-                ))
-            })?,
-            None => reply.await,
-        };
-        let reply = waited.unwrap_or_else(|_| Err(Status::conn_closed("the session was closed")))?;
-        Ok::<Message, Status>(reply)
+        match reply.await {
+            Ok(Err(status)) if status == super::pending::timed_out() => Err(Status::timeout(format!(
+                "no reply to {:?} within {:?}; raise the call timeout if the handler is slow",
+                msg.service_method,
+                timeout.unwrap_or_default()
+            ))),
+            Ok(outcome) => outcome,
+            Err(_) => Err(Status::conn_closed("the session was closed")),
+        }
     }
     .await;
     log::call_out(&shared.settings, &session, &msg, outcome.as_ref(), started);
@@ -316,7 +319,10 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
             if !plugins.is_empty() {
                 plugins.run(|p| p.pre_write_push(&session, &mut msg))?;
             }
-            session.send(&msg, timeout).await?;
+            match session.send_now(&msg) {
+                Some(sent) => sent?,
+                None => Box::pin(session.send(&msg, timeout)).await?,
+            }
             if !plugins.is_empty() {
                 plugins.run_logged("post_write_push", |p| p.post_write_push(&session, &msg));
             }

@@ -1,17 +1,19 @@
 //! Handling received messages: replies complete pending calls, calls and pushes run their
 //! handlers.
 //!
-//! A handler's future is first polled right on the reader task; only if it is not finished
-//! at once is it spawned as a task of its own. Most handlers finish on their first poll, so
-//! they cost no task spawn, and slow ones still run concurrently. A panicking handler is
+//! Everything up to a handler runs on the reader task, and the handler's future is first
+//! polled right there; only if it is not finished at once does the rest move to a task of its
+//! own. Most handlers finish on their first poll, so they cost no task and no extra boxing,
+//! and their reply is framed at once; slow ones still run concurrently. A panicking handler is
 //! answered with `500 Internal Server Error` and the session goes on.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use bytes::Bytes;
 use futures_util::FutureExt;
 
 use super::{HandlerGuard, Session, is_conn_closed};
@@ -48,7 +50,7 @@ pub(crate) fn dispatch(session: &Session, msg: Message) -> Result<(), Status> {
             }
             let guard = session.handler_started();
             if msg.mtype == MessageType::Call {
-                run(handle_call(session.clone(), msg, guard));
+                handle_call(session, msg, guard);
             } else {
                 run(handle_push(session.clone(), msg, guard));
             }
@@ -89,57 +91,75 @@ fn complete_reply(session: &Session, mut msg: Message) {
     pending.complete(seq, hooks.map(|()| msg));
 }
 
-async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
-    let shared = session.shared().clone();
+/// Handles a CALL: everything up to the handler runs here on the reader task; the handler is
+/// polled once here, and only if it is not done does the rest move to a task of its own.
+fn handle_call(session: &Session, mut msg: Message, guard: HandlerGuard) {
+    let shared = session.shared();
     let started = shared.settings.count_time.then(Instant::now);
-    let mut reply = Message::new(MessageType::Reply, msg.seq);
-    reply.xfer_pipe = msg.xfer_pipe.clone();
-
     let mut status = Ok(());
     if !shared.plugins.is_empty() {
-        status = shared.plugins.run(|p| p.post_read_call_header(&session, &mut msg));
+        status = shared.plugins.run(|p| p.post_read_call_header(session, &mut msg));
     }
     let route = status.and_then(|()| {
         if msg.service_method.is_empty() {
             return Err(Status::bad_message("invalid service method for message"));
         }
         let routes = &shared.routes;
-        routes
-            .calls
-            .get(&msg.service_method)
-            .or(routes.unknown_call.as_ref())
-            .ok_or_else(Status::not_found)
+        routes.calls.get(&msg.service_method).or(routes.unknown_call.as_ref()).ok_or_else(Status::not_found)
     });
-    let plugins = route
-        .as_ref()
-        .map_or_else(|_| shared.plugins.clone(), |r| r.plugins.clone());
+    let plugins = route.as_ref().map_or_else(|_| shared.plugins.clone(), |r| r.plugins.clone());
     let route = route.and_then(|r| {
         if !r.plugins.is_empty() {
-            r.plugins.run(|p| p.pre_read_call_body(&session, &mut msg))?;
+            r.plugins.run(|p| p.pre_read_call_body(session, &mut msg))?;
         }
         Ok(r)
     });
-    let ctx = CallCtx::new(session.clone(), msg, plugins.clone());
-    let result = match route {
-        Err(status) => Err(status),
-        Ok(route) => {
-            let handling =
-                AssertUnwindSafe(route.handler.handle(ctx.clone(), ctx.message().body.clone())).catch_unwind();
-            let outcome = match shared.settings.context_age {
-                Some(age) => tokio::time::timeout(age, handling).await.unwrap_or_else(|_| {
-                    Ok(Err(Status::timeout(format!(
-                        "the handler did not finish within the context age of {age:?}"
-                    ))))
-                }),
-                None => handling.await,
-            };
-            outcome.unwrap_or_else(|panic| {
-                let text = panic_text(&*panic);
-                tracing::error!(session = %session.id(), service_method = ctx.service_method(), panic = %text, "handler panicked");
-                Err(Status::internal(text))
-            })
-        }
+    let handler = route.map(|r| r.handler.clone());
+    let ctx = CallCtx::new(session.clone(), msg, plugins);
+    let mut handling = match handler {
+        Err(status) => return finish_call(ctx, Err(status), guard, started),
+        Ok(handler) => handler.handle(ctx.clone(), ctx.message().body.clone()),
     };
+    let Some(age) = shared.settings.context_age else {
+        let mut cx = Context::from_waker(Waker::noop());
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(&mut cx))) {
+            Ok(Poll::Ready(result)) => finish_call(ctx, result, guard, started),
+            Ok(Poll::Pending) => {
+                tokio::spawn(async move {
+                    let result = AssertUnwindSafe(handling).catch_unwind().await;
+                    let result = result.unwrap_or_else(|panic| Err(panicked(&ctx, &*panic)));
+                    finish_call(ctx, result, guard, started);
+                });
+            }
+            Err(panic) => {
+                let status = panicked(&ctx, &*panic);
+                finish_call(ctx, Err(status), guard, started);
+            }
+        }
+        return;
+    };
+    tokio::spawn(async move {
+        let result = match tokio::time::timeout(age, AssertUnwindSafe(handling).catch_unwind()).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Err(panicked(&ctx, &*panic)),
+            Err(_) => Err(Status::timeout(format!("the handler did not finish within the context age of {age:?}"))),
+        };
+        finish_call(ctx, result, guard, started);
+    });
+}
+
+fn panicked(ctx: &CallCtx, panic: &(dyn Any + Send)) -> Status {
+    let text = panic_text(panic);
+    tracing::error!(session = %ctx.session().id(), service_method = ctx.service_method(), panic = %text, "handler panicked");
+    Status::internal(text)
+}
+
+/// Builds and writes the REPLY (right away when the link can take it).
+fn finish_call(ctx: CallCtx, result: Result<(CodecId, Bytes), Status>, guard: HandlerGuard, started: Option<Instant>) {
+    let session = ctx.session();
+    let request = ctx.message();
+    let mut reply = Message::new(MessageType::Reply, request.seq);
+    reply.xfer_pipe = request.xfer_pipe.clone();
     let parts = ctx.take_reply_parts();
     reply.meta = parts.meta;
     for id in parts.xfer {
@@ -154,13 +174,32 @@ async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
         }
         Err(status) => reply.status = status,
     }
+    let plugins = ctx.plugins();
     if !plugins.is_empty() {
-        plugins.run_logged("pre_write_reply", |p| p.pre_write_reply(&session, &mut reply));
+        plugins.run_logged("pre_write_reply", |p| p.pre_write_reply(session, &mut reply));
     }
-    match session.send(&reply, None).await {
+    match session.send_now(&reply) {
+        Some(sent) => replied(&ctx, reply, sent, started),
+        None => {
+            tokio::spawn(async move {
+                let sent = ctx.session().send(&reply, None).await;
+                replied(&ctx, reply, sent, started);
+                drop(guard);
+            });
+            return;
+        }
+    }
+    drop(guard);
+}
+
+/// After the reply was written (or not): hooks, the fallback 500, the log line.
+fn replied(ctx: &CallCtx, mut reply: Message, sent: Result<(), Status>, started: Option<Instant>) {
+    let session = ctx.session();
+    match sent {
         Ok(()) => {
+            let plugins = ctx.plugins();
             if !plugins.is_empty() {
-                plugins.run_logged("post_write_reply", |p| p.post_write_reply(&session, &reply));
+                plugins.run_logged("post_write_reply", |p| p.post_write_reply(session, &reply));
             }
         }
         Err(status) if is_conn_closed(&status) => {
@@ -172,11 +211,13 @@ async fn handle_call(session: Session, mut msg: Message, _guard: HandlerGuard) {
             let mut fallback = Message::new(MessageType::Reply, reply.seq);
             fallback.xfer_pipe = reply.xfer_pipe.clone();
             fallback.status = Status::internal(status.cause().unwrap_or(status.msg()).to_string());
-            let _ = session.send(&fallback, None).await;
+            if let Some(Err(status)) = session.send_now(&fallback) {
+                tracing::debug!(session = %session.id(), %status, "fallback reply not sent either");
+            }
             reply = fallback;
         }
     }
-    log::call_in(&shared.settings, &session, ctx.message(), &reply, started);
+    log::call_in(&session.shared().settings, session, ctx.message(), &reply, started);
 }
 
 async fn handle_push(session: Session, mut msg: Message, _guard: HandlerGuard) {

@@ -61,6 +61,24 @@ impl Link {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Frames `msg` now unless the writer is behind (`Ok(false)`: use [`send`](Self::send)).
+    pub(crate) fn try_send(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<bool, Status> {
+        {
+            let mut out = self.out();
+            if self.is_broken() || self.closing.load(Ordering::Acquire) {
+                return Err(Status::conn_closed("the connection is lost"));
+            }
+            if out.len() >= HIGH_WATER {
+                return Ok(false);
+            }
+            proto
+                .encode(msg, &mut out, max_size)
+                .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+        }
+        self.wake_writer.notify_one();
+        Ok(true)
+    }
+
     /// Frames `msg` into the output buffer and wakes the writer.
     pub(crate) async fn send(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<(), Status> {
         // Backpressure, only paid for when the writer is behind.
@@ -111,23 +129,26 @@ impl Link {
 async fn write_loop(link: Arc<Link>, mut writer: WriteHalf<Box<dyn Stream>>) {
     let mut batch = BytesMut::with_capacity(8 * 1024);
     loop {
-        let wake = link.wake_writer.notified();
-        tokio::pin!(wake);
-        wake.as_mut().enable();
-        {
-            let mut out = link.out();
-            if !out.is_empty() {
-                std::mem::swap(&mut *out, &mut batch);
-            }
-        }
+        std::mem::swap(&mut *link.out(), &mut batch);
         if batch.is_empty() {
+            // Idle: register for a wake-up, then look once more before sleeping so that a
+            // message queued in between is not missed.
+            let wake = link.wake_writer.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            if !link.out().is_empty() {
+                continue;
+            }
             if link.is_broken() || link.closing.load(Ordering::Acquire) {
                 break;
             }
             wake.await;
             continue;
         }
-        link.drained.notify_waiters();
+        if batch.len() >= HIGH_WATER {
+            // Senders wait only when this much was queued.
+            link.drained.notify_waiters();
+        }
         if let Err(e) = writer.write_all(&batch).await {
             tracing::debug!(error = %e, "write failed");
             link.fail();

@@ -259,6 +259,25 @@ impl Session {
         self.inner.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
+    /// Frames `msg` onto the current link without waiting; `None` when that would need to
+    /// wait (writer behind, link being redialed): use [`send`](Self::send) then.
+    pub(crate) fn send_now(&self, msg: &Message) -> Option<Result<(), Status>> {
+        let state = self.state();
+        if state == CLOSED || (state == CLOSING && msg.mtype != crate::MessageType::Reply) {
+            return Some(Err(Status::conn_closed("the session is closed")));
+        }
+        let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(link) = link.filter(|l| !l.is_broken()) else {
+            // Lost: a redial may bring a new link (wait for it); otherwise it is over.
+            return (state != REDIALING).then(|| Err(Status::conn_closed("the connection is lost")));
+        };
+        match link.try_send(self.proto().as_ref(), msg, self.shared().settings.max_message_size) {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(status) => Some(Err(status)),
+        }
+    }
+
     /// Frames `msg` onto the current link. During a redial it waits for the new link (up to
     /// `wait`); on a closed session only replies may still go out.
     pub(crate) async fn send(&self, msg: &Message, wait: Option<Duration>) -> Result<(), Status> {
