@@ -20,11 +20,7 @@ fn connected(rt: &tokio::runtime::Runtime) -> Session {
         let server = Peer::builder().router(router).build().unwrap();
         let client = Peer::builder().build().unwrap();
         let (a, b) = tokio::io::duplex(1 << 20);
-        let conn = |io, local: &str, remote: &str| Conn {
-            io: Box::new(io),
-            local_addr: local.into(),
-            remote_addr: remote.into(),
-        };
+        let conn = |io: tokio::io::DuplexStream, local: &str, remote: &str| Conn::new(io, local, remote);
         server
             .serve_conn(conn(a, "server", "client"), Arc::new(RawProto))
             .await

@@ -20,22 +20,75 @@ pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
+/// The read half of a connection.
+pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a connection.
+pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// An established connection: the stream and its two addresses.
 pub struct Conn {
-    /// The stream.
-    pub io: Box<dyn Stream>,
+    io: Io,
     /// This end's address (`ip:port`, or a socket path for unix networks).
     pub local_addr: String,
     /// The other end's address.
     pub remote_addr: String,
 }
 
+/// TCP and unix streams split into halves without a lock between them; other streams are
+/// split with `tokio::io::split`.
+enum Io {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Boxed(Box<dyn Stream>),
+}
+
+impl Conn {
+    /// A connection over any byte stream (a TLS stream, a websocket adapter, an in-memory
+    /// pipe…).
+    pub fn new(io: impl Stream, local_addr: impl Into<String>, remote_addr: impl Into<String>) -> Conn {
+        Conn { io: Io::Boxed(Box::new(io)), local_addr: local_addr.into(), remote_addr: remote_addr.into() }
+    }
+
+    /// The stream and the two addresses, to wrap the stream (in TLS, say).
+    pub fn into_parts(self) -> (Box<dyn Stream>, String, String) {
+        let io: Box<dyn Stream> = match self.io {
+            Io::Tcp(s) => Box::new(s),
+            Io::Unix(s) => Box::new(s),
+            Io::Boxed(s) => s,
+        };
+        (io, self.local_addr, self.remote_addr)
+    }
+
+    pub(crate) fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self.io {
+            Io::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Io::Unix(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Io::Boxed(s) => {
+                let (r, w) = tokio::io::split(s);
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+
+    /// The stream, for the handshake phase.
+    pub(crate) fn io(&mut self) -> &mut dyn Stream {
+        match &mut self.io {
+            Io::Tcp(s) => s,
+            Io::Unix(s) => s,
+            Io::Boxed(s) => s.as_mut(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("local_addr", &self.local_addr)
-            .field("remote_addr", &self.remote_addr)
-            .finish()
+        f.debug_struct("Conn").field("local_addr", &self.local_addr).field("remote_addr", &self.remote_addr).finish()
     }
 }
 
@@ -111,7 +164,7 @@ impl Listener {
                 options.apply(&stream)?;
                 let local = stream.local_addr()?.to_string();
                 Ok(Conn {
-                    io: Box::new(stream),
+                    io: Io::Tcp(stream),
                     local_addr: local,
                     remote_addr: remote.to_string(),
                 })
@@ -123,7 +176,7 @@ impl Listener {
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|| "@".into());
                 Ok(Conn {
-                    io: Box::new(stream),
+                    io: Io::Unix(stream),
                     local_addr: path.clone(),
                     remote_addr: remote,
                 })
@@ -163,7 +216,7 @@ pub(crate) async fn connect(
                 .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
                 .unwrap_or_else(|| format!("@{}", std::process::id()));
             Ok(Conn {
-                io: Box::new(stream),
+                io: Io::Unix(stream),
                 local_addr,
                 remote_addr: addr.to_string(),
             })
@@ -193,7 +246,7 @@ pub(crate) async fn connect(
                         return Ok(Conn {
                             local_addr: stream.local_addr()?.to_string(),
                             remote_addr: stream.peer_addr()?.to_string(),
-                            io: Box::new(stream),
+                            io: Io::Tcp(stream),
                         });
                     }
                     Err(e) => last = e,

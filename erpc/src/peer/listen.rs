@@ -75,18 +75,10 @@ async fn accept_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
     let conn = match &shared.tls_server {
         None => conn,
         Some(acceptor) => {
-            let Conn {
-                io,
-                local_addr,
-                remote_addr,
-            } = conn;
+            let (io, local_addr, remote_addr) = conn.into_parts();
             let limit = shared.settings.handshake_timeout().unwrap_or(Duration::from_secs(10));
             match tokio::time::timeout(limit, acceptor.accept(io)).await {
-                Ok(Ok(io)) => Conn {
-                    io: Box::new(io),
-                    local_addr,
-                    remote_addr,
-                },
+                Ok(Ok(io)) => Conn::new(io, local_addr, remote_addr),
                 Ok(Err(e)) => return tracing::debug!(remote, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(remote, "TLS handshake timed out"),
             }

@@ -452,20 +452,12 @@ impl Shared {
                     };
                     let host = if host.is_empty() { "localhost" } else { host };
                     let name = net::tls::server_name(host).map_err(|e| e.to_string())?;
-                    let Conn {
-                        io,
-                        local_addr,
-                        remote_addr,
-                    } = conn;
+                    let (io, local_addr, remote_addr) = conn.into_parts();
                     let io = connector
                         .connect(name, io)
                         .await
                         .map_err(|e| format!("TLS handshake failed: {e}"))?;
-                    Ok(Conn {
-                        io: Box::new(io),
-                        local_addr,
-                        remote_addr,
-                    })
+                    Ok(Conn::new(io, local_addr, remote_addr))
                 }
             }
         };

@@ -215,11 +215,7 @@ async fn exchange<R: DecodeBody>(
     let deadline = timeout.map(|limit| Instant::now() + limit);
     let (_guard, reply) = session.pending().register(msg.seq, deadline);
     let outcome = async {
-        match session.send_now(&msg) {
-            Some(sent) => sent?,
-            // Rare (writer behind, redialing): boxed so the common path's future stays small.
-            None => Box::pin(session.send(&msg, timeout)).await?,
-        }
+        session.send_and_flush(&msg, timeout).await?;
         if !plugins.is_empty() {
             plugins.run_logged("post_write_call", |p| p.post_write_call(&session, &msg));
         }
@@ -319,10 +315,7 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
             if !plugins.is_empty() {
                 plugins.run(|p| p.pre_write_push(&session, &mut msg))?;
             }
-            match session.send_now(&msg) {
-                Some(sent) => sent?,
-                None => Box::pin(session.send(&msg, timeout)).await?,
-            }
+            session.send_and_flush(&msg, timeout).await?;
             if !plugins.is_empty() {
                 plugins.run_logged("post_write_push", |p| p.post_write_push(&session, &msg));
             }

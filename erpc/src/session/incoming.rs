@@ -11,12 +11,13 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
 
-use super::{HandlerGuard, Session, is_conn_closed};
+use super::{HandlerGuard, Link, Session, is_conn_closed};
 use crate::codec::CodecId;
 use crate::log;
 use crate::message::{Message, MessageType};
@@ -117,23 +118,26 @@ fn handle_call(session: &Session, mut msg: Message, guard: HandlerGuard) {
     let handler = route.map(|r| r.handler.clone());
     let ctx = CallCtx::new(session.clone(), msg, plugins);
     let mut handling = match handler {
-        Err(status) => return finish_call(ctx, Err(status), guard, started),
+        Err(status) => return drop(finish_call(ctx, Err(status), guard, started)),
         Ok(handler) => handler.handle(ctx.clone(), ctx.message().body.clone()),
     };
     let Some(age) = shared.settings.context_age else {
         let mut cx = Context::from_waker(Waker::noop());
         match std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(&mut cx))) {
-            Ok(Poll::Ready(result)) => finish_call(ctx, result, guard, started),
+            // The reader flushes the replies of its batch.
+            Ok(Poll::Ready(result)) => drop(finish_call(ctx, result, guard, started)),
             Ok(Poll::Pending) => {
                 tokio::spawn(async move {
                     let result = AssertUnwindSafe(handling).catch_unwind().await;
                     let result = result.unwrap_or_else(|panic| Err(panicked(&ctx, &*panic)));
-                    finish_call(ctx, result, guard, started);
+                    if let Some(link) = finish_call(ctx, result, guard, started) {
+                        link.flush().await;
+                    }
                 });
             }
             Err(panic) => {
                 let status = panicked(&ctx, &*panic);
-                finish_call(ctx, Err(status), guard, started);
+                drop(finish_call(ctx, Err(status), guard, started));
             }
         }
         return;
@@ -144,7 +148,9 @@ fn handle_call(session: &Session, mut msg: Message, guard: HandlerGuard) {
             Ok(Err(panic)) => Err(panicked(&ctx, &*panic)),
             Err(_) => Err(Status::timeout(format!("the handler did not finish within the context age of {age:?}"))),
         };
-        finish_call(ctx, result, guard, started);
+        if let Some(link) = finish_call(ctx, result, guard, started) {
+            link.flush().await;
+        }
     });
 }
 
@@ -154,8 +160,14 @@ fn panicked(ctx: &CallCtx, panic: &(dyn Any + Send)) -> Status {
     Status::internal(text)
 }
 
-/// Builds and writes the REPLY (right away when the link can take it).
-fn finish_call(ctx: CallCtx, result: Result<(CodecId, Bytes), Status>, guard: HandlerGuard, started: Option<Instant>) {
+/// Builds the REPLY and queues it on the link, which it returns for flushing (on the reader
+/// task the reader flushes the whole batch); when the link cannot take it now, a task sends it.
+fn finish_call(
+    ctx: CallCtx,
+    result: Result<(CodecId, Bytes), Status>,
+    guard: HandlerGuard,
+    started: Option<Instant>,
+) -> Option<Arc<Link>> {
     let session = ctx.session();
     let request = ctx.message();
     let mut reply = Message::new(MessageType::Reply, request.seq);
@@ -178,18 +190,21 @@ fn finish_call(ctx: CallCtx, result: Result<(CodecId, Bytes), Status>, guard: Ha
     if !plugins.is_empty() {
         plugins.run_logged("pre_write_reply", |p| p.pre_write_reply(session, &mut reply));
     }
-    match session.send_now(&reply) {
-        Some(sent) => replied(&ctx, reply, sent, started),
+    let queued = match session.send_now(&reply) {
+        Some(queued) => queued,
         None => {
             tokio::spawn(async move {
                 let sent = ctx.session().send(&reply, None).await;
                 replied(&ctx, reply, sent, started);
                 drop(guard);
             });
-            return;
+            return None;
         }
-    }
+    };
+    let link = queued.as_ref().ok().cloned();
+    replied(&ctx, reply, queued.map(drop), started);
     drop(guard);
+    link
 }
 
 /// After the reply was written (or not): hooks, the fallback 500, the log line.

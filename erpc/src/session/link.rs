@@ -1,20 +1,25 @@
-//! A link: the current connection of a session, with its reader and writer tasks.
+//! A link: the current connection of a session, with its reader task.
 //!
 //! Senders frame their message straight into the link's output buffer (under a short lock,
-//! no await) and wake the writer; the writer swaps the buffer out and writes everything queued
-//! in one call, so concurrent calls share system calls (write batching). The reader decodes
-//! every complete frame in its buffer before reading again.
+//! no await). Writing is a *flush*: whoever finds the writer free writes everything queued so
+//! far in one call, so concurrent senders share system calls (write batching); one that finds
+//! the writer busy just leaves, since the writer looks at the buffer again after letting go of
+//! the socket. Calls and pushes wake the flusher task to write (by the time it runs, more
+//! messages have joined); the reader decodes every complete frame it has, lets the handlers
+//! that finish at once queue their replies, and flushes them itself before reading again, so
+//! answering costs no task wake-up at all. A flush hands over to the flusher task after
+//! several batches in a row, so no caller writes for everyone forever.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::Session;
 use crate::message::Message;
-use crate::net::{Conn, Stream};
+use crate::net::{Conn, ReadHalf, WriteHalf};
 use crate::proto::Proto;
 use crate::status::{Status, code};
 
@@ -22,33 +27,38 @@ use crate::status::{Status, code};
 const HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
+/// Batches one flush writes before handing over to the flusher task.
+const ROUNDS: usize = 8;
+
+struct Writer {
+    half: WriteHalf,
+    batch: BytesMut,
+}
 
 pub(crate) struct Link {
     out: Mutex<BytesMut>,
-    wake_writer: Notify,
+    writer: tokio::sync::Mutex<Writer>,
+    wake_flusher: Notify,
     drained: Notify,
     stop_reader: Notify,
     broken: AtomicBool,
     closing: AtomicBool,
-    writer_done: Notify,
-    writer_finished: AtomicBool,
 }
 
 impl Link {
-    /// Starts the reader and writer tasks of `conn`; `buffer` holds bytes already read.
+    /// Starts the reader (and the hand-over flusher) of `conn`; `buffer` holds bytes already read.
     pub(crate) fn spawn(session: Session, conn: Conn, buffer: BytesMut) -> Arc<Link> {
+        let (reader, writer) = conn.into_split();
         let link = Arc::new(Link {
             out: Mutex::new(BytesMut::with_capacity(8 * 1024)),
-            wake_writer: Notify::new(),
+            writer: tokio::sync::Mutex::new(Writer { half: writer, batch: BytesMut::with_capacity(8 * 1024) }),
+            wake_flusher: Notify::new(),
             drained: Notify::new(),
             stop_reader: Notify::new(),
             broken: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            writer_done: Notify::new(),
-            writer_finished: AtomicBool::new(false),
         });
-        let (reader, writer) = tokio::io::split(conn.io);
-        tokio::spawn(write_loop(link.clone(), writer));
+        tokio::spawn(flusher(link.clone()));
         tokio::spawn(read_loop(session, link.clone(), reader, buffer));
         link
     }
@@ -61,111 +71,120 @@ impl Link {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Frames `msg` now unless the writer is behind (`Ok(false)`: use [`send`](Self::send)).
-    pub(crate) fn try_send(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<bool, Status> {
-        {
-            let mut out = self.out();
-            if self.is_broken() || self.closing.load(Ordering::Acquire) {
-                return Err(Status::conn_closed("the connection is lost"));
-            }
-            if out.len() >= HIGH_WATER {
-                return Ok(false);
-            }
-            proto
-                .encode(msg, &mut out, max_size)
-                .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+    /// Frames `msg` into the output buffer, unless the writer is behind (`Ok(false)`: use
+    /// [`send`](Self::send), which waits). Call [`flush`](Self::flush) after.
+    pub(crate) fn enqueue(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<bool, Status> {
+        let mut out = self.out();
+        if self.is_broken() || self.closing.load(Ordering::Acquire) {
+            return Err(Status::conn_closed("the connection is lost"));
         }
-        self.wake_writer.notify_one();
+        if out.len() >= HIGH_WATER {
+            return Ok(false);
+        }
+        proto.encode(msg, &mut out, max_size).map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
         Ok(true)
     }
 
-    /// Frames `msg` into the output buffer and wakes the writer.
+    /// Frames `msg` and flushes, waiting first while the writer is behind.
     pub(crate) async fn send(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<(), Status> {
-        // Backpressure, only paid for when the writer is behind.
-        while self.out().len() >= HIGH_WATER && !self.is_broken() {
+        loop {
+            if self.enqueue(proto, msg, max_size)? {
+                self.flush().await;
+                return Ok(());
+            }
             let drained = self.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
-            if self.out().len() < HIGH_WATER || self.is_broken() {
-                break;
+            if self.out().len() >= HIGH_WATER && !self.is_broken() {
+                drained.await;
             }
-            drained.await;
         }
-        {
-            let mut out = self.out();
-            if self.is_broken() || self.closing.load(Ordering::Acquire) {
-                return Err(Status::conn_closed("the connection is lost"));
-            }
-            proto
-                .encode(msg, &mut out, max_size)
-                .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
-        }
-        self.wake_writer.notify_one();
-        Ok(())
     }
 
-    /// Marks the link broken and stops both tasks.
+    /// Writes what is queued, unless another task is writing (it will see our bytes).
+    pub(crate) async fn flush(&self) {
+        let mut rounds = 0;
+        loop {
+            let Ok(mut writer) = self.writer.try_lock() else { return };
+            let Writer { half, batch } = &mut *writer;
+            loop {
+                std::mem::swap(&mut *self.out(), batch);
+                if batch.is_empty() {
+                    break;
+                }
+                if batch.len() >= HIGH_WATER {
+                    // Senders wait only when this much was queued.
+                    self.drained.notify_waiters();
+                }
+                if let Err(e) = half.write_all(batch).await {
+                    tracing::debug!(error = %e, "write failed");
+                    self.fail();
+                    return;
+                }
+                batch.clear();
+                if batch.capacity() > HIGH_WATER {
+                    *batch = BytesMut::with_capacity(8 * 1024);
+                }
+                rounds += 1;
+                if rounds == ROUNDS {
+                    drop(writer);
+                    self.wake_flusher.notify_one();
+                    return;
+                }
+            }
+            drop(writer);
+            // Bytes queued by a sender that found us busy: look after letting go.
+            if self.out().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Has the flusher task write what is queued.
+    pub(crate) fn wake_flusher(&self) {
+        self.wake_flusher.notify_one();
+    }
+
+    /// Marks the link broken and stops its tasks.
     fn fail(&self) {
         self.broken.store(true, Ordering::Release);
         self.stop_reader.notify_one();
-        self.wake_writer.notify_one();
+        self.wake_flusher.notify_one();
         self.drained.notify_waiters();
     }
 
-    /// Flushes what is queued, closes the connection and stops the reader.
+    /// Writes what is queued, closes the connection and stops the reader.
     pub(crate) async fn shutdown(&self) {
-        let done = self.writer_done.notified();
-        tokio::pin!(done);
-        done.as_mut().enable();
         self.closing.store(true, Ordering::Release);
-        self.wake_writer.notify_one();
-        if !self.writer_finished.load(Ordering::Acquire) {
-            done.await;
+        {
+            let mut writer = self.writer.lock().await;
+            let Writer { half, batch } = &mut *writer;
+            loop {
+                std::mem::swap(&mut *self.out(), batch);
+                if batch.is_empty() || half.write_all(batch).await.is_err() {
+                    break;
+                }
+                batch.clear();
+            }
+            let _ = half.flush().await;
+            let _ = half.shutdown().await;
         }
         self.fail();
     }
 }
 
-async fn write_loop(link: Arc<Link>, mut writer: WriteHalf<Box<dyn Stream>>) {
-    let mut batch = BytesMut::with_capacity(8 * 1024);
+/// Takes over flushing when a sender has written [`ROUNDS`] batches in a row.
+async fn flusher(link: Arc<Link>) {
     loop {
-        std::mem::swap(&mut *link.out(), &mut batch);
-        if batch.is_empty() {
-            // Idle: register for a wake-up, then look once more before sleeping so that a
-            // message queued in between is not missed.
-            let wake = link.wake_writer.notified();
-            tokio::pin!(wake);
-            wake.as_mut().enable();
-            if !link.out().is_empty() {
-                continue;
-            }
-            if link.is_broken() || link.closing.load(Ordering::Acquire) {
-                break;
-            }
-            wake.await;
-            continue;
+        link.wake_flusher.notified().await;
+        if link.is_broken() {
+            return;
         }
-        if batch.len() >= HIGH_WATER {
-            // Senders wait only when this much was queued.
-            link.drained.notify_waiters();
-        }
-        if let Err(e) = writer.write_all(&batch).await {
-            tracing::debug!(error = %e, "write failed");
-            link.fail();
-            break;
-        }
-        batch.clear();
-        if batch.capacity() > HIGH_WATER {
-            batch = BytesMut::with_capacity(8 * 1024);
-        }
+        link.flush().await;
     }
-    let _ = writer.flush().await;
-    let _ = writer.shutdown().await;
-    link.writer_finished.store(true, Ordering::Release);
-    link.writer_done.notify_waiters();
 }
 
-async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf<Box<dyn Stream>>, mut buf: BytesMut) {
+async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut buf: BytesMut) {
     let shared = session.shared().clone();
     let max_size = shared.settings.max_message_size;
     let age = shared.settings.session_age;
@@ -191,6 +210,8 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf<Box<d
                 }
             }
         }
+        // Replies of the handlers that finished at once go out together.
+        link.flush().await;
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }

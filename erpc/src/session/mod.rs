@@ -31,7 +31,7 @@ use crate::message::Message;
 use crate::peer::Shared;
 use crate::proto::Proto;
 use crate::status::{Status, code};
-use link::Link;
+pub(crate) use link::Link;
 use pending::Pending;
 
 const OK: u8 = 1;
@@ -259,9 +259,10 @@ impl Session {
         self.inner.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
-    /// Frames `msg` onto the current link without waiting; `None` when that would need to
-    /// wait (writer behind, link being redialed): use [`send`](Self::send) then.
-    pub(crate) fn send_now(&self, msg: &Message) -> Option<Result<(), Status>> {
+    /// Frames `msg` onto the current link without waiting and returns the link to flush;
+    /// `None` when that would need to wait (writer behind, link being redialed): use
+    /// [`send`](Self::send) then.
+    pub(crate) fn send_now(&self, msg: &Message) -> Option<Result<Arc<Link>, Status>> {
         let state = self.state();
         if state == CLOSED || (state == CLOSING && msg.mtype != crate::MessageType::Reply) {
             return Some(Err(Status::conn_closed("the session is closed")));
@@ -271,10 +272,25 @@ impl Session {
             // Lost: a redial may bring a new link (wait for it); otherwise it is over.
             return (state != REDIALING).then(|| Err(Status::conn_closed("the connection is lost")));
         };
-        match link.try_send(self.proto().as_ref(), msg, self.shared().settings.max_message_size) {
-            Ok(true) => Some(Ok(())),
+        match link.enqueue(self.proto().as_ref(), msg, self.shared().settings.max_message_size) {
+            Ok(true) => Some(Ok(link)),
             Ok(false) => None,
             Err(status) => Some(Err(status)),
+        }
+    }
+
+    /// Frames `msg` and has it written.
+    pub(crate) async fn send_and_flush(&self, msg: &Message, wait: Option<Duration>) -> Result<(), Status> {
+        match self.send_now(msg) {
+            Some(Ok(link)) => {
+                // The flusher task writes: by the time it runs, other callers' messages have
+                // joined this one, so a busy session makes few, large writes.
+                link.wake_flusher();
+                Ok(())
+            }
+            Some(Err(status)) => Err(status),
+            // Rare (writer behind, redialing): boxed so the common path's future stays small.
+            None => Box::pin(self.send(msg, wait)).await,
         }
     }
 

@@ -100,7 +100,7 @@ impl PreSession {
             .proto
             .encode(msg, &mut frame, self.max_size)
             .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
-        let write = self.parts.conn.io.write_all(&frame);
+        let write = self.parts.conn.io().write_all(&frame);
         let result = match self.timeout {
             Some(t) => tokio::time::timeout(t, write)
                 .await
@@ -123,7 +123,7 @@ impl PreSession {
                     return Ok(msg);
                 }
                 self.buf.reserve(4096);
-                match self.parts.conn.io.read_buf(&mut self.buf).await {
+                match self.parts.conn.io().read_buf(&mut self.buf).await {
                     Ok(0) => return Err(Status::new(code::CONN_CLOSED, "Connection Closed")),
                     Ok(_) => {}
                     Err(e) => return Err(Status::conn_closed(e.to_string())),
