@@ -33,7 +33,7 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
-python3 - "$JSONL" <<'PY'
+python3 - "$JSONL" "$N" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -41,6 +41,8 @@ for line in open(sys.argv[1]):
     if not line.startswith("{"):
         continue
     r = json.loads(line)
+    if r["total"] != int(sys.argv[2]):
+        continue
     rows.setdefault((r["concurrency"], r["framework"]), []).append(r)
 print("| framework | c | runs | calls/s (median) | p50 µs | p99 µs | p99.9 µs | CPU µs/call |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")

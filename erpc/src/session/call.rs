@@ -324,3 +324,4 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
         })
     }
 }
+
