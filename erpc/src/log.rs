@@ -71,6 +71,16 @@ fn part(settings: &Settings, msg: &Message, status: Option<&Status>) -> String {
     out
 }
 
+/// Emits one line if its level is enabled; `make` gets the cost text and builds the line only
+/// then, so disabled logging costs no formatting.
+fn log_line(settings: &Settings, started: Option<Instant>, make: impl FnOnce(&str) -> String) {
+    let cost = started.map(|s| s.elapsed());
+    let level = level_for(settings, cost);
+    if enabled(level) {
+        emit(level, &make(&cost_text(cost, level)));
+    }
+}
+
 /// A CALL this peer handled.
 pub(crate) fn call_in(
     settings: &Settings,
@@ -79,20 +89,14 @@ pub(crate) fn call_in(
     reply: &Message,
     started: Option<Instant>,
 ) {
-    let cost = started.map(|s| s.elapsed());
-    let level = level_for(settings, cost);
-    if !enabled(level) {
-        return;
-    }
-    let line = format!(
-        "CALL<- {} {} {:?} RECV({}) SEND({})",
-        addr(session, req),
-        cost_text(cost, level),
-        req.service_method,
-        part(settings, req, None),
-        part(settings, reply, None)
-    );
-    emit(level, &line);
+    log_line(settings, started, |cost| {
+        let (recv, send) = (part(settings, req, None), part(settings, reply, None));
+        format!(
+            "CALL<- {} {cost} {:?} RECV({recv}) SEND({send})",
+            addr(session, req),
+            req.service_method
+        )
+    });
 }
 
 /// A PUSH this peer received.
@@ -103,19 +107,14 @@ pub(crate) fn push_in(
     status: Option<&Status>,
     started: Option<Instant>,
 ) {
-    let cost = started.map(|s| s.elapsed());
-    let level = level_for(settings, cost);
-    if !enabled(level) {
-        return;
-    }
-    let line = format!(
-        "PUSH<- {} {} {:?} RECV({})",
-        addr(session, req),
-        cost_text(cost, level),
-        req.service_method,
-        part(settings, req, status)
-    );
-    emit(level, &line);
+    log_line(settings, started, |cost| {
+        let recv = part(settings, req, status);
+        format!(
+            "PUSH<- {} {cost} {:?} RECV({recv})",
+            addr(session, req),
+            req.service_method
+        )
+    });
 }
 
 /// A CALL this peer made, with its reply (or the status it ended with).
@@ -126,39 +125,28 @@ pub(crate) fn call_out(
     reply: Result<&Message, &Status>,
     started: Option<Instant>,
 ) {
-    let cost = started.map(|s| s.elapsed());
-    let level = level_for(settings, cost);
-    if !enabled(level) {
-        return;
-    }
-    let reply = match reply {
-        Ok(reply) => part(settings, reply, None),
-        Err(status) => format!("{{\"status\":{:?}}}", String::from_utf8_lossy(&status.encode_query())),
-    };
-    let line = format!(
-        "CALL-> {} {} {:?} SEND({}) RECV({})",
-        addr(session, req),
-        cost_text(cost, level),
-        req.service_method,
-        part(settings, req, None),
-        reply
-    );
-    emit(level, &line);
+    log_line(settings, started, |cost| {
+        let recv = match reply {
+            Ok(reply) => part(settings, reply, None),
+            Err(status) => format!("{{\"status\":{:?}}}", String::from_utf8_lossy(&status.encode_query())),
+        };
+        let send = part(settings, req, None);
+        format!(
+            "CALL-> {} {cost} {:?} SEND({send}) RECV({recv})",
+            addr(session, req),
+            req.service_method
+        )
+    });
 }
 
 /// A PUSH this peer sent.
 pub(crate) fn push_out(settings: &Settings, session: &Session, req: &Message, started: Option<Instant>) {
-    let cost = started.map(|s| s.elapsed());
-    let level = level_for(settings, cost);
-    if !enabled(level) {
-        return;
-    }
-    let line = format!(
-        "PUSH-> {} {} {:?} SEND({})",
-        addr(session, req),
-        cost_text(cost, level),
-        req.service_method,
-        part(settings, req, None)
-    );
-    emit(level, &line);
+    log_line(settings, started, |cost| {
+        let send = part(settings, req, None);
+        format!(
+            "PUSH-> {} {cost} {:?} SEND({send})",
+            addr(session, req),
+            req.service_method
+        )
+    });
 }

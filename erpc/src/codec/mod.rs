@@ -125,6 +125,30 @@ pub enum CodecError {
     },
 }
 
+/// The error type of the hand-written serde formats (plain, thrift): a message.
+#[derive(Debug)]
+pub(crate) struct TextError(pub(crate) String);
+
+impl fmt::Display for TextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TextError {}
+
+impl serde::ser::Error for TextError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        TextError(msg.to_string())
+    }
+}
+
+impl serde::de::Error for TextError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        TextError(msg.to_string())
+    }
+}
+
 /// The visitor a codec hands its deserializer to; see [`Codec::decode`].
 pub type Visit<'v> =
     dyn for<'de> FnMut(&mut dyn erased_serde::Deserializer<'de>) -> Result<(), erased_serde::Error> + 'v;

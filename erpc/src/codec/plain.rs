@@ -8,7 +8,7 @@
 use serde::de::{self, Visitor};
 use serde::ser::{self, Impossible};
 
-use super::{Codec, CodecError, CodecId, Visit};
+use super::{Codec, CodecError, CodecId, TextError, Visit};
 
 pub(crate) struct PlainCodec;
 
@@ -36,29 +36,8 @@ impl Codec for PlainCodec {
     }
 }
 
-/// The plain codec's error: just a message.
-#[derive(Debug)]
-pub(crate) struct PlainError(String);
-
-impl std::fmt::Display for PlainError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for PlainError {}
-impl ser::Error for PlainError {
-    fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        PlainError(msg.to_string())
-    }
-}
-impl de::Error for PlainError {
-    fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        PlainError(msg.to_string())
-    }
-}
-
-fn structured(kind: &str) -> PlainError {
-    PlainError(format!("a {kind} has no plain-text form; send it with the json codec"))
+fn structured(kind: &str) -> TextError {
+    TextError(format!("a {kind} has no plain-text form; send it with the json codec"))
 }
 
 struct TextSerializer<'a> {
@@ -67,7 +46,7 @@ struct TextSerializer<'a> {
 
 macro_rules! display_scalars {
     ($($method:ident: $ty:ty),*) => {$(
-        fn $method(self, v: $ty) -> Result<(), PlainError> {
+        fn $method(self, v: $ty) -> Result<(), TextError> {
             self.out.extend_from_slice(v.to_string().as_bytes());
             Ok(())
         }
@@ -76,48 +55,44 @@ macro_rules! display_scalars {
 
 impl ser::Serializer for TextSerializer<'_> {
     type Ok = ();
-    type Error = PlainError;
-    type SerializeSeq = Impossible<(), PlainError>;
-    type SerializeTuple = Impossible<(), PlainError>;
-    type SerializeTupleStruct = Impossible<(), PlainError>;
-    type SerializeTupleVariant = Impossible<(), PlainError>;
-    type SerializeMap = Impossible<(), PlainError>;
-    type SerializeStruct = Impossible<(), PlainError>;
-    type SerializeStructVariant = Impossible<(), PlainError>;
+    type Error = TextError;
+    type SerializeSeq = Impossible<(), TextError>;
+    type SerializeTuple = Impossible<(), TextError>;
+    type SerializeTupleStruct = Impossible<(), TextError>;
+    type SerializeTupleVariant = Impossible<(), TextError>;
+    type SerializeMap = Impossible<(), TextError>;
+    type SerializeStruct = Impossible<(), TextError>;
+    type SerializeStructVariant = Impossible<(), TextError>;
 
     display_scalars!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
         serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
         serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
         serialize_f64: f64, serialize_char: char);
 
-    fn serialize_str(self, v: &str) -> Result<(), PlainError> {
+    fn serialize_str(self, v: &str) -> Result<(), TextError> {
         self.out.extend_from_slice(v.as_bytes());
         Ok(())
     }
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), PlainError> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), TextError> {
         self.out.extend_from_slice(v);
         Ok(())
     }
-    fn serialize_none(self) -> Result<(), PlainError> {
+    fn serialize_none(self) -> Result<(), TextError> {
         Ok(())
     }
-    fn serialize_some<T: ?Sized + ser::Serialize>(self, value: &T) -> Result<(), PlainError> {
+    fn serialize_some<T: ?Sized + ser::Serialize>(self, value: &T) -> Result<(), TextError> {
         value.serialize(self)
     }
-    fn serialize_unit(self) -> Result<(), PlainError> {
+    fn serialize_unit(self) -> Result<(), TextError> {
         Ok(())
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), PlainError> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), TextError> {
         Ok(())
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), PlainError> {
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), TextError> {
         self.serialize_str(variant)
     }
-    fn serialize_newtype_struct<T: ?Sized + ser::Serialize>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), PlainError> {
+    fn serialize_newtype_struct<T: ?Sized + ser::Serialize>(self, _: &'static str, value: &T) -> Result<(), TextError> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: ?Sized + ser::Serialize>(
@@ -126,16 +101,16 @@ impl ser::Serializer for TextSerializer<'_> {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<(), PlainError> {
+    ) -> Result<(), TextError> {
         Err(structured("enum variant with data"))
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, PlainError> {
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, TextError> {
         Err(structured("sequence"))
     }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, PlainError> {
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, TextError> {
         Err(structured("tuple"))
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, PlainError> {
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, TextError> {
         Err(structured("tuple struct"))
     }
     fn serialize_tuple_variant(
@@ -144,13 +119,13 @@ impl ser::Serializer for TextSerializer<'_> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleVariant, PlainError> {
+    ) -> Result<Self::SerializeTupleVariant, TextError> {
         Err(structured("enum variant with data"))
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, PlainError> {
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, TextError> {
         Err(structured("map"))
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, PlainError> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, TextError> {
         Err(structured("struct"))
     }
     fn serialize_struct_variant(
@@ -159,7 +134,7 @@ impl ser::Serializer for TextSerializer<'_> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeStructVariant, PlainError> {
+    ) -> Result<Self::SerializeStructVariant, TextError> {
         Err(structured("enum variant with data"))
     }
 }
@@ -169,28 +144,28 @@ struct TextDeserializer<'de> {
 }
 
 impl<'de> TextDeserializer<'de> {
-    fn str(&self) -> Result<&'de str, PlainError> {
-        std::str::from_utf8(self.text).map_err(|_| PlainError("plain body is not UTF-8 text".into()))
+    fn str(&self) -> Result<&'de str, TextError> {
+        std::str::from_utf8(self.text).map_err(|_| TextError("plain body is not UTF-8 text".into()))
     }
-    fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, PlainError> {
+    fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, TextError> {
         let text = self.str()?;
         text.parse()
-            .map_err(|_| PlainError(format!("cannot parse {text:?} as {what}")))
+            .map_err(|_| TextError(format!("cannot parse {text:?} as {what}")))
     }
 }
 
 macro_rules! parse_scalars {
     ($($method:ident => $visit:ident: $ty:ty),*) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PlainError> {
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
             visitor.$visit(self.parse::<$ty>(stringify!($ty))?)
         }
     )*};
 }
 
 impl<'de> de::Deserializer<'de> for TextDeserializer<'de> {
-    type Error = PlainError;
+    type Error = TextError;
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PlainError> {
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         match std::str::from_utf8(self.text) {
             Ok(text) => visitor.visit_borrowed_str(text),
             Err(_) => visitor.visit_borrowed_bytes(self.text),
@@ -204,23 +179,23 @@ impl<'de> de::Deserializer<'de> for TextDeserializer<'de> {
         deserialize_u64 => visit_u64: u64, deserialize_f32 => visit_f32: f32,
         deserialize_f64 => visit_f64: f64, deserialize_char => visit_char: char);
 
-    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PlainError> {
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         visitor.visit_borrowed_bytes(self.text)
     }
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PlainError> {
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         visitor.visit_borrowed_bytes(self.text)
     }
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PlainError> {
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         if self.text.is_empty() {
             visitor.visit_none()
         } else {
             visitor.visit_some(self)
         }
     }
-    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PlainError> {
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         visitor.visit_unit()
     }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, PlainError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, TextError> {
         visitor.visit_newtype_struct(self)
     }
 

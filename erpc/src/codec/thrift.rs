@@ -26,7 +26,7 @@
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize};
 
-use super::{Codec, CodecError, CodecId, Visit};
+use super::{Codec, CodecError, CodecId, TextError, Visit};
 
 pub(crate) const STOP: u8 = 0;
 pub(crate) const BOOL: u8 = 2;
@@ -54,7 +54,7 @@ impl Codec for ThriftCodec {
         "thrift"
     }
     fn encode(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let fail = |e: Error| CodecError::Encode {
+        let fail = |e: TextError| CodecError::Encode {
             codec: "thrift",
             reason: e.0,
         };
@@ -64,7 +64,7 @@ impl Codec for ThriftCodec {
             // `()` and `None`: the empty struct.
             STOP => out.push(STOP),
             _ => {
-                return Err(fail(Error(
+                return Err(fail(TextError(
                     "a thrift body must be a struct; wrap the value in one".into(),
                 )));
             }
@@ -160,108 +160,87 @@ fn skip(input: &mut &[u8], ttype: u8, depth: usize) -> Option<()> {
     }
 }
 
-/// The codec's error: a message.
-#[derive(Debug)]
-pub(crate) struct Error(String);
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Error {}
-impl ser::Error for Error {
-    fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        Error(msg.to_string())
-    }
-}
-impl de::Error for Error {
-    fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        Error(msg.to_string())
-    }
-}
-
 /// Serialises one value into `(thrift type, bytes)`; `STOP` means "absent" (unit, `None`).
 struct ValueSerializer;
 
 type Out = (u8, Vec<u8>);
 
-fn fits<T: TryFrom<U>, U: std::fmt::Display + Copy>(v: U, what: &str) -> Result<T, Error> {
-    T::try_from(v).map_err(|_| Error(format!("{v} does not fit a thrift {what}")))
+fn fits<T: TryFrom<U>, U: std::fmt::Display + Copy>(v: U, what: &str) -> Result<T, TextError> {
+    T::try_from(v).map_err(|_| TextError(format!("{v} does not fit a thrift {what}")))
 }
 
 impl ser::Serializer for ValueSerializer {
     type Ok = Out;
-    type Error = Error;
+    type Error = TextError;
     type SerializeSeq = ListSerializer;
     type SerializeTuple = ListSerializer;
     type SerializeTupleStruct = ListSerializer;
-    type SerializeTupleVariant = ser::Impossible<Out, Error>;
+    type SerializeTupleVariant = ser::Impossible<Out, TextError>;
     type SerializeMap = MapSerializer;
     type SerializeStruct = StructSerializer;
-    type SerializeStructVariant = ser::Impossible<Out, Error>;
+    type SerializeStructVariant = ser::Impossible<Out, TextError>;
 
-    fn serialize_bool(self, v: bool) -> Result<Out, Error> {
+    fn serialize_bool(self, v: bool) -> Result<Out, TextError> {
         Ok((BOOL, vec![u8::from(v)]))
     }
-    fn serialize_i8(self, v: i8) -> Result<Out, Error> {
+    fn serialize_i8(self, v: i8) -> Result<Out, TextError> {
         Ok((BYTE, v.to_be_bytes().to_vec()))
     }
-    fn serialize_i16(self, v: i16) -> Result<Out, Error> {
+    fn serialize_i16(self, v: i16) -> Result<Out, TextError> {
         Ok((I16, v.to_be_bytes().to_vec()))
     }
-    fn serialize_i32(self, v: i32) -> Result<Out, Error> {
+    fn serialize_i32(self, v: i32) -> Result<Out, TextError> {
         Ok((I32, v.to_be_bytes().to_vec()))
     }
-    fn serialize_i64(self, v: i64) -> Result<Out, Error> {
+    fn serialize_i64(self, v: i64) -> Result<Out, TextError> {
         Ok((I64, v.to_be_bytes().to_vec()))
     }
-    fn serialize_u8(self, v: u8) -> Result<Out, Error> {
+    fn serialize_u8(self, v: u8) -> Result<Out, TextError> {
         Ok((BYTE, vec![v]))
     }
-    fn serialize_u16(self, v: u16) -> Result<Out, Error> {
+    fn serialize_u16(self, v: u16) -> Result<Out, TextError> {
         self.serialize_i16(fits(v, "i16")?)
     }
-    fn serialize_u32(self, v: u32) -> Result<Out, Error> {
+    fn serialize_u32(self, v: u32) -> Result<Out, TextError> {
         self.serialize_i32(fits(v, "i32")?)
     }
-    fn serialize_u64(self, v: u64) -> Result<Out, Error> {
+    fn serialize_u64(self, v: u64) -> Result<Out, TextError> {
         self.serialize_i64(fits(v, "i64")?)
     }
-    fn serialize_f32(self, v: f32) -> Result<Out, Error> {
+    fn serialize_f32(self, v: f32) -> Result<Out, TextError> {
         self.serialize_f64(f64::from(v))
     }
-    fn serialize_f64(self, v: f64) -> Result<Out, Error> {
+    fn serialize_f64(self, v: f64) -> Result<Out, TextError> {
         Ok((DOUBLE, v.to_be_bytes().to_vec()))
     }
-    fn serialize_char(self, v: char) -> Result<Out, Error> {
+    fn serialize_char(self, v: char) -> Result<Out, TextError> {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
-    fn serialize_str(self, v: &str) -> Result<Out, Error> {
+    fn serialize_str(self, v: &str) -> Result<Out, TextError> {
         self.serialize_bytes(v.as_bytes())
     }
-    fn serialize_bytes(self, v: &[u8]) -> Result<Out, Error> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<Out, TextError> {
         let mut out = Vec::with_capacity(4 + v.len());
         out.extend_from_slice(&fits::<i32, _>(v.len(), "string length")?.to_be_bytes());
         out.extend_from_slice(v);
         Ok((STRING, out))
     }
-    fn serialize_none(self) -> Result<Out, Error> {
+    fn serialize_none(self) -> Result<Out, TextError> {
         Ok((STOP, Vec::new()))
     }
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<Out, Error> {
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<Out, TextError> {
         value.serialize(self)
     }
-    fn serialize_unit(self) -> Result<Out, Error> {
+    fn serialize_unit(self) -> Result<Out, TextError> {
         Ok((STOP, Vec::new()))
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<Out, Error> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<Out, TextError> {
         Ok((STRUCT, vec![STOP]))
     }
-    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> Result<Out, Error> {
+    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> Result<Out, TextError> {
         self.serialize_u32(index)
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, value: &T) -> Result<Out, Error> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, value: &T) -> Result<Out, TextError> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
@@ -270,7 +249,7 @@ impl ser::Serializer for ValueSerializer {
         index: u32,
         _: &'static str,
         value: &T,
-    ) -> Result<Out, Error> {
+    ) -> Result<Out, TextError> {
         // A union: a struct with the one field that is set.
         let mut s = StructSerializer {
             out: Vec::new(),
@@ -279,17 +258,17 @@ impl ser::Serializer for ValueSerializer {
         s.field(fits(index + 1, "field id")?, value)?;
         ser::SerializeStruct::end(s)
     }
-    fn serialize_seq(self, len: Option<usize>) -> Result<ListSerializer, Error> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<ListSerializer, TextError> {
         Ok(ListSerializer {
             elem_type: None,
             count: 0,
             items: Vec::with_capacity(len.unwrap_or(0) * 4),
         })
     }
-    fn serialize_tuple(self, len: usize) -> Result<ListSerializer, Error> {
+    fn serialize_tuple(self, len: usize) -> Result<ListSerializer, TextError> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<ListSerializer, Error> {
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<ListSerializer, TextError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -298,17 +277,19 @@ impl ser::Serializer for ValueSerializer {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(Error("enum variants with several values have no thrift form".into()))
+    ) -> Result<Self::SerializeTupleVariant, TextError> {
+        Err(TextError(
+            "enum variants with several values have no thrift form".into(),
+        ))
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<MapSerializer, Error> {
+    fn serialize_map(self, _: Option<usize>) -> Result<MapSerializer, TextError> {
         Ok(MapSerializer {
             types: None,
             count: 0,
             items: Vec::new(),
         })
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<StructSerializer, Error> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<StructSerializer, TextError> {
         Ok(StructSerializer {
             out: Vec::new(),
             next_id: 0,
@@ -320,8 +301,8 @@ impl ser::Serializer for ValueSerializer {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(Error(
+    ) -> Result<Self::SerializeStructVariant, TextError> {
+        Err(TextError(
             "struct enum variants have no thrift form; use a newtype variant around a struct".into(),
         ))
     }
@@ -333,7 +314,7 @@ struct StructSerializer {
 }
 
 impl StructSerializer {
-    fn field<T: ?Sized + Serialize>(&mut self, id: i16, value: &T) -> Result<(), Error> {
+    fn field<T: ?Sized + Serialize>(&mut self, id: i16, value: &T) -> Result<(), TextError> {
         let (ttype, bytes) = value.serialize(ValueSerializer)?;
         if ttype != STOP {
             self.out.push(ttype);
@@ -346,17 +327,17 @@ impl StructSerializer {
 
 impl ser::SerializeStruct for StructSerializer {
     type Ok = Out;
-    type Error = Error;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, _: &'static str, value: &T) -> Result<(), Error> {
+    type Error = TextError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, _: &'static str, value: &T) -> Result<(), TextError> {
         self.next_id += 1;
         let id = self.next_id;
         self.field(id, value)
     }
-    fn skip_field(&mut self, _: &'static str) -> Result<(), Error> {
+    fn skip_field(&mut self, _: &'static str) -> Result<(), TextError> {
         self.next_id += 1;
         Ok(())
     }
-    fn end(mut self) -> Result<Out, Error> {
+    fn end(mut self) -> Result<Out, TextError> {
         self.out.push(STOP);
         Ok((STRUCT, self.out))
     }
@@ -368,27 +349,27 @@ struct ListSerializer {
     items: Vec<u8>,
 }
 
-fn same_type(slot: &mut Option<u8>, ttype: u8) -> Result<(), Error> {
+fn same_type(slot: &mut Option<u8>, ttype: u8) -> Result<(), TextError> {
     match *slot {
         None => *slot = Some(ttype),
         Some(t) if t == ttype => {}
-        Some(_) => return Err(Error("thrift containers hold one type of element".into())),
+        Some(_) => return Err(TextError("thrift containers hold one type of element".into())),
     }
     if ttype == STOP {
-        return Err(Error("thrift containers cannot hold absent values".into()));
+        return Err(TextError("thrift containers cannot hold absent values".into()));
     }
     Ok(())
 }
 
 impl ListSerializer {
-    fn push<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
+    fn push<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), TextError> {
         let (ttype, bytes) = value.serialize(ValueSerializer)?;
         same_type(&mut self.elem_type, ttype)?;
         self.items.extend_from_slice(&bytes);
         self.count += 1;
         Ok(())
     }
-    fn finish(self) -> Result<Out, Error> {
+    fn finish(self) -> Result<Out, TextError> {
         let mut out = Vec::with_capacity(5 + self.items.len());
         out.push(self.elem_type.unwrap_or(BYTE));
         out.extend_from_slice(&fits::<i32, _>(self.count, "list length")?.to_be_bytes());
@@ -399,33 +380,33 @@ impl ListSerializer {
 
 impl ser::SerializeSeq for ListSerializer {
     type Ok = Out;
-    type Error = Error;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
+    type Error = TextError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), TextError> {
         self.push(value)
     }
-    fn end(self) -> Result<Out, Error> {
+    fn end(self) -> Result<Out, TextError> {
         self.finish()
     }
 }
 
 impl ser::SerializeTuple for ListSerializer {
     type Ok = Out;
-    type Error = Error;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
+    type Error = TextError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), TextError> {
         self.push(value)
     }
-    fn end(self) -> Result<Out, Error> {
+    fn end(self) -> Result<Out, TextError> {
         self.finish()
     }
 }
 
 impl ser::SerializeTupleStruct for ListSerializer {
     type Ok = Out;
-    type Error = Error;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
+    type Error = TextError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), TextError> {
         self.push(value)
     }
-    fn end(self) -> Result<Out, Error> {
+    fn end(self) -> Result<Out, TextError> {
         self.finish()
     }
 }
@@ -438,8 +419,8 @@ struct MapSerializer {
 
 impl ser::SerializeMap for MapSerializer {
     type Ok = Out;
-    type Error = Error;
-    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), Error> {
+    type Error = TextError;
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), TextError> {
         let (ttype, bytes) = key.serialize(ValueSerializer)?;
         let mut slot = self.types.map(|t| t.0);
         same_type(&mut slot, ttype)?;
@@ -447,18 +428,18 @@ impl ser::SerializeMap for MapSerializer {
         self.items.extend_from_slice(&bytes);
         Ok(())
     }
-    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), TextError> {
         let (ttype, bytes) = value.serialize(ValueSerializer)?;
         let (k, mut v) = self
             .types
-            .ok_or_else(|| Error("a map value came before its key".into()))?;
+            .ok_or_else(|| TextError("a map value came before its key".into()))?;
         same_type(&mut v, ttype)?;
         self.types = Some((k, v));
         self.items.extend_from_slice(&bytes);
         self.count += 1;
         Ok(())
     }
-    fn end(self) -> Result<Out, Error> {
+    fn end(self) -> Result<Out, TextError> {
         let (k, v) = self.types.map_or((BYTE, BYTE), |(k, v)| (k, v.unwrap_or(BYTE)));
         let mut out = vec![k, v];
         out.extend_from_slice(&fits::<i32, _>(self.count, "map length")?.to_be_bytes());
@@ -475,16 +456,16 @@ struct Deserializer<'de> {
 }
 
 impl<'de> Deserializer<'de> {
-    fn bytes(&mut self, n: usize) -> Result<&'de [u8], Error> {
-        take(&mut self.input, n).ok_or_else(|| Error("truncated thrift value".into()))
+    fn bytes(&mut self, n: usize) -> Result<&'de [u8], TextError> {
+        take(&mut self.input, n).ok_or_else(|| TextError("truncated thrift value".into()))
     }
-    fn len(&mut self) -> Result<usize, Error> {
+    fn len(&mut self) -> Result<usize, TextError> {
         let n = i32::from_be_bytes(self.bytes(4)?.try_into().unwrap_or([0; 4]));
-        usize::try_from(n).map_err(|_| Error(format!("negative thrift length {n}")))
+        usize::try_from(n).map_err(|_| TextError(format!("negative thrift length {n}")))
     }
-    fn nested(&mut self, ttype: u8) -> Result<Deserializer<'de>, Error> {
+    fn nested(&mut self, ttype: u8) -> Result<Deserializer<'de>, TextError> {
         if self.depth >= MAX_DEPTH {
-            return Err(Error("thrift value nested too deep".into()));
+            return Err(TextError("thrift value nested too deep".into()));
         }
         Ok(Deserializer {
             input: self.input,
@@ -492,27 +473,30 @@ impl<'de> Deserializer<'de> {
             depth: self.depth + 1,
         })
     }
-    fn expect(&self, ttype: u8, what: &str) -> Result<(), Error> {
+    fn expect(&self, ttype: u8, what: &str) -> Result<(), TextError> {
         if self.ttype == ttype {
             Ok(())
         } else {
-            Err(Error(format!("expected a thrift {what}, found type {}", self.ttype)))
+            Err(TextError(format!(
+                "expected a thrift {what}, found type {}",
+                self.ttype
+            )))
         }
     }
 }
 
 macro_rules! forward_any {
     ($($method:ident)*) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
             self.deserialize_any(visitor)
         }
     )*};
 }
 
 impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
-    type Error = Error;
+    type Error = TextError;
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         match self.ttype {
             BOOL => visitor.visit_bool(self.bytes(1)?[0] != 0),
             BYTE => visitor.visit_i8(self.bytes(1)?[0] as i8),
@@ -554,24 +538,24 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
                 self.input = de.input;
                 Ok(value)
             }
-            other => Err(Error(format!("unknown thrift type {other}"))),
+            other => Err(TextError(format!("unknown thrift type {other}"))),
         }
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         visitor.visit_some(self)
     }
 
-    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         // The empty struct.
         self.expect(STRUCT, "struct")?;
         let mut rest = self.input;
-        skip(&mut rest, STRUCT, self.depth).ok_or_else(|| Error("malformed thrift struct".into()))?;
+        skip(&mut rest, STRUCT, self.depth).ok_or_else(|| TextError("malformed thrift struct".into()))?;
         self.input = rest;
         visitor.visit_unit()
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, TextError> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -580,7 +564,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         _: &'static str,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, Error> {
+    ) -> Result<V::Value, TextError> {
         self.expect(STRUCT, "struct")?;
         let mut de = self.nested(STRUCT)?;
         let value = visitor.visit_map(Fields {
@@ -597,16 +581,16 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         _: &'static str,
         _: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, Error> {
+    ) -> Result<V::Value, TextError> {
         self.expect(I32, "i32 (enum)")?;
         let index = i32::from_be_bytes(self.bytes(4)?.try_into().unwrap_or([0; 4]));
-        let index = u32::try_from(index).map_err(|_| Error(format!("negative enum value {index}")))?;
-        visitor.visit_enum(de::value::U32Deserializer::<Error>::new(index))
+        let index = u32::try_from(index).map_err(|_| TextError(format!("negative enum value {index}")))?;
+        visitor.visit_enum(de::value::U32Deserializer::<TextError>::new(index))
     }
 
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
         let mut rest = self.input;
-        skip(&mut rest, self.ttype, self.depth).ok_or_else(|| Error("malformed thrift value".into()))?;
+        skip(&mut rest, self.ttype, self.depth).ok_or_else(|| TextError("malformed thrift value".into()))?;
         self.input = rest;
         visitor.visit_unit()
     }
@@ -618,10 +602,10 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         deserialize_seq deserialize_map deserialize_identifier
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, TextError> {
         self.deserialize_unit(visitor)
     }
-    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value, TextError> {
         self.deserialize_any(visitor)
     }
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -629,7 +613,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         _: &'static str,
         _: usize,
         visitor: V,
-    ) -> Result<V::Value, Error> {
+    ) -> Result<V::Value, TextError> {
         self.deserialize_any(visitor)
     }
 }
@@ -642,9 +626,9 @@ struct Fields<'a, 'de> {
 }
 
 impl<'de> MapAccess<'de> for Fields<'_, 'de> {
-    type Error = Error;
+    type Error = TextError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, TextError> {
         loop {
             let ttype = self.de.bytes(1)?[0];
             if ttype == STOP {
@@ -659,23 +643,23 @@ impl<'de> MapAccess<'de> for Fields<'_, 'de> {
                 Some(name) => {
                     self.pending = Some(ttype);
                     return seed
-                        .deserialize(de::value::BorrowedStrDeserializer::<Error>::new(name))
+                        .deserialize(de::value::BorrowedStrDeserializer::<TextError>::new(name))
                         .map(Some);
                 }
                 None => {
                     let mut rest = self.de.input;
-                    skip(&mut rest, ttype, self.de.depth).ok_or_else(|| Error("malformed thrift field".into()))?;
+                    skip(&mut rest, ttype, self.de.depth).ok_or_else(|| TextError("malformed thrift field".into()))?;
                     self.de.input = rest;
                 }
             }
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, TextError> {
         let ttype = self
             .pending
             .take()
-            .ok_or_else(|| Error("a value without a key".into()))?;
+            .ok_or_else(|| TextError("a value without a key".into()))?;
         let mut de = self.de.nested(ttype)?;
         let value = seed.deserialize(&mut de)?;
         self.de.input = de.input;
@@ -689,8 +673,8 @@ struct Elements<'a, 'de> {
 }
 
 impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
-    type Error = Error;
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    type Error = TextError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, TextError> {
         if self.remaining == 0 {
             return Ok(None);
         }
@@ -711,8 +695,8 @@ struct Entries<'a, 'de> {
 }
 
 impl<'de> MapAccess<'de> for Entries<'_, 'de> {
-    type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    type Error = TextError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, TextError> {
         if self.remaining == 0 {
             return Ok(None);
         }
@@ -720,7 +704,7 @@ impl<'de> MapAccess<'de> for Entries<'_, 'de> {
         self.de.ttype = self.key_type;
         seed.deserialize(&mut *self.de).map(Some)
     }
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, TextError> {
         self.de.ttype = self.value_type;
         seed.deserialize(&mut *self.de)
     }

@@ -46,7 +46,11 @@ impl Conn {
     /// A connection over any byte stream (a TLS stream, a websocket adapter, an in-memory
     /// pipe…).
     pub fn new(io: impl Stream, local_addr: impl Into<String>, remote_addr: impl Into<String>) -> Conn {
-        Conn { io: Io::Boxed(Box::new(io)), local_addr: local_addr.into(), remote_addr: remote_addr.into() }
+        Conn {
+            io: Io::Boxed(Box::new(io)),
+            local_addr: local_addr.into(),
+            remote_addr: remote_addr.into(),
+        }
     }
 
     /// The stream and the two addresses, to wrap the stream (in TLS, say).
@@ -88,7 +92,10 @@ impl Conn {
 
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn").field("local_addr", &self.local_addr).field("remote_addr", &self.remote_addr).finish()
+        f.debug_struct("Conn")
+            .field("local_addr", &self.local_addr)
+            .field("remote_addr", &self.remote_addr)
+            .finish()
     }
 }
 

@@ -17,6 +17,29 @@ use crate::meta::{self, Meta};
 use crate::status::{Status, code};
 use crate::xfer::XferPipe;
 
+/// The builder methods calls and pushes share.
+macro_rules! message_options {
+    () => {
+        /// Appends a meta pair.
+        pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+            self.options.meta.add(key, value);
+            self
+        }
+
+        /// Sets the body codec (default: the peer's default codec).
+        pub fn codec(mut self, codec: CodecId) -> Self {
+            self.options.codec = Some(codec);
+            self
+        }
+
+        /// Appends a transfer filter by id (`b'g'` for gzip); a reply mirrors its call's filters.
+        pub fn xfer(mut self, filter_id: u8) -> Self {
+            self.options.xfer.push(filter_id);
+            self
+        }
+    };
+}
+
 /// Options shared by calls and pushes.
 #[derive(Default)]
 struct Options {
@@ -99,29 +122,13 @@ impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
         }
     }
 
-    /// Appends a meta pair.
-    pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
-        self.options.meta.add(key, value);
-        self
-    }
-
-    /// Sets the codec of the arguments (default: the peer's default codec).
-    pub fn codec(mut self, codec: CodecId) -> Self {
-        self.options.codec = Some(codec);
-        self
-    }
+    message_options!();
 
     /// Asks the other end to answer with this codec (meta `X-Accept-Body-Codec`).
     pub fn accept(mut self, codec: CodecId) -> Self {
         if codec != CodecId::NONE {
             self.options.meta.set(meta::ACCEPT_BODY_CODEC, codec.0.to_string());
         }
-        self
-    }
-
-    /// Appends a transfer filter by id (`b'g'` for gzip). The reply mirrors the filters.
-    pub fn xfer(mut self, filter_id: u8) -> Self {
-        self.options.xfer.push(filter_id);
         self
     }
 
@@ -270,23 +277,7 @@ impl<'a, A: EncodeBody + ?Sized> Push<'a, A> {
         }
     }
 
-    /// Appends a meta pair.
-    pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
-        self.options.meta.add(key, value);
-        self
-    }
-
-    /// Sets the codec of the body (default: the peer's default codec).
-    pub fn codec(mut self, codec: CodecId) -> Self {
-        self.options.codec = Some(codec);
-        self
-    }
-
-    /// Appends a transfer filter by id.
-    pub fn xfer(mut self, filter_id: u8) -> Self {
-        self.options.xfer.push(filter_id);
-        self
-    }
+    message_options!();
 
     /// How long to wait for a redialing connection before giving up (default: the peer's
     /// `call_timeout`).
@@ -324,4 +315,3 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
         })
     }
 }
-

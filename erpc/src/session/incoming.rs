@@ -10,8 +10,8 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::task::{Context, Poll, Waker};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -106,9 +106,15 @@ fn handle_call(session: &Session, mut msg: Message, guard: HandlerGuard) {
             return Err(Status::bad_message("invalid service method for message"));
         }
         let routes = &shared.routes;
-        routes.calls.get(&msg.service_method).or(routes.unknown_call.as_ref()).ok_or_else(Status::not_found)
+        routes
+            .calls
+            .get(&msg.service_method)
+            .or(routes.unknown_call.as_ref())
+            .ok_or_else(Status::not_found)
     });
-    let plugins = route.as_ref().map_or_else(|_| shared.plugins.clone(), |r| r.plugins.clone());
+    let plugins = route
+        .as_ref()
+        .map_or_else(|_| shared.plugins.clone(), |r| r.plugins.clone());
     let route = route.and_then(|r| {
         if !r.plugins.is_empty() {
             r.plugins.run(|p| p.pre_read_call_body(session, &mut msg))?;
@@ -146,7 +152,9 @@ fn handle_call(session: &Session, mut msg: Message, guard: HandlerGuard) {
         let result = match tokio::time::timeout(age, AssertUnwindSafe(handling).catch_unwind()).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => Err(panicked(&ctx, &*panic)),
-            Err(_) => Err(Status::timeout(format!("the handler did not finish within the context age of {age:?}"))),
+            Err(_) => Err(Status::timeout(format!(
+                "the handler did not finish within the context age of {age:?}"
+            ))),
         };
         if let Some(link) = finish_call(ctx, result, guard, started) {
             link.flush().await;

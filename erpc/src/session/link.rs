@@ -51,7 +51,10 @@ impl Link {
         let (reader, writer) = conn.into_split();
         let link = Arc::new(Link {
             out: Mutex::new(BytesMut::with_capacity(8 * 1024)),
-            writer: tokio::sync::Mutex::new(Writer { half: writer, batch: BytesMut::with_capacity(8 * 1024) }),
+            writer: tokio::sync::Mutex::new(Writer {
+                half: writer,
+                batch: BytesMut::with_capacity(8 * 1024),
+            }),
             wake_flusher: Notify::new(),
             drained: Notify::new(),
             stop_reader: Notify::new(),
@@ -81,7 +84,9 @@ impl Link {
         if out.len() >= HIGH_WATER {
             return Ok(false);
         }
-        proto.encode(msg, &mut out, max_size).map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+        proto
+            .encode(msg, &mut out, max_size)
+            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
         Ok(true)
     }
 

@@ -60,7 +60,13 @@ impl Pending {
         if deadline.is_some() && !self.sweeping.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep(Arc::downgrade(self)));
         }
-        (PendingGuard { pending: self.clone(), seq }, rx)
+        (
+            PendingGuard {
+                pending: self.clone(),
+                seq,
+            },
+            rx,
+        )
     }
 
     /// Completes the call waiting for `seq`; false if none waits (a late or unknown reply).
@@ -96,8 +102,11 @@ impl Pending {
         let mut waiting = false;
         for shard in &self.shards {
             let mut calls = lock(shard);
-            let late: Vec<i32> =
-                calls.iter().filter(|(_, e)| e.deadline.is_some_and(|d| d <= now)).map(|(&s, _)| s).collect();
+            let late: Vec<i32> = calls
+                .iter()
+                .filter(|(_, e)| e.deadline.is_some_and(|d| d <= now))
+                .map(|(&s, _)| s)
+                .collect();
             for seq in late {
                 if let Some(entry) = calls.remove(&seq) {
                     let _ = entry.tx.send(Err(timed_out()));
