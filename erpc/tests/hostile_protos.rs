@@ -132,3 +132,18 @@ fn thrift_frames() {
     let framed = [&(deep.len() as u32).to_be_bytes()[..], &deep].concat();
     assert!(malformed(decode(&ThriftStructProto, &framed)));
 }
+
+#[test]
+fn meta_named_like_an_http_header_of_the_protocol_is_not_sent() {
+    let mut msg = erpc::Message::new(erpc::MessageType::Call, 7).with_service_method("/a");
+    msg.meta
+        .add("x-seq", "99")
+        .add("Content-Type", "text/evil")
+        .add("ok", "1");
+    let mut frame = BytesMut::new();
+    HttpProto.encode(&msg, &mut frame, LIMIT).unwrap();
+    let back = HttpProto.decode(&mut frame, LIMIT).unwrap().unwrap();
+    assert_eq!(back.seq, 7);
+    assert_eq!(back.meta.iter().count(), 1);
+    assert_eq!(back.meta.get_str("ok"), Some("1"));
+}

@@ -67,7 +67,13 @@ fn http_message() -> impl Strategy<Value = Message> {
         ]),
         "(/[a-z0-9_.]{1,10}){1,3}",
         status(),
-        prop::collection::vec(("X-[A-Z][a-z]{1,6}", "[!-~]([ -~]{0,10}[!-~])?"), 0..4),
+        prop::collection::vec(
+            ("X-[A-Z][a-z]{1,6}", "[!-~]([ -~]{0,10}[!-~])?")
+                .prop_filter("not one of the protocol's own headers", |(k, _)| {
+                    k != "X-Seq" && k != "X-Mtype"
+                }),
+            0..4,
+        ),
         prop::sample::select(vec![
             CodecId::JSON,
             CodecId::PROTOBUF,

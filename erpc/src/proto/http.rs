@@ -18,7 +18,8 @@
 //! - thrift-codec bodies are labelled `application/x-thrift` (Go labels them `text/plain`
 //!   and reads them back as plain text);
 //! - the protocol's own request headers (`Accept-Encoding`, `User-Agent`, `Content-Encoding`)
-//!   are not copied into meta (Go copies them);
+//!   are not copied into meta (Go copies them), and meta named like one of the protocol's
+//!   headers (`X-Seq`, `Content-Type`…) is not sent (Go sends both and the frame is ambiguous);
 //! - the head is limited to 64 KiB and 100 header lines, and `Content-Length` is checked
 //!   against the size limit before the body is read (Go has no limits here);
 //! - chunked bodies, `Expect: 100-continue` and HTTP/2 are not supported (as in Go).
@@ -38,6 +39,17 @@ const NAME: &str = "http";
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 const USER_AGENT: &str = "erpc-httproto/1.1";
+/// Headers the protocol writes itself; meta under these names is not sent.
+const RESERVED: &[&str] = &[
+    "Accept-Encoding",
+    "Content-Encoding",
+    "Content-Length",
+    "Content-Type",
+    "User-Agent",
+    "X-Content-Encoding",
+    "X-Mtype",
+    "X-Seq",
+];
 
 /// httproto.
 #[derive(Clone, Copy, Debug, Default)]
@@ -149,8 +161,9 @@ impl Proto for HttpProto {
             headers.push(("X-Content-Encoding".into(), name.into()));
         }
         for (key, value) in msg.meta.iter() {
-            // Keys that are not HTTP tokens cannot be header names (Go drops them too).
-            if let Some(key) = canonical_key(key) {
+            // Keys that are not HTTP tokens cannot be header names (Go drops them too), and
+            // the protocol's own headers cannot be meta.
+            if let Some(key) = canonical_key(key).filter(|k| !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(k))) {
                 let value = String::from_utf8_lossy(value).replace(['\r', '\n'], " ");
                 headers.push((key, value.trim_matches(' ').to_string()));
             }
