@@ -239,3 +239,39 @@ async fn a_bad_frame_closes_only_its_own_session() {
     assert_eq!(good.call::<_, i64>("/math/add", &[1, 1]).await.unwrap(), 2);
     assert_eq!(server.count_sessions(), 1);
 }
+
+#[tokio::test]
+async fn tcp4_and_tcp6_restrict_the_address_family() {
+    use erpc::config::Network;
+    use erpc::proto::RawProto;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let server = Peer::builder().router(router(tx)).build().unwrap();
+    let addr4 = server
+        .listen_with(Network::Tcp4, "localhost:0", Arc::new(RawProto))
+        .await
+        .unwrap();
+    assert!(addr4.starts_with("127.0.0.1:"), "{addr4}");
+    let client = Peer::builder()
+        .config(PeerConfig {
+            network: Network::Tcp4,
+            ..PeerConfig::default()
+        })
+        .build()
+        .unwrap();
+    let session = client.dial(&addr4).await.unwrap();
+    assert_eq!(session.call::<_, i64>("/math/add", &[1, 1]).await.unwrap(), 2);
+    // tcp6 refuses an IPv4 address outright, whatever the machine supports.
+    let client6 = Peer::builder()
+        .config(PeerConfig {
+            network: Network::Tcp6,
+            ..PeerConfig::default()
+        })
+        .build()
+        .unwrap();
+    assert_eq!(client6.dial(&addr4).await.unwrap_err().code(), code::DIAL_FAILED);
+    // Where the machine has IPv6 loopback, tcp6 works over it.
+    if let Ok(addr6) = server.listen_with(Network::Tcp6, "[::1]:0", Arc::new(RawProto)).await {
+        let session = client6.dial(&addr6).await.unwrap();
+        assert_eq!(session.call::<_, i64>("/math/add", &[2, 2]).await.unwrap(), 4);
+    }
+}
