@@ -76,18 +76,21 @@ fn run(fut: impl Future<Output = ()> + Send + 'static) {
 
 fn complete_reply(session: &Session, mut msg: Message) {
     let pending = session.pending();
+    let plugins = &session.shared().plugins;
+    if plugins.is_empty() {
+        let seq = msg.seq;
+        if !pending.complete(seq, Ok(msg)) {
+            tracing::debug!(session = %session.id(), seq, "reply to no waiting call; dropped");
+        }
+        return;
+    }
     if !pending.contains(msg.seq) {
         tracing::debug!(session = %session.id(), seq = msg.seq, "reply to no waiting call; dropped");
         return;
     }
-    let plugins = &session.shared().plugins;
-    let hooks = if plugins.is_empty() {
-        Ok(())
-    } else {
-        plugins
-            .run(|p| p.post_read_reply_header(session, &mut msg))
-            .and_then(|()| plugins.run(|p| p.pre_read_reply_body(session, &mut msg)))
-    };
+    let hooks = plugins
+        .run(|p| p.post_read_reply_header(session, &mut msg))
+        .and_then(|()| plugins.run(|p| p.pre_read_reply_body(session, &mut msg)));
     let seq = msg.seq;
     pending.complete(seq, hooks.map(|()| msg));
 }

@@ -57,7 +57,8 @@ impl Pending {
     ) -> (PendingGuard, oneshot::Receiver<Outcome>) {
         let (tx, rx) = oneshot::channel();
         self.shard(seq).insert(seq, Entry { tx, deadline });
-        if deadline.is_some() && !self.sweeping.swap(true, Ordering::AcqRel) {
+        // Load first: a swap on every call would bounce the flag's cache line between threads.
+        if deadline.is_some() && !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep(Arc::downgrade(self)));
         }
         (
