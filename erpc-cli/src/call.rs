@@ -4,7 +4,7 @@ use clap::Args;
 use erpc::{Raw, Router};
 
 use crate::CliError;
-use crate::client::{Connection, Payload};
+use crate::client::{Connection, Payload, show_body};
 
 /// Flags of `erpc call`.
 #[derive(Args, Debug)]
@@ -59,7 +59,7 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
             eprintln!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
         }
     }
-    println!("{}", String::from_utf8_lossy(&reply.body.0));
+    println!("{}", show_body(reply.codec, &reply.body.0));
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use erpc::config::Network;
-use erpc::{CodecId, Peer, PeerConfig, Router, Session};
+use erpc::{CodecId, DecodeBody, EncodeBody, Peer, PeerConfig, Router, Session};
 
 use crate::CliError;
 
@@ -54,18 +54,41 @@ impl Payload {
         })
     }
 
-    /// The body bytes: JSON is checked first so a typo is reported here, not by the server.
+    /// The body bytes. BODY is JSON (checked here, so a typo is reported here and not by the
+    /// server) and sent as it is with the json codec; the thrift, xml and form codecs get the
+    /// JSON value converted; plain and protobuf bodies are sent as given.
     pub fn body(&self, body: Option<&str>) -> Result<bytes::Bytes, CliError> {
         let body = body.unwrap_or("");
-        if self.codec == "json" && !body.is_empty() {
-            serde_json::from_str::<serde_json::Value>(body).map_err(|e| {
-                CliError::Usage(format!(
-                    "BODY is not valid JSON ({e}); quote it for the shell, e.g. '[1,2,3]'"
-                ))
-            })?;
+        let converted = matches!(self.codec.as_str(), "thrift" | "xml" | "form");
+        if body.is_empty() || !(self.codec == "json" || converted) {
+            return Ok(bytes::Bytes::copy_from_slice(body.as_bytes()));
         }
-        Ok(bytes::Bytes::copy_from_slice(body.as_bytes()))
+        let value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
+            CliError::Usage(format!(
+                "BODY is not valid JSON ({e}); quote it for the shell, e.g. '[1,2,3]'"
+            ))
+        })?;
+        if !converted {
+            return Ok(bytes::Bytes::copy_from_slice(body.as_bytes()));
+        }
+        value
+            .encode_body(self.codec_id()?)
+            .map_err(|e| CliError::Usage(format!("BODY cannot be sent with the {} codec: {e}", self.codec)))
     }
+}
+
+/// A received body as text: JSON for the codecs the command line cannot show as they are
+/// (thrift, xml, form), the bytes otherwise.
+pub fn show_body(codec: CodecId, body: &bytes::Bytes) -> String {
+    if matches!(codec, CodecId::THRIFT | CodecId::XML | CodecId::FORM)
+        && let Ok(value) = serde_json::Value::decode_body(codec, body.clone())
+    {
+        return match value {
+            serde_json::Value::String(text) => text,
+            other => other.to_string(),
+        };
+    }
+    String::from_utf8_lossy(body).into_owned()
 }
 
 impl Connection {

@@ -61,7 +61,15 @@ pub async fn push_status(peer: Peer, interval: Duration) {
         tick.tick().await;
         let text = format!("server time {}", time_of_day());
         for session in peer.sessions() {
-            if let Err(status) = session.push(PUSH_ROUTE, &text).codec(CodecId::PLAIN).await {
+            let mut pushed = session.push(PUSH_ROUTE, &text).codec(CodecId::PLAIN).await;
+            if pushed
+                .as_ref()
+                .is_err_and(|s| s.code() == erpc::status::code::WRITE_FAILED)
+            {
+                // thrift-struct carries thrift bodies only.
+                pushed = session.push(PUSH_ROUTE, &text).codec(CodecId::THRIFT).await;
+            }
+            if let Err(status) = pushed {
                 tracing::debug!(session = %session.id(), %status, "push skipped");
             }
         }

@@ -8,7 +8,7 @@ use erpc::{Raw, Router, Status};
 use tokio::sync::mpsc;
 
 use crate::CliError;
-use crate::client::{Connection, parse_duration};
+use crate::client::{Connection, parse_duration, show_body};
 
 /// Flags of `erpc watch`.
 #[derive(Args, Debug)]
@@ -32,7 +32,11 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
     router.unknown_push(move |ctx: PushCtx, body: Raw| {
         let tx = tx.clone();
         async move {
-            let _ = tx.send(format!("{} {}", ctx.service_method(), String::from_utf8_lossy(&body.0)));
+            let _ = tx.send(format!(
+                "{} {}",
+                ctx.service_method(),
+                show_body(ctx.body_codec(), &body.0)
+            ));
             Ok::<_, Status>(())
         }
     });

@@ -20,8 +20,10 @@
 //! | structs | STRUCT |
 //! | unit enum variants | I32 (the variant's index) |
 //!
-//! The top-level body must be a struct (Thrift bodies are structs); an empty struct is the
-//! single byte `0x00`, and `()` is the absent body (no bytes), as with every codec.
+//! Thrift bodies are structs. A body that is not a struct travels as field 1 of one, the way a
+//! Thrift method's `_args` struct carries its first argument, so `[1, 2, 3]` is
+//! `struct { 1: list<i64> }`; reading into a non-struct type takes field 1 back out. An empty
+//! struct is the single byte `0x00`, and `()` is the absent body (no bytes), as with every codec.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize};
@@ -63,10 +65,11 @@ impl Codec for ThriftCodec {
             STRUCT => out.extend_from_slice(&bytes),
             // `()` and `None`: the empty struct.
             STOP => out.push(STOP),
+            // Anything else is the one argument of a Thrift `_args` struct: field 1.
             _ => {
-                return Err(fail(TextError(
-                    "a thrift body must be a struct; wrap the value in one".into(),
-                )));
+                out.extend_from_slice(&[ttype, 0, 1]);
+                out.extend_from_slice(&bytes);
+                out.push(STOP);
             }
         }
         Ok(())
@@ -77,7 +80,7 @@ impl Codec for ThriftCodec {
             ttype: STRUCT,
             depth: 0,
         };
-        visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de)).map_err(|e| CodecError::Decode {
+        visit(&mut <dyn erased_serde::Deserializer>::erase(Body(&mut de))).map_err(|e| CodecError::Decode {
             codec: "thrift",
             reason: e.to_string(),
         })?;
@@ -618,6 +621,101 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 }
 
+/// The top-level body: structs read as structs; any other type is read from field 1.
+struct Body<'a, 'de>(&'a mut Deserializer<'de>);
+
+impl<'de> Body<'_, 'de> {
+    fn field_one<R>(self, read: impl FnOnce(&mut Deserializer<'de>) -> Result<R, TextError>) -> Result<R, TextError> {
+        let inner = self.0;
+        inner.expect(STRUCT, "struct")?;
+        let mut read = Some(read);
+        let mut value = None;
+        loop {
+            let ttype = inner.bytes(1)?[0];
+            if ttype == STOP {
+                break;
+            }
+            let id = i16::from_be_bytes(inner.bytes(2)?.try_into().unwrap_or([0; 2]));
+            match (id, read.take()) {
+                (1, Some(read)) => {
+                    let mut de = inner.nested(ttype)?;
+                    value = Some(read(&mut de)?);
+                    inner.input = de.input;
+                }
+                (_, unused) => {
+                    read = read.or(unused);
+                    let mut rest = inner.input;
+                    skip(&mut rest, ttype, inner.depth).ok_or_else(|| TextError("malformed thrift field".into()))?;
+                    inner.input = rest;
+                }
+            }
+        }
+        value.ok_or_else(|| TextError("the thrift struct has no field 1 to read this value from".into()))
+    }
+}
+
+macro_rules! from_field_one {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
+            self.field_one(|de| de.$method(visitor))
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for Body<'_, 'de> {
+    type Error = TextError;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, TextError> {
+        self.0.deserialize_struct(name, fields, visitor)
+    }
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
+        self.0.deserialize_unit(visitor)
+    }
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, TextError> {
+        self.0.deserialize_unit_struct(name, visitor)
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, TextError> {
+        visitor.visit_newtype_struct(self)
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
+        visitor.visit_some(self)
+    }
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, TextError> {
+        self.0.deserialize_ignored_any(visitor)
+    }
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, TextError> {
+        self.field_one(|de| de.deserialize_tuple(len, visitor))
+    }
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, TextError> {
+        self.field_one(|de| de.deserialize_tuple_struct(name, len, visitor))
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, TextError> {
+        self.field_one(|de| de.deserialize_enum(name, variants, visitor))
+    }
+
+    from_field_one! {
+        deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32 deserialize_f64
+        deserialize_char deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
+        deserialize_seq deserialize_map deserialize_identifier
+    }
+}
+
 /// A struct's fields: id n is the n-th field name.
 struct Fields<'a, 'de> {
     de: &'a mut Deserializer<'de>,
@@ -719,6 +817,8 @@ mod tests {
 
     use serde::{Deserialize, Serialize};
 
+    use bytes::Bytes;
+
     use super::*;
     use crate::codec::{DecodeBody, EncodeBody};
 
@@ -763,7 +863,22 @@ mod tests {
         #[derive(Serialize)]
         struct Empty {}
         assert_eq!(Empty {}.encode_body(CodecId::THRIFT).unwrap(), &[0u8][..]);
-        assert!(42i32.encode_body(CodecId::THRIFT).is_err(), "a body must be a struct");
+        // A value that is not a struct travels as field 1 of one, and reads back.
+        let wrapped = vec![1i64, 2, 3].encode_body(CodecId::THRIFT).unwrap();
+        assert_eq!(&wrapped[..3], &[LIST, 0, 1]);
+        assert_eq!(value_len(&wrapped, STRUCT), Some(wrapped.len()));
+        assert_eq!(Vec::<i64>::decode_body(CodecId::THRIFT, wrapped).unwrap(), [1, 2, 3]);
+        assert_eq!(
+            i32::decode_body(CodecId::THRIFT, 42i32.encode_body(CodecId::THRIFT).unwrap()).unwrap(),
+            42
+        );
+        // Field 1 of a real struct is read the same way (a Thrift `_args` struct).
+        let args = Test { author: "ann".into() }.encode_body(CodecId::THRIFT).unwrap();
+        assert_eq!(String::decode_body(CodecId::THRIFT, args).unwrap(), "ann");
+        assert!(
+            i32::decode_body(CodecId::THRIFT, Bytes::from_static(&[0])).is_err(),
+            "no field 1"
+        );
     }
 
     #[test]
