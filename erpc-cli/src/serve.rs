@@ -63,17 +63,19 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .listen_with(network, &args.listen, proto.clone())
         .await
         .map_err(|e| CliError::Failed(format!("cannot serve: {e}")))?;
+    // Signal handlers go in before the address is announced: whoever reads it may signal at once.
+    let shutdown = peer.shutdown_on_signal();
     println!("listening on {addr} ({}, {})", args.network, proto.name());
     let _ = std::io::stdout().flush();
     let pusher = (!args.push_interval.is_zero())
         .then(|| tokio::spawn(demo_service::push_status(peer.clone(), args.push_interval)));
     if args.exit_on_stdin_eof {
         tokio::select! {
-            () = peer.shutdown_on_signal() => {}
+            () = shutdown => {}
             () = stdin_closed() => peer.close().await,
         }
     } else {
-        peer.shutdown_on_signal().await;
+        shutdown.await;
     }
     if let Some(pusher) = pusher {
         pusher.abort();

@@ -43,6 +43,10 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
     let (peer, session) = args.connection.dial(&args.addr, router).await?;
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut seen = 0;
+    // One Ctrl-C future for the whole loop: a fresh one per push would miss a Ctrl-C that
+    // arrives between two pushes (tokio keeps the handler, so nothing else would see it).
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     while args.count.is_none_or(|n| seen < n) {
         let next = async {
             match deadline {
@@ -62,7 +66,7 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
                 peer.close().await;
                 return Err(CliError::Failed(format!("the connection to {} closed", args.addr)));
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
         }
     }
     peer.close().await;

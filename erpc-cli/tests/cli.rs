@@ -177,20 +177,24 @@ fn tls_serving_and_calling() {
 #[cfg(unix)]
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
-    let mut server = Server::start(&[]);
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let started = Instant::now();
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
-            break;
+    // SIGTERM right after the address line, several times: the handlers must be in place by
+    // the time the address is printed, or the default action kills the process (signal 15).
+    for _ in 0..5 {
+        let mut server = Server::start(&[]);
+        let pid = server.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "serve did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

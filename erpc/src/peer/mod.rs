@@ -323,32 +323,55 @@ impl Peer {
 
     /// Waits for SIGINT or SIGTERM (Ctrl-C on other systems), then [`close`](Self::close)s,
     /// bounded by the config's `shutdown_timeout`.
-    pub async fn shutdown_on_signal(&self) {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        let limit = self.shared.settings.shutdown_timeout + Duration::from_secs(1);
-        if tokio::time::timeout(limit, self.close()).await.is_err() {
-            tracing::warn!("shutdown took longer than {limit:?}; stopping anyway");
+    ///
+    /// The signal handlers are installed by this call, not when the future is first polled: a
+    /// signal that arrives after the call and before the `.await` is not lost and does not kill
+    /// the process. So call it before announcing readiness (printing the address, writing a pid
+    /// file), and await the returned future afterwards.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a Tokio runtime.
+    pub fn shutdown_on_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let signalled = wait_for_signal();
+        let peer = self.clone();
+        async move {
+            signalled.await;
+            tracing::info!("shutting down");
+            let limit = peer.shared.settings.shutdown_timeout + Duration::from_secs(1);
+            if tokio::time::timeout(limit, peer.close()).await.is_err() {
+                tracing::warn!("shutdown took longer than {limit:?}; stopping anyway");
+            }
         }
     }
 }
 
+/// Installs the SIGINT and SIGTERM handlers now; the future completes on the first of them.
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn wait_for_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        match (int, term) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn wait_for_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 impl std::fmt::Debug for Peer {
