@@ -275,6 +275,9 @@ async fn measure(
         let quota = total / concurrency + usize::from(w < total % concurrency);
         let session = sessions[w % sessions.len()].clone();
         let (barrier, message, done, warmup) = (barrier.clone(), message.clone(), done.clone(), args.warmup);
+        // Only the progress bar reads the count: `--json` runs skip the shared counter, so
+        // they measure exactly what bench-peers' driver does.
+        let count = !args.json;
         workers.push(tokio::spawn(async move {
             for _ in 0..warmup {
                 call_once(&session, &message).await;
@@ -289,7 +292,9 @@ async fn measure(
                 } else {
                     errors += 1;
                 }
-                done.fetch_add(1, Ordering::Relaxed);
+                if count {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
             }
             (latencies, errors)
         }));

@@ -140,7 +140,7 @@ fn handle_call(session: &Session, mut msg: Message, guard: HandlerGuard) {
                     let result = AssertUnwindSafe(handling).catch_unwind().await;
                     let result = result.unwrap_or_else(|panic| Err(panicked(&ctx, &*panic)));
                     if let Some(link) = finish_call(ctx, result, guard, started) {
-                        link.flush().await;
+                        link.wake_flusher();
                     }
                 });
             }
@@ -160,7 +160,7 @@ fn handle_call(session: &Session, mut msg: Message, guard: HandlerGuard) {
             ))),
         };
         if let Some(link) = finish_call(ctx, result, guard, started) {
-            link.flush().await;
+            link.wake_flusher();
         }
     });
 }

@@ -4,11 +4,18 @@
 //! no await). Writing is a *flush*: whoever finds the writer free writes everything queued so
 //! far in one call, so concurrent senders share system calls (write batching); one that finds
 //! the writer busy just leaves, since the writer looks at the buffer again after letting go of
-//! the socket. Calls and pushes wake the flusher task to write (by the time it runs, more
-//! messages have joined); the reader decodes every complete frame it has, lets the handlers
-//! that finish at once queue their replies, and flushes them itself before reading again, so
-//! answering costs no task wake-up at all. A flush hands over to the flusher task after
-//! several batches in a row, so no caller writes for everyone forever.
+//! the socket.
+//!
+//! Who flushes decides how large the batches are. The reader decodes every complete frame it
+//! has, lets the handlers that finish at once queue their replies, and flushes them itself
+//! before reading again, so answering costs no task wake-up at all. Everyone else (calls,
+//! pushes, replies of handlers that had to wait) wakes the flusher task, which first yields:
+//! tokio runs a woken task next, so without the yield it would write each caller's message
+//! alone, right after that caller. Yielding puts it behind every task that is ready, which
+//! under load means behind all the callers woken by one batch of replies, and its one write
+//! carries all their calls (at 1,000 callers: 20 calls per system call instead of about one).
+//! A flush hands over to the flusher task after several batches in a row, so no one writes for
+//! everyone forever.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,7 +117,7 @@ impl Link {
     }
 
     /// Writes what is queued, unless another task is writing (it will see our bytes).
-    pub(crate) async fn flush(&self) {
+    async fn flush(&self) {
         let mut rounds = 0;
         loop {
             let Ok(mut writer) = self.writer.try_lock() else { return };
@@ -185,6 +192,9 @@ impl Link {
 async fn flusher(link: Arc<Link>) {
     loop {
         link.wake_flusher.notified().await;
+        // Let every task that is ready run first: callers woken by the same batch of replies
+        // queue their next calls, and this write carries them all.
+        tokio::task::yield_now().await;
         if link.is_broken() {
             return;
         }
