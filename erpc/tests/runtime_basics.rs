@@ -120,6 +120,28 @@ async fn a_call_times_out_with_408() {
 }
 
 #[tokio::test]
+async fn a_call_given_up_on_leaves_nothing_pending() {
+    let (_server, addr, _) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    // Dropped while waiting: its entry goes with it.
+    let call = session.call::<_, u64>("/slow", &500u64).no_timeout();
+    assert!(tokio::time::timeout(Duration::from_millis(50), call).await.is_err());
+    assert_eq!(session.pending_calls(), 0);
+    // Aborted in the background.
+    let started = session.call::<_, u64>("/slow", &500u64).no_timeout().start();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(session.pending_calls(), 1);
+    started.abort();
+    assert_eq!(started.await.unwrap_err().code(), code::HANDLE_TIMEOUT);
+    assert_eq!(session.pending_calls(), 0);
+    // Answered: nothing to clean up either, and the session still works.
+    let sum: i64 = session.call("/math/add", &[1, 2]).await.unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(session.pending_calls(), 0);
+}
+
+#[tokio::test]
 async fn many_concurrent_calls_all_complete() {
     let (_server, addr, _) = server().await;
     let client = Peer::builder().build().unwrap();

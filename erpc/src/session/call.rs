@@ -220,20 +220,19 @@ async fn exchange<R: DecodeBody>(
         plugins.run(|p| p.pre_write_call(&session, &mut msg))?;
     }
     let deadline = timeout.map(|limit| Instant::now() + limit);
-    let (_guard, reply) = session.pending().register(msg.seq, deadline);
+    let reply = session.pending().register(msg.seq, deadline);
     let outcome = async {
         session.send_and_flush(&msg, timeout).await?;
         if !plugins.is_empty() {
             plugins.run_logged("post_write_call", |p| p.post_write_call(&session, &msg));
         }
         match reply.await {
-            Ok(Err(status)) if status == super::pending::timed_out() => Err(Status::timeout(format!(
+            Err(status) if status == super::pending::timed_out() => Err(Status::timeout(format!(
                 "no reply to {:?} within {:?}; raise the call timeout if the handler is slow",
                 msg.service_method,
                 timeout.unwrap_or_default()
             ))),
-            Ok(outcome) => outcome,
-            Err(_) => Err(Status::conn_closed("the session was closed")),
+            outcome => outcome,
         }
     }
     .await;

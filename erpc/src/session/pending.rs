@@ -2,16 +2,19 @@
 //!
 //! Each entry is a oneshot sender; the reader task completes it when the REPLY with that seq
 //! arrives, and losing the connection completes every entry with `102 Connection Closed`. The
-//! [`PendingGuard`] removes an entry when the caller stops waiting (a dropped future), so the
-//! map never keeps calls nobody waits for.
+//! [`Waiting`] future removes its entry when the caller stops waiting before the outcome is in
+//! (a dropped call), so the map never keeps calls nobody waits for.
 //!
 //! Call timeouts are not one timer per call: a sweeper task, running only while some call has
 //! a deadline, looks every [`SWEEP_EVERY`] for calls past theirs and completes them with
 //! [`timed_out`]. A call ends at most that much after its deadline; in exchange the hot path
 //! registers no timer at all.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
@@ -49,25 +52,20 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// Registers a call under `seq`; the guard unregisters it when dropped.
-    pub(crate) fn register(
-        self: &Arc<Self>,
-        seq: i32,
-        deadline: Option<Instant>,
-    ) -> (PendingGuard, oneshot::Receiver<Outcome>) {
+    /// Registers a call under `seq`; the returned future resolves with its outcome.
+    pub(crate) fn register(self: &Arc<Self>, seq: i32, deadline: Option<Instant>) -> Waiting {
         let (tx, rx) = oneshot::channel();
         self.shard(seq).insert(seq, Entry { tx, deadline });
         // Load first: a swap on every call would bounce the flag's cache line between threads.
         if deadline.is_some() && !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep(Arc::downgrade(self)));
         }
-        (
-            PendingGuard {
-                pending: self.clone(),
-                seq,
-            },
+        Waiting {
             rx,
-        )
+            pending: self.clone(),
+            seq,
+            settled: false,
+        }
     }
 
     /// Completes the call waiting for `seq`; false if none waits (a late or unknown reply).
@@ -144,14 +142,32 @@ async fn sweep(pending: Weak<Pending>) {
     }
 }
 
-/// Removes its call from the pending map when dropped.
-pub(crate) struct PendingGuard {
+/// The outcome of a registered call, to await. Dropped before the outcome is in, it removes its
+/// entry; after, there is nothing to remove (whoever sent the outcome took the entry out), so
+/// the common path takes no second lock.
+pub(crate) struct Waiting {
+    rx: oneshot::Receiver<Outcome>,
     pending: Arc<Pending>,
     seq: i32,
+    settled: bool,
 }
 
-impl Drop for PendingGuard {
+impl Future for Waiting {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let outcome = ready!(Pin::new(&mut self.rx).poll(cx));
+        self.settled = true;
+        // A sender dropped without an answer: only `fail_all` and `expire` take entries, and
+        // both answer; this is the session going away under us.
+        Poll::Ready(outcome.unwrap_or_else(|_| Err(Status::conn_closed("the session was closed"))))
+    }
+}
+
+impl Drop for Waiting {
     fn drop(&mut self) {
-        self.pending.shard(self.seq).remove(&self.seq);
+        if !self.settled {
+            self.pending.shard(self.seq).remove(&self.seq);
+        }
     }
 }
