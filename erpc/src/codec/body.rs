@@ -1,6 +1,6 @@
 //! The [`Body`] trait and the [`Proto`] and [`Raw`] body wrappers.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -155,12 +155,9 @@ pub struct Proto<T>(pub T);
 impl<T: prost::Message> EncodeBody for Proto<T> {
     fn encode_body(&self, codec: CodecId) -> Result<Bytes, CodecError> {
         check_protobuf(codec)?;
-        let mut out = BytesMut::with_capacity(self.0.encoded_len());
-        self.0.encode(&mut out).map_err(|e| CodecError::Encode {
-            codec: "protobuf",
-            reason: e.to_string(),
-        })?;
-        Ok(out.freeze())
+        // Sized exactly, so it never fails and `Bytes` takes the vector over without a copy;
+        // `encode` into a buffer would measure the message a second time.
+        Ok(Bytes::from(self.0.encode_to_vec()))
     }
 }
 
