@@ -130,7 +130,13 @@ async fn a_call_given_up_on_leaves_nothing_pending() {
     assert_eq!(session.pending_calls(), 0);
     // Aborted in the background.
     let started = session.call::<_, u64>("/slow", &500u64).no_timeout().start();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while session.pending_calls() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the started call registers");
     assert_eq!(session.pending_calls(), 1);
     started.abort();
     assert_eq!(started.await.unwrap_err().code(), code::HANDLE_TIMEOUT);
