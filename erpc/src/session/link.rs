@@ -13,9 +13,9 @@
 //! tokio runs a woken task next, so without the yield it would write each caller's message
 //! alone, right after that caller. Yielding puts it behind every task that is ready, which
 //! under load means behind all the callers woken by one batch of replies, and its one write
-//! carries all their calls (at 1,000 callers, one write per 15 to 20 calls instead of nearly one
-//! per call). A flush hands over to the flusher task after several batches in a row, so no one writes for
-//! everyone forever.
+//! carries all their calls (at 1,000 callers, one write per 15 to 20 calls instead of nearly
+//! one per call). A flush hands over to the flusher task after several batches in a row, so no
+//! one writes for everyone forever.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -158,8 +158,8 @@ impl Future for Waiting {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let outcome = ready!(Pin::new(&mut self.rx).poll(cx));
         self.settled = true;
-        // A sender dropped without an answer: only `fail_all` and `expire` take entries, and
-        // both answer; this is the session going away under us.
+        // Whatever takes an entry out answers it, so a sender dropped unanswered means the
+        // session itself went away.
         Poll::Ready(outcome.unwrap_or_else(|_| Err(Status::conn_closed("the session was closed"))))
     }
 }
