@@ -1,13 +1,16 @@
 //! Calls, pushes and their failure modes over real loopback sockets.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::within;
 use erpc::router::{CallCtx, PushCtx};
 use erpc::status::code;
 use erpc::{CodecId, Peer, PeerConfig, Raw, Router, Status};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 async fn add(ctx: CallCtx, nums: Vec<i64>) -> Result<i64, Status> {
     if let Some(author) = ctx.meta_str("author") {
@@ -29,10 +32,6 @@ fn router(pushes: mpsc::UnboundedSender<String>) -> Router {
         }
         Ok(())
     });
-    router.call_at("/slow", |ms: u64| async move {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        Ok(ms)
-    });
     router.push_at("/push/status", move |_: PushCtx, text: String| {
         let pushes = pushes.clone();
         async move {
@@ -43,16 +42,48 @@ fn router(pushes: mpsc::UnboundedSender<String>) -> Router {
     router
 }
 
-async fn server() -> (Peer, String, mpsc::UnboundedReceiver<String>) {
+/// The test's hold on the server's `/gated` handler: each call says when it starts, then
+/// answers with its argument once released (never, unless the test releases it).
+struct Gate {
+    started: mpsc::UnboundedReceiver<u64>,
+    release: Arc<Notify>,
+}
+
+impl Gate {
+    /// Waits until a `/gated` handler runs; returns its argument.
+    async fn started(&mut self) -> u64 {
+        within("a /gated handler to start", self.started.recv())
+            .await
+            .expect("the router holds the sender")
+    }
+}
+
+async fn server() -> (Peer, String, mpsc::UnboundedReceiver<String>, Gate) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let peer = Peer::builder().router(router(tx)).build().unwrap();
+    let (started, started_rx) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let mut router = router(tx);
+    let gate = release.clone();
+    router.call_at("/gated", move |n: u64| {
+        let (started, release) = (started.clone(), gate.clone());
+        async move {
+            let _ = started.send(n);
+            release.notified().await;
+            Ok(n)
+        }
+    });
+    let peer = Peer::builder().router(router).build().unwrap();
     let addr = peer.listen_on("127.0.0.1:0").await.unwrap();
-    (peer, addr, rx)
+    let gate = Gate {
+        started: started_rx,
+        release,
+    };
+    (peer, addr, rx, gate)
 }
 
 #[tokio::test]
 async fn call_returns_the_sum_and_echoes_meta() {
-    let (_server, addr, _) = server().await;
+    let (_server, addr, _, _gate) = server().await;
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
     let sum: i64 = session.call("/math/add", &[1, 2, 3, 4, 5]).await.unwrap();
@@ -72,7 +103,7 @@ async fn call_returns_the_sum_and_echoes_meta() {
 
 #[tokio::test]
 async fn errors_come_back_as_statuses() {
-    let (_server, addr, _) = server().await;
+    let (_server, addr, _, _gate) = server().await;
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
     let err = session.call::<_, ()>("/err/custom", &()).await.unwrap_err();
@@ -90,7 +121,7 @@ async fn errors_come_back_as_statuses() {
 
 #[tokio::test]
 async fn pushes_arrive_and_servers_push_back() {
-    let (server, addr, mut pushes) = server().await;
+    let (server, addr, mut pushes, _gate) = server().await;
     let (tx, mut client_pushes) = mpsc::unbounded_channel();
     let client = Peer::builder().router(router(tx)).build().unwrap();
     let session = client.dial(&addr).await.unwrap();
@@ -107,36 +138,35 @@ async fn pushes_arrive_and_servers_push_back() {
 
 #[tokio::test]
 async fn a_call_times_out_with_408() {
-    let (_server, addr, _) = server().await;
+    let (_server, addr, _, mut gate) = server().await;
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
+    // The handler is never released: only the call's own timeout can end the call.
     let err = session
-        .call::<_, u64>("/slow", &500u64)
+        .call::<_, u64>("/gated", &1u64)
         .timeout(Duration::from_millis(50))
         .await
         .unwrap_err();
     assert_eq!(err.code(), code::HANDLE_TIMEOUT);
     assert_eq!(session.pending_calls(), 0);
+    assert_eq!(gate.started().await, 1, "the call reached its handler");
 }
 
 #[tokio::test]
 async fn a_call_given_up_on_leaves_nothing_pending() {
-    let (_server, addr, _) = server().await;
+    let (_server, addr, _, mut gate) = server().await;
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
-    // Dropped while waiting: its entry goes with it.
-    let call = session.call::<_, u64>("/slow", &500u64).no_timeout();
-    assert!(tokio::time::timeout(Duration::from_millis(50), call).await.is_err());
+    // Dropped while waiting (its handler is running and never answers): its entry goes with it.
+    let call = session.call::<_, u64>("/gated", &1u64).no_timeout().into_future();
+    tokio::select! {
+        reply = call => panic!("a call whose handler never answers ended: {reply:?}"),
+        n = gate.started() => assert_eq!(n, 1),
+    }
     assert_eq!(session.pending_calls(), 0);
-    // Aborted in the background.
-    let started = session.call::<_, u64>("/slow", &500u64).no_timeout().start();
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while session.pending_calls() == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await
-    .expect("the started call registers");
+    // Aborted in the background, once its handler runs.
+    let started = session.call::<_, u64>("/gated", &2u64).no_timeout().start();
+    assert_eq!(gate.started().await, 2);
     assert_eq!(session.pending_calls(), 1);
     started.abort();
     assert_eq!(started.await.unwrap_err().code(), code::HANDLE_TIMEOUT);
@@ -149,7 +179,7 @@ async fn a_call_given_up_on_leaves_nothing_pending() {
 
 #[tokio::test]
 async fn many_concurrent_calls_all_complete() {
-    let (_server, addr, _) = server().await;
+    let (_server, addr, _, _gate) = server().await;
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
     let done = Arc::new(AtomicUsize::new(0));
@@ -192,12 +222,19 @@ async fn losing_the_connection_fails_pending_calls_with_102() {
 
 #[tokio::test]
 async fn graceful_close_lets_running_handlers_answer() {
-    let (server, addr, _) = server().await;
+    let (server, addr, _, mut gate) = server().await;
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
-    let pending = session.call::<_, u64>("/slow", &300u64).start();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    server.close().await;
+    let pending = session.call::<_, u64>("/gated", &300u64).start();
+    assert_eq!(gate.started().await, 300);
+    let server_side = server.sessions().pop().unwrap();
+    // The handler is released only once the close is under way.
+    let released = async {
+        within("the server session to start closing", server_side.closed()).await;
+        assert!(!pending.is_finished(), "the handler has not answered yet");
+        gate.release.notify_one();
+    };
+    within("the server to close", async { tokio::join!(server.close(), released) }).await;
     assert_eq!(pending.await.unwrap().body, 300);
     let _ = (PeerConfig::default(), Raw::default());
 }
@@ -230,7 +267,7 @@ async fn unix_sockets_carry_calls_and_the_file_is_removed_on_close() {
 #[tokio::test]
 async fn a_bad_frame_closes_only_its_own_session() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (server, addr, _) = server().await;
+    let (server, addr, _, _gate) = server().await;
     let client = Peer::builder().build().unwrap();
     let good = client.dial(&addr).await.unwrap();
     for garbage in [

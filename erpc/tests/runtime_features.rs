@@ -1,7 +1,11 @@
 //! Router, plugin and session features over real loopback sockets.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use common::{Events, within};
 
 use erpc::message::Message;
 use erpc::plugin::{HookResult, IgnoreCase, Plugin};
@@ -26,18 +30,18 @@ async fn pair(router: Router, server_config: PeerConfig, plugins: Vec<Recorder>)
 #[derive(Clone)]
 struct Recorder {
     name: &'static str,
-    seen: Arc<Mutex<Vec<String>>>,
+    seen: Events,
 }
 
 impl Recorder {
-    fn new(name: &'static str, seen: &Arc<Mutex<Vec<String>>>) -> Self {
+    fn new(name: &'static str, seen: &Events) -> Self {
         Recorder {
             name,
             seen: seen.clone(),
         }
     }
     fn note(&self, hook: &str) -> HookResult {
-        self.seen.lock().unwrap().push(format!("{}:{hook}", self.name));
+        self.seen.note(format!("{}:{hook}", self.name));
         Ok(())
     }
 }
@@ -65,7 +69,7 @@ impl Plugin for Recorder {
 
 #[tokio::test]
 async fn hooks_run_in_go_order_peer_plugins_before_group_plugins() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = Events::default();
     let mut router = Router::new();
     router
         .group("g")
@@ -74,10 +78,9 @@ async fn hooks_run_in_go_order_peer_plugins_before_group_plugins() {
     let (_s, _c, session) = pair(router, PeerConfig::default(), vec![Recorder::new("peer", &seen)]).await;
     let out: String = session.call("/g/echo", "x").await.unwrap();
     assert_eq!(out, "x");
-    tokio::time::sleep(Duration::from_millis(50)).await; // post_write_reply runs after the write
-    let seen = seen.lock().unwrap().clone();
+    // post_write_reply runs after the write, maybe after the reply is in: wait for all nine.
     assert_eq!(
-        seen,
+        seen.wait_len(9).await,
         [
             "peer:post_read_call_header",
             "peer:pre_read_call_body",
@@ -214,13 +217,27 @@ async fn the_reply_codec_follows_x_accept_body_codec_and_filters_are_mirrored() 
 async fn session_age_closes_the_session_even_when_busy() {
     let mut router = Router::new();
     router.call_at("/ping", |_: ()| async move { Ok(()) });
+    let age = Duration::from_millis(300);
     let config = PeerConfig {
-        default_session_age: Duration::from_millis(300),
+        default_session_age: age,
         ..PeerConfig::default()
     };
+    let born = Instant::now();
     let (_s, _c, session) = pair(router, config, vec![]).await;
     session.call::<_, ()>("/ping", &()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Busy: calls keep coming until the server ends the session at its age.
+    let err = within("the session age to end the session", async {
+        loop {
+            if let Err(status) = session.call::<_, ()>("/ping", &()).await {
+                break status;
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.code(), code::CONN_CLOSED);
+    let lived = born.elapsed();
+    assert!(lived >= age, "the session ended after {lived:?}, before its age");
+    within("the client session to close", session.closed()).await;
     let err = session.call::<_, ()>("/ping", &()).await.unwrap_err();
     assert_eq!(err.code(), code::CONN_CLOSED);
 }
@@ -229,7 +246,7 @@ async fn session_age_closes_the_session_even_when_busy() {
 async fn context_age_answers_slow_handlers_with_408() {
     let mut router = Router::new();
     router.call_at("/slow", |_: ()| async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        std::future::pending::<()>().await; // never answers: only the context age can
         Ok(())
     });
     let config = PeerConfig {
@@ -237,7 +254,9 @@ async fn context_age_answers_slow_handlers_with_408() {
         ..PeerConfig::default()
     };
     let (_s, _c, session) = pair(router, config, vec![]).await;
-    let err = session.call::<_, ()>("/slow", &()).await.unwrap_err();
+    let err = within("the context age", session.call::<_, ()>("/slow", &()).into_future())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), code::HANDLE_TIMEOUT);
 }
 

@@ -1,8 +1,10 @@
 //! All 24 plugin hooks fire, in Go's order (behaviour.md §10.3).
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
+use std::sync::{Arc, Mutex};
+
+use common::Events;
 use erpc::config::PeerConfig;
 use erpc::message::Message;
 use erpc::plugin::{HookResult, Plugin};
@@ -12,15 +14,20 @@ use erpc::{Peer, Router};
 use futures_util::future::BoxFuture;
 
 #[derive(Clone, Default)]
-struct Trace(Arc<Mutex<Vec<String>>>);
+struct Trace(Events);
 
 impl Trace {
     fn note(&self, hook: &str) -> HookResult {
-        self.0.lock().unwrap().push(hook.to_string());
+        self.0.note(hook);
         Ok(())
     }
     fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        self.0.take()
+    }
+    /// Waits until `n` hooks have run, then takes them.
+    async fn take_when(&self, n: usize) -> Vec<String> {
+        self.0.wait_len(n).await;
+        self.take()
     }
 }
 
@@ -153,9 +160,9 @@ async fn every_hook_fires_in_order() {
     let echoed: String = session.call("/echo", "hi").await.unwrap();
     assert_eq!(echoed, "hi");
     session.push("/note", "x").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The post-write hooks, and the server's whole side, may still be running.
     assert_eq!(
-        client_trace.take(),
+        client_trace.take_when(7).await,
         [
             "pre_write_call",
             "post_write_call",
@@ -167,7 +174,7 @@ async fn every_hook_fires_in_order() {
         ]
     );
     assert_eq!(
-        server_trace.take(),
+        server_trace.take_when(9).await,
         [
             "post_accept",
             "post_read_call_header",
@@ -186,7 +193,6 @@ async fn every_hook_fires_in_order() {
     );
 
     session.close().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(client_trace.take(), ["post_disconnect"]);
-    assert_eq!(server_trace.take(), ["post_disconnect"]);
+    assert_eq!(client_trace.take_when(1).await, ["post_disconnect"]);
+    assert_eq!(server_trace.take_when(1).await, ["post_disconnect"]);
 }

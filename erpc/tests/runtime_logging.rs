@@ -1,17 +1,28 @@
 //! Per-message logging: detail, timing and the slow-call warning.
 
+mod common;
+
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::WAIT;
 use erpc::{Peer, PeerConfig, Router};
+use tokio::sync::watch;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+/// The log output; every write wakes whoever waits for a line.
+#[derive(Clone)]
+struct Captured(Arc<watch::Sender<Vec<u8>>>);
+
+impl Default for Captured {
+    fn default() -> Self {
+        Captured(Arc::new(watch::Sender::new(Vec::new())))
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        self.0.send_modify(|text| text.extend_from_slice(buf));
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -21,7 +32,28 @@ impl Write for Captured {
 
 impl Captured {
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&self.0.borrow()).into_owned()
+    }
+
+    /// Waits (at most [`WAIT`]) until every needle is on one line of its own, and returns
+    /// those lines, in the needles' order.
+    async fn lines(&self, needles: &[&[&str]]) -> Vec<String> {
+        let find = |text: &[u8]| -> Option<Vec<String>> {
+            let text = String::from_utf8_lossy(text);
+            needles
+                .iter()
+                .map(|needle| {
+                    text.lines()
+                        .find(|line| needle.iter().all(|part| line.contains(part)))
+                        .map(str::to_string)
+                })
+                .collect()
+        };
+        let mut rx = self.0.subscribe();
+        match tokio::time::timeout(WAIT, rx.wait_for(|text| find(text).is_some())).await {
+            Ok(text) => find(&text.expect("the sender lives in self")).unwrap(),
+            Err(_) => panic!("no line has all of {needles:?} in:\n{}", self.text()),
+        }
     }
 }
 
@@ -57,22 +89,17 @@ async fn slow_calls_warn_and_detail_shows_meta_and_body() {
         .await
         .unwrap();
     session.call::<_, i64>("/slow", &8).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
 
-    let text = captured.text();
-    let fast = text
-        .lines()
-        .find(|l| l.contains("CALL<-") && l.contains("\"/fast\""))
-        .expect(&text);
+    // The server logs a call once its reply is written, maybe after the reply is in.
+    let lines = captured
+        .lines(&[&["CALL<-", "\"/fast\""], &["CALL<-", "\"/slow\""]])
+        .await;
+    let (fast, slow) = (&lines[0], &lines[1]);
     assert!(fast.contains("DEBUG") && fast.contains("(fast)"), "{fast}");
     assert!(
         fast.contains(r#"\"meta\":\"author=andeya\""#) || fast.contains("author=andeya"),
         "{fast}"
     );
-    let slow = text
-        .lines()
-        .find(|l| l.contains("CALL<-") && l.contains("\"/slow\""))
-        .expect(&text);
     assert!(slow.contains("WARN") && slow.contains("(slow)"), "{slow}");
     assert!(
         slow.contains("\"body\":\"8\""),

@@ -2,10 +2,13 @@
 //! redial bugs #53 (auth after redial), #56 (unlimited redial never reconnecting) and #86
 //! (a PostDial error stopping redial).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::Events;
 use erpc::message::{Message, MessageType};
 use erpc::plugin::{HookResult, Plugin};
 use erpc::session::PreSession;
@@ -28,14 +31,11 @@ async fn serve_on(addr: &str, plugin: Option<AuthChecker>) -> Peer {
         builder = builder.plugin(p);
     }
     let peer = builder.build().unwrap();
-    // The port may still be held for a moment by the previous server: retry briefly.
-    for _ in 0..50 {
-        if peer.listen_on(addr).await.is_ok() {
-            return peer;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // A closed server has released its port by the time its close() returns.
+    if let Err(e) = peer.listen_on(addr).await {
+        panic!("could not listen on {addr}: {e}");
     }
-    panic!("could not listen on {addr}");
+    peer
 }
 
 fn redialing(times: i32) -> PeerConfig {
@@ -49,6 +49,28 @@ fn redialing(times: i32) -> PeerConfig {
 async fn free_addr() -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().to_string()
+}
+
+/// Notes every PreDial: the first for the dial, then one when each redial starts, that is once
+/// the client session has noticed it lost its connection.
+#[derive(Clone, Default)]
+struct DialStarts(Events);
+
+impl DialStarts {
+    /// Waits until the client has noticed the loss of its connection and starts redialing.
+    async fn redial_started(&self) {
+        self.0.wait_len(2).await;
+    }
+}
+
+impl Plugin for DialStarts {
+    fn name(&self) -> &str {
+        "dial-starts"
+    }
+    fn pre_dial(&self, _: &str, remote_addr: &str) -> HookResult {
+        self.0.note(remote_addr);
+        Ok(())
+    }
 }
 
 /// Counts PostDial runs and fails the first `fail_first` of them.
@@ -82,16 +104,18 @@ async fn unlimited_redial_reconnects_after_the_server_comes_back() {
     let addr = free_addr().await;
     let server = serve_on(&addr, None).await;
     let counter = DialCounter::default();
+    let dials = DialStarts::default();
     let client = Peer::builder()
         .config(redialing(-1))
         .plugin(counter.clone())
+        .plugin(dials.clone())
         .build()
         .unwrap();
     let session = client.dial(&addr).await.unwrap();
     assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
 
     server.close().await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    dials.redial_started().await;
     assert!(session.health(), "a redialing client session reports healthy");
     let _server = serve_on(&addr, None).await;
 
@@ -114,16 +138,18 @@ async fn a_failing_post_dial_does_not_stop_redial() {
     let addr = free_addr().await;
     let server = serve_on(&addr, None).await;
     let counter = FailSome::default();
+    let dials = DialStarts::default();
     let client = Peer::builder()
         .config(redialing(100))
         .plugin(counter.clone())
+        .plugin(dials.clone())
         .build()
         .unwrap();
     let session = client.dial(&addr).await.unwrap();
     server.close().await;
-    // Let the client notice the loss: a call written into the dying connection would fail
-    // with 102, as in Go (only calls made after the loss is noticed wait for the redial).
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Wait for the client to notice the loss: a call written into the dying connection would
+    // fail with 102, as in Go (only calls made after the loss is noticed wait for the redial).
+    dials.redial_started().await;
     let _server = serve_on(&addr, None).await;
     let sum: i64 = session
         .call("/math/add", &[4, 4])
@@ -214,15 +240,17 @@ async fn auth_runs_again_after_redial() {
     let addr = free_addr().await;
     let checker = AuthChecker::default();
     let server = serve_on(&addr, Some(checker.clone())).await;
+    let dials = DialStarts::default();
     let client = Peer::builder()
         .config(redialing(-1))
         .plugin(AuthBearer)
+        .plugin(dials.clone())
         .build()
         .unwrap();
     let session = client.dial(&addr).await.unwrap();
     assert_eq!(session.call::<_, i64>("/math/add", &[1]).await.unwrap(), 1);
     server.close().await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    dials.redial_started().await;
     let _server = serve_on(&addr, Some(checker.clone())).await;
     let sum: i64 = session
         .call("/math/add", &[1, 1])

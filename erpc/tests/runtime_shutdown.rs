@@ -1,12 +1,16 @@
 //! Graceful shutdown under load: every call the server handled gets its reply to the caller,
 //! and every other call ends with a status; nothing hangs.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::within;
 use erpc::status::code;
 use erpc::{Peer, Router};
+use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_under_load_loses_no_reply() {
@@ -16,6 +20,7 @@ async fn closing_under_load_loses_no_reply() {
     router.call_at("/work", move |ms: u64| {
         let counter = counter.clone();
         async move {
+            // Work that takes a while, so that the close finds handlers running.
             tokio::time::sleep(Duration::from_millis(ms)).await;
             counter.fetch_add(1, Ordering::SeqCst);
             Ok(ms)
@@ -26,12 +31,15 @@ async fn closing_under_load_loses_no_reply() {
 
     let answered = Arc::new(AtomicUsize::new(0));
     let refused = Arc::new(AtomicUsize::new(0));
+    // Each worker says when its first call is answered: then the load is up.
+    let (running, mut up) = mpsc::unbounded_channel();
     let mut workers = Vec::new();
     for w in 0..8u64 {
         let client = Peer::builder().build().unwrap();
         let session = client.dial(&addr).await.unwrap();
         for i in 0..8u64 {
             let (session, answered, refused) = (session.clone(), answered.clone(), refused.clone());
+            let running = running.clone();
             workers.push(tokio::spawn(async move {
                 for n in 0.. {
                     let ms = (w * 8 + i + n) % 20;
@@ -43,6 +51,9 @@ async fn closing_under_load_loses_no_reply() {
                         Ok(got) => {
                             assert_eq!(got, ms);
                             answered.fetch_add(1, Ordering::SeqCst);
+                            if n == 0 {
+                                let _ = running.send(());
+                            }
                         }
                         Err(status) => {
                             assert_eq!(status.code(), code::CONN_CLOSED, "a call ended with {status}");
@@ -55,7 +66,12 @@ async fn closing_under_load_loses_no_reply() {
         }
         std::mem::forget(client);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    within("every worker to get a first answer", async {
+        for _ in 0..64 {
+            up.recv().await.expect("the workers hold senders");
+        }
+    })
+    .await;
     tokio::time::timeout(Duration::from_secs(10), server.close())
         .await
         .expect("close finishes");

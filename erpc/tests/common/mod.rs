@@ -1,8 +1,73 @@
-//! Reads `../shared/vectors/manifest.json`: frames written by Go eRPC itself.
+//! Shared test helpers: the Go-written vectors of `../shared/vectors/manifest.json`, and ways
+//! for runtime tests to wait for events instead of sleeping.
 #![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use erpc::{CodecId, Message, MessageType, Meta, Status, XferPipe};
 use serde_json::Value;
+use tokio::sync::watch;
+
+/// How long a test waits for something that should happen at once before it fails.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Awaits `fut`, failing the test if it takes longer than [`WAIT`]: a wait for an event that
+/// never comes fails instead of hanging.
+pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("waited {WAIT:?} for {what}"))
+}
+
+/// Polls `cond` until it holds, failing the test after `timeout`. Only for conditions that no
+/// event announces: prefer a channel, a `Notify`, [`Events`] or `Session::closed`.
+pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) {
+    tokio::time::timeout(timeout, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the condition did not hold within {timeout:?}"));
+}
+
+/// What happened (hooks run, handlers started…), in order. Whoever sees something happen
+/// [`note`](Self::note)s it; a test waits until enough has happened.
+#[derive(Clone)]
+pub struct Events(Arc<watch::Sender<Vec<String>>>);
+
+impl Default for Events {
+    fn default() -> Self {
+        Events(Arc::new(watch::Sender::new(Vec::new())))
+    }
+}
+
+impl Events {
+    /// Records one event and wakes whoever waits.
+    pub fn note(&self, event: impl Into<String>) {
+        self.0.send_modify(|events| events.push(event.into()));
+    }
+
+    /// The events so far, which are forgotten.
+    pub fn take(&self) -> Vec<String> {
+        self.0.send_replace(Vec::new())
+    }
+
+    /// The events so far.
+    pub fn snapshot(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+
+    /// Waits (at most [`WAIT`]) until `n` events have been noted; returns all of them.
+    pub async fn wait_len(&self, n: usize) -> Vec<String> {
+        let mut rx = self.0.subscribe();
+        match tokio::time::timeout(WAIT, rx.wait_for(|events| events.len() >= n)).await {
+            Ok(events) => events.expect("the sender lives in self").clone(),
+            Err(_) => panic!("waited {WAIT:?} for {n} events, saw {:?}", self.snapshot()),
+        }
+    }
+}
 
 /// One vector of the manifest.
 pub struct Vector {
