@@ -88,7 +88,6 @@ pub mod codec;
 pub mod config;
 mod error;
 mod escape;
-mod log;
 pub mod message;
 pub mod meta;
 pub mod net;

@@ -49,6 +49,9 @@ pub mod code {
     pub const MTYPE_NOT_ALLOWED: i32 = 405;
     /// A handler or a call ran out of time.
     pub const HANDLE_TIMEOUT: i32 = 408;
+    /// erpc's own, never sent on the wire: the caller gave up on its call
+    /// ([`PendingCall::abort`](crate::session::PendingCall::abort)).
+    pub const CANCELED: i32 = 499;
     /// A handler failed (panicked) or the reply could not be produced.
     pub const INTERNAL_SERVER_ERROR: i32 = 500;
     /// An upstream behind a proxy answered with a connection-level code.
@@ -56,6 +59,7 @@ pub mod code {
 }
 
 /// The text Go eRPC gives a code (`CodeText`); undefined codes read `Unknown Error`.
+/// [`code::CANCELED`], which never travels, reads `Canceled`.
 pub fn code_text(code: i32) -> &'static str {
     match code {
         code::OK => "",
@@ -69,6 +73,7 @@ pub fn code_text(code: i32) -> &'static str {
         code::NOT_FOUND => "Not Found",
         code::MTYPE_NOT_ALLOWED => "Message Type Not Allowed",
         code::HANDLE_TIMEOUT => "Handle Timeout",
+        code::CANCELED => "Canceled",
         code::INTERNAL_SERVER_ERROR => "Internal Server Error",
         code::BAD_GATEWAY => "Bad Gateway",
         _ => "Unknown Error",
@@ -310,6 +315,19 @@ impl fmt::Display for Status {
 }
 
 impl std::error::Error for Status {}
+
+/// The text of a panic payload (`panic!("boom")` → `boom`).
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(status) = payload.downcast_ref::<Status>() {
+        status.to_string()
+    } else {
+        "panicked".to_string()
+    }
+}
 
 #[cfg(test)]
 mod tests {

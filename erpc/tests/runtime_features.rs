@@ -135,7 +135,8 @@ async fn ignorecase_lowers_the_service_method() {
         .call("add", |n: Vec<i64>| async move { Ok(n.iter().sum::<i64>()) });
     let server = Peer::builder().router(router).plugin(IgnoreCase).build().unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
-    let session = Peer::builder().build().unwrap().dial(&addr).await.unwrap();
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
     assert_eq!(session.call::<_, i64>("/Math/ADD", &[1, 2]).await.unwrap(), 3);
 }
 

@@ -39,7 +39,7 @@ impl Plugin for Trace {
         config.print_detail = true;
         self.note("pre_new_peer")
     }
-    fn post_new_peer(&self, _: &Peer) -> HookResult {
+    fn post_new_peer(&self, _: &erpc::session::Sessions) -> HookResult {
         self.note("post_new_peer")
     }
     fn post_reg(&self, h: &HandlerInfo) -> HookResult {

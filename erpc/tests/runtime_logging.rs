@@ -82,7 +82,8 @@ async fn slow_calls_warn_and_detail_shows_meta_and_body() {
     };
     let server = Peer::builder().config(config).router(router).build().unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
-    let session = Peer::builder().build().unwrap().dial(&addr).await.unwrap();
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
     session
         .call::<_, i64>("/fast", &7)
         .meta("author", "andeya")

@@ -63,7 +63,8 @@ async fn service_methods_answer_calls() {
     router.service(Math::default());
     let server = Peer::builder().router(router).build().unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
-    let session = Peer::builder().build().unwrap().dial(&addr).await.unwrap();
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
     assert_eq!(session.call::<_, i64>("/math/add", &[1, 2, 3]).await.unwrap(), 6);
     let hello: String = session.call("/math/say_hello", "ann").await.unwrap();
     assert_eq!(hello, "hello ann from /math/say_hello");

@@ -10,7 +10,8 @@ pub mod tls;
 use std::io;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 
 use crate::config::{Network, PeerConfig};
@@ -20,10 +21,50 @@ pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-/// The read half of a connection.
-pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a connection.
 pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// The read half of a connection. Socket halves wait for readability before they need a
+/// buffer, so an idle session holds none.
+pub(crate) enum ReadHalf {
+    Tcp(tokio::net::tcp::OwnedReadHalf),
+    Unix(tokio::net::unix::OwnedReadHalf),
+    Boxed(tokio::io::ReadHalf<Box<dyn Stream>>),
+}
+
+impl ReadHalf {
+    /// Reads what is available into `buf`, making `room` bytes of room first, but only once
+    /// there is something to read on a socket. `Ok(0)` is the end of the stream.
+    pub(crate) async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
+        fn make_room(buf: &mut BytesMut, room: usize) {
+            if buf.capacity() - buf.len() < room / 2 {
+                buf.reserve(room);
+            }
+        }
+        match self {
+            ReadHalf::Tcp(half) => loop {
+                half.readable().await?;
+                make_room(buf, room);
+                match half.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    read => return read,
+                }
+            },
+            ReadHalf::Unix(half) => loop {
+                half.readable().await?;
+                make_room(buf, room);
+                match half.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    read => return read,
+                }
+            },
+            ReadHalf::Boxed(half) => {
+                make_room(buf, room);
+                half.read_buf(buf).await
+            }
+        }
+    }
+}
 
 /// An established connection: the stream and its two addresses.
 pub struct Conn {
@@ -67,15 +108,15 @@ impl Conn {
         match self.io {
             Io::Tcp(s) => {
                 let (r, w) = s.into_split();
-                (Box::new(r), Box::new(w))
+                (ReadHalf::Tcp(r), Box::new(w))
             }
             Io::Unix(s) => {
                 let (r, w) = s.into_split();
-                (Box::new(r), Box::new(w))
+                (ReadHalf::Unix(r), Box::new(w))
             }
             Io::Boxed(s) => {
                 let (r, w) = tokio::io::split(s);
-                (Box::new(r), Box::new(w))
+                (ReadHalf::Boxed(r), Box::new(w))
             }
         }
     }

@@ -1,26 +1,35 @@
 //! Listening: the accept loop and the start of server sessions.
+//!
+//! An accept loop holds no handle on its peer: it has what accepting needs ([`Accepting`]) and
+//! a weak reference to the session registry, and it stops when the peer closes or is dropped.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::Shared;
+use super::Peer;
 use crate::config::Network;
 use crate::error::Error;
 use crate::net::{Conn, Listener};
+use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
-use crate::session::{PreSession, Session, Side, Storage};
+use crate::session::{Env, PreSession, Registry, Session, Side, Storage};
 use crate::status::Status;
 
+/// What the accept path needs from its peer.
+#[derive(Clone)]
+pub(super) struct Accepting {
+    pub(super) env: Arc<Env>,
+    pub(super) plugins: Plugins,
+    pub(super) registry: Weak<Registry>,
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
 /// Binds, runs PostListen, and spawns the accept loop; returns the bound address.
-pub(super) async fn start(
-    shared: &Arc<Shared>,
-    network: Network,
-    addr: &str,
-    proto: Arc<dyn Proto>,
-) -> Result<String, Error> {
-    if *shared.stop_listening.borrow() {
+pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<dyn Proto>) -> Result<String, Error> {
+    let inner = &peer.inner;
+    if *inner.stop_listening.borrow() {
         return Err(Error::Invalid(
             "the peer is closed; build a new one to listen again".into(),
         ));
@@ -29,7 +38,7 @@ pub(super) async fn start(
         .await
         .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?;
     let bound = listener.local_addr();
-    for plugin in shared.plugins.iter() {
+    for plugin in inner.plugins.iter() {
         if let Err(status) = plugin.post_listen(&bound) {
             listener.cleanup();
             return Err(super::hook_error(plugin, "post_listen", status));
@@ -37,31 +46,35 @@ pub(super) async fn start(
     }
     tracing::info!(network = ?network, addr = %bound, proto = proto.name(), "listen and serve");
     let task = tokio::spawn(accept_loop(
-        shared.clone(),
+        peer.accepting(),
         listener,
         proto,
-        shared.stop_listening.subscribe(),
+        inner.stop_listening.subscribe(),
     ));
-    shared.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(task);
     Ok(bound)
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: Listener, proto: Arc<dyn Proto>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(accepting: Accepting, listener: Listener, proto: Arc<dyn Proto>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(5);
+    let socket = accepting.env.settings.socket;
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept(&shared.settings.socket) => accepted,
+            accepted = listener.accept(&socket) => accepted,
             _ = stop.wait_for(|stop| *stop) => break,
         };
         match accepted {
             Ok(conn) => {
                 backoff = Duration::from_millis(5);
-                tokio::spawn(accept_conn(shared.clone(), conn, proto.clone()));
+                tokio::spawn(accept_conn(accepting.clone(), conn, proto.clone()));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = stop.wait_for(|stop| *stop) => break,
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
@@ -70,13 +83,17 @@ async fn accept_loop(shared: Arc<Shared>, listener: Listener, proto: Arc<dyn Pro
 }
 
 /// TLS handshake, then [`serve_conn`].
-async fn accept_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
+async fn accept_conn(accepting: Accepting, conn: Conn, proto: Arc<dyn Proto>) {
     let remote = conn.remote_addr.clone();
-    let conn = match &shared.tls_server {
+    let conn = match &accepting.tls {
         None => conn,
         Some(acceptor) => {
             let (io, local_addr, remote_addr) = conn.into_parts();
-            let limit = shared.settings.handshake_timeout().unwrap_or(Duration::from_secs(10));
+            let limit = accepting
+                .env
+                .settings
+                .handshake_timeout()
+                .unwrap_or(Duration::from_secs(10));
             match tokio::time::timeout(limit, acceptor.accept(io)).await {
                 Ok(Ok(io)) => Conn::new(io, local_addr, remote_addr),
                 Ok(Err(e)) => return tracing::debug!(remote, error = %e, "TLS handshake failed"),
@@ -84,30 +101,33 @@ async fn accept_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) {
             }
         }
     };
-    if let Err(status) = serve_conn(shared, conn, proto).await {
-        tracing::debug!(remote, %status, "connection refused by post_accept");
+    if let Err(status) = serve_conn(&accepting, conn, proto).await {
+        tracing::debug!(remote, %status, "connection not served");
     }
 }
 
-/// PostAccept, then the session.
-pub(super) async fn serve_conn(shared: Arc<Shared>, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
-    let settings = &shared.settings;
+/// PostAccept, then the session, registered with the peer (if the peer is still there).
+pub(super) async fn serve_conn(accepting: &Accepting, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
+    let settings = &accepting.env.settings;
     let remote = conn.remote_addr.clone();
     let mut pre = PreSession::new(
         conn,
         proto,
-        remote.clone(),
+        remote,
         Arc::default(),
         Storage::default(),
         settings.max_message_size,
         settings.default_codec,
         settings.handshake_timeout(),
     );
-    for plugin in shared.plugins.iter() {
-        plugin.post_accept(&mut pre).await?;
+    for plugin in accepting.plugins.iter() {
+        guarded_async(plugin.as_ref(), "post_accept", || plugin.post_accept(&mut pre)).await?;
     }
-    let session = Session::start(shared.clone(), pre, Side::Server, None);
-    shared.hub.insert(session.clone());
+    let Some(registry) = accepting.registry.upgrade() else {
+        return Err(Status::conn_closed("the peer was dropped"));
+    };
+    let session = Session::start(accepting.env.clone(), pre, Side::Server, None);
+    registry.insert(session.clone());
     tracing::debug!(session = %session.id(), "accept ok");
     Ok(session)
 }

@@ -16,14 +16,10 @@
 //! # Ok(()) }
 //! ```
 
-mod hub;
+mod dial;
 mod listen;
-mod settings;
 
-pub(crate) use hub::Hub;
-pub(crate) use settings::Settings;
-
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,34 +27,48 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::codec::EncodeBody;
-use crate::config::{Network, PeerConfig};
+use crate::config::{Network, PeerConfig, Settings};
 use crate::error::Error;
-use crate::net::{self, Conn};
+use crate::net::Conn;
 use crate::plugin::{Plugin, Plugins};
 use crate::proto::{Proto, RawProto};
-use crate::router::{Router, Routes};
-use crate::session::{PreSession, Session, Side, Storage};
+use crate::router::{Dispatcher, Router};
+use crate::session::{self, Broadcast, Env, Hooks, Registry, Session, Sessions, Side, Storage};
 use crate::status::{Status, code};
+use dial::Dialer;
 
-/// Everything sessions of one peer share.
-pub(crate) struct Shared {
-    pub(crate) settings: Settings,
-    pub(crate) config: PeerConfig,
-    pub(crate) routes: Routes,
-    pub(crate) plugins: Plugins,
-    pub(crate) hub: Hub,
-    pub(crate) proto: Arc<dyn Proto>,
+/// A peer: server and client at once. Cheap to clone; the peer lives as long as a handle
+/// does. Dropping the last handle stops its listeners and closes its sessions at once
+/// ([`close`](Self::close) is the graceful way).
+#[derive(Clone)]
+pub struct Peer {
+    inner: Arc<PeerInner>,
+}
+
+/// What a peer owns. Sessions refer to none of it strongly: they hold the shared [`Env`]
+/// (settings, dispatcher, hooks) and weak references to the registry and the dialer.
+struct PeerInner {
+    config: PeerConfig,
+    env: Arc<Env>,
+    plugins: Plugins,
+    registry: Arc<Registry>,
+    dialer: Arc<Dialer>,
+    proto: Arc<dyn Proto>,
     tls_server: Option<tokio_rustls::TlsAcceptor>,
-    tls_client: Option<tokio_rustls::TlsConnector>,
     stop_listening: watch::Sender<bool>,
     listeners: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
 }
 
-/// A peer: server and client at once. Cheap to clone.
-#[derive(Clone)]
-pub struct Peer {
-    shared: Arc<Shared>,
+impl Drop for PeerInner {
+    fn drop(&mut self) {
+        self.stop_listening.send_replace(true);
+        self.dialer.closed.store(true, Ordering::Release);
+        let reason = Status::conn_closed("the peer was dropped");
+        for session in self.registry.all() {
+            session.close_now(&reason);
+        }
+    }
 }
 
 /// Builds a [`Peer`]: configuration, routes, plugins, protocol, TLS.
@@ -140,7 +150,6 @@ impl PeerBuilder {
                 .map_err(|status| hook_error(plugin, "pre_new_peer", status))?;
         }
         config.validate()?;
-        let settings = Settings::from_config(&config)?;
         let routes = router
             .into_routes()
             .with_peer_plugins(&plugins)
@@ -153,24 +162,37 @@ impl PeerBuilder {
             }
             tracing::debug!(route = %info.name, kind = ?info.kind, "registered handler");
         }
+        let settings = Settings::from_config(&config)?;
+        let registry = Arc::new(Registry::default());
+        let tls_client = tls_client.map(tokio_rustls::TlsConnector::from);
+        let dialer = Arc::new(Dialer::new(&config, settings.clone(), plugins.clone(), tls_client));
+        let hooks: Option<Arc<dyn Hooks>> = (!plugins.is_empty()).then(|| Arc::new(plugins.clone()) as _);
+        let redial: std::sync::Weak<dyn session::Redial> = Arc::downgrade(&dialer) as _;
+        let env = Arc::new(Env {
+            settings,
+            dispatch: Arc::new(Dispatcher::new(routes, plugins.clone())),
+            hooks,
+            registry: Arc::downgrade(&registry),
+            redial: Some(redial),
+        });
+        let sessions = Sessions::new(&registry);
         let peer = Peer {
-            shared: Arc::new(Shared {
-                settings,
+            inner: Arc::new(PeerInner {
                 config,
-                routes,
+                env,
                 plugins,
-                hub: Hub::default(),
+                registry,
+                dialer,
                 proto,
                 tls_server: tls_server.map(tokio_rustls::TlsAcceptor::from),
-                tls_client: tls_client.map(tokio_rustls::TlsConnector::from),
                 stop_listening: watch::Sender::new(false),
                 listeners: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
             }),
         };
-        for plugin in peer.shared.plugins.iter() {
+        for plugin in peer.inner.plugins.iter() {
             plugin
-                .post_new_peer(&peer)
+                .post_new_peer(&sessions)
                 .map_err(|status| hook_error(plugin, "post_new_peer", status))?;
         }
         Ok(peer)
@@ -193,44 +215,44 @@ impl Peer {
 
     /// The configuration the peer runs with (after PreNewPeer hooks).
     pub fn config(&self) -> &PeerConfig {
-        &self.shared.config
+        &self.inner.config
     }
 
     /// Listens on the configured network and address (`local_ip:listen_port`) with the
     /// default protocol; returns the bound address (with the real port if the port was 0).
     pub async fn listen(&self) -> Result<String, Error> {
-        let addr = self.shared.config.listen_addr();
-        self.listen_with(self.shared.config.network, &addr, self.shared.proto.clone())
+        let addr = self.inner.config.listen_addr();
+        self.listen_with(self.inner.config.network, &addr, self.inner.proto.clone())
             .await
     }
 
     /// Listens on `addr` (`ip:port`, or a socket path for unix) on the configured network.
     pub async fn listen_on(&self, addr: &str) -> Result<String, Error> {
-        self.listen_with(self.shared.config.network, addr, self.shared.proto.clone())
+        self.listen_with(self.inner.config.network, addr, self.inner.proto.clone())
             .await
     }
 
     /// Listens on `addr` with the given network and protocol. Accepting runs in the
-    /// background until [`close`](Self::close).
+    /// background until [`close`](Self::close) or the last handle is dropped.
     pub async fn listen_with(&self, network: Network, addr: &str, proto: Arc<dyn Proto>) -> Result<String, Error> {
-        listen::start(&self.shared, network, addr, proto).await
+        listen::start(self, network, addr, proto).await
     }
 
     /// Dials `addr` with the default protocol. Attempts and their spacing follow the
     /// config's `redial_times` and `redial_interval`; failure is `105 Dial Failed` with the
     /// last error as cause.
     pub async fn dial(&self, addr: &str) -> Result<Session, Status> {
-        self.dial_with(addr, self.shared.proto.clone()).await
+        self.dial_with(addr, self.inner.proto.clone()).await
     }
 
     /// Dials `addr` with the given protocol.
     pub async fn dial_with(&self, addr: &str, proto: Arc<dyn Proto>) -> Result<Session, Status> {
-        if self.shared.closed.load(Ordering::Acquire) {
+        if self.inner.closed.load(Ordering::Acquire) {
             return Err(Status::from_code(code::DIAL_FAILED, "the peer is closed"));
         }
-        let pre = self.shared.connect(addr, proto, false, None).await?;
-        let session = Session::start(self.shared.clone(), pre, Side::Client, Some(addr.to_string()));
-        self.shared.hub.insert(session.clone());
+        let pre = self.inner.dialer.connect(addr, proto, None).await?;
+        let session = Session::start(self.inner.env.clone(), pre, Side::Client, Some(addr.to_string()));
+        self.inner.registry.insert(session.clone());
         tracing::debug!(session = %session.id(), remote = %session.remote_addr(), "dial ok");
         Ok(session)
     }
@@ -238,25 +260,16 @@ impl Peer {
     /// Serves a connection made elsewhere (a websocket, an in-memory pipe…) as an accepted
     /// one: PostAccept runs, then the session starts. Its id is the remote address.
     pub async fn serve_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
-        listen::serve_conn(self.shared.clone(), conn, proto).await
+        listen::serve_conn(&self.accepting(), conn, proto).await
     }
 
     /// Uses a connection made elsewhere as a dialed one: PostDial runs, then the session
     /// starts. Such a session cannot redial (there is no address to dial).
     pub async fn connect_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
-        let settings = &self.shared.settings;
-        let mut pre = PreSession::new(
-            conn,
-            proto,
-            String::new(),
-            Arc::new(AtomicI32::new(0)),
-            Storage::default(),
-            settings.max_message_size,
-            settings.default_codec,
-            settings.handshake_timeout(),
-        );
-        pre.set_id(pre.local_addr().to_string());
-        self.shared.run_post_dial(&mut pre, false).await.map_err(|status| {
+        let id = conn.local_addr.clone();
+        let dialer = &self.inner.dialer;
+        let mut pre = dialer.pre_session(conn, proto, id, Arc::default(), Storage::default());
+        dialer.post_dial(&mut pre, false).await.map_err(|status| {
             Status::from_code(
                 code::DIAL_FAILED,
                 status
@@ -266,48 +279,47 @@ impl Peer {
                     .to_string(),
             )
         })?;
-        let session = Session::start(self.shared.clone(), pre, Side::Client, None);
-        self.shared.hub.insert(session.clone());
+        let session = Session::start(self.inner.env.clone(), pre, Side::Client, None);
+        self.inner.registry.insert(session.clone());
         Ok(session)
     }
 
     /// The session with this id.
     pub fn session(&self, id: &str) -> Option<Session> {
-        self.shared.hub.get(id)
+        self.inner.registry.get(id)
     }
 
     /// Every live session (both accepted and dialed).
     pub fn sessions(&self) -> Vec<Session> {
-        self.shared.hub.all()
+        self.inner.registry.all()
+    }
+
+    /// A handle on the live sessions that does not keep the peer alive (for background tasks).
+    pub fn sessions_handle(&self) -> Sessions {
+        Sessions::new(&self.inner.registry)
     }
 
     /// Number of live sessions.
     pub fn count_sessions(&self) -> usize {
-        self.shared.hub.len()
+        self.inner.registry.len()
     }
 
-    /// Pushes to every live session; returns how many it reached.
-    pub async fn broadcast<A: EncodeBody + ?Sized + Sync>(&self, service_method: &str, args: &A) -> usize {
-        let mut reached = 0;
-        for session in self.sessions() {
-            match session.push(service_method, args).await {
-                Ok(()) => reached += 1,
-                Err(status) => {
-                    tracing::debug!(session = %session.id(), %status, "broadcast skipped a session")
-                }
-            }
-        }
-        reached
+    /// Pushes to every live session at once. Each push is bounded by the push timeout, so a
+    /// session whose peer stopped reading delays nobody else; the [`Broadcast`] says how many
+    /// took it and why the others did not.
+    pub async fn broadcast<A: EncodeBody + ?Sized + Sync>(&self, service_method: &str, args: &A) -> Broadcast {
+        session::broadcast(self.sessions(), service_method, args).await
     }
 
     /// Closes gracefully: stops accepting, then closes every session (each lets its running
     /// handlers answer, within the shutdown timeout).
     pub async fn close(&self) {
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.shared.stop_listening.send_replace(true);
-        let listeners = std::mem::take(&mut *self.shared.listeners.lock().unwrap_or_else(|e| e.into_inner()));
+        self.inner.dialer.closed.store(true, Ordering::Release);
+        self.inner.stop_listening.send_replace(true);
+        let listeners = std::mem::take(&mut *self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()));
         for listener in listeners {
             let _ = listener.await;
         }
@@ -318,6 +330,16 @@ impl Peer {
             .collect();
         for task in closing {
             let _ = task.await;
+        }
+    }
+
+    /// What the accept path needs, without a handle on the peer itself.
+    fn accepting(&self) -> listen::Accepting {
+        listen::Accepting {
+            env: self.inner.env.clone(),
+            plugins: self.inner.plugins.clone(),
+            registry: Arc::downgrade(&self.inner.registry),
+            tls: self.inner.tls_server.clone(),
         }
     }
 
@@ -338,7 +360,7 @@ impl Peer {
         async move {
             signalled.await;
             tracing::info!("shutting down");
-            let limit = peer.shared.settings.shutdown_timeout + Duration::from_secs(1);
+            let limit = peer.inner.env.settings.shutdown_timeout + Duration::from_secs(1);
             if tokio::time::timeout(limit, peer.close()).await.is_err() {
                 tracing::warn!("shutdown took longer than {limit:?}; stopping anyway");
             }
@@ -379,116 +401,5 @@ impl std::fmt::Debug for Peer {
         f.debug_struct("Peer")
             .field("sessions", &self.count_sessions())
             .finish()
-    }
-}
-
-impl Shared {
-    /// Dials until a connection passes PostDial, within the configured attempts.
-    pub(crate) async fn connect(
-        self: &Arc<Self>,
-        addr: &str,
-        proto: Arc<dyn Proto>,
-        is_redial: bool,
-        existing: Option<&Session>,
-    ) -> Result<PreSession, Status> {
-        let network = self.config.network;
-        let local = (self.config.local_port != 0 && network != Network::Unix).then(|| self.config.local_dial_addr());
-        for plugin in self.plugins.iter() {
-            plugin.pre_dial(local.as_deref().unwrap_or(""), addr)?;
-        }
-        let settings = &self.settings;
-        let mut attempt: i64 = 0;
-        let mut last_error = String::new();
-        loop {
-            if attempt > 0 {
-                let unlimited = settings.redial_times < 0;
-                if !unlimited && attempt > i64::from(settings.redial_times) {
-                    break;
-                }
-                tokio::time::sleep(settings.redial_interval).await;
-                if existing.is_some_and(Session::is_closed) || self.closed.load(Ordering::Acquire) {
-                    break;
-                }
-            }
-            attempt += 1;
-            let conn = match self.open(network, addr, local.as_deref()).await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    last_error = e;
-                    tracing::debug!(addr, attempt, error = %last_error, "dial attempt failed");
-                    continue;
-                }
-            };
-            let (id, seq, storage) = match existing {
-                Some(s) => (s.id().to_string(), s.seq_counter(), s.storage().clone()),
-                None => (conn.local_addr.clone(), Arc::new(AtomicI32::new(0)), Storage::default()),
-            };
-            let mut pre = PreSession::new(
-                conn,
-                proto.clone(),
-                id,
-                seq,
-                storage,
-                settings.max_message_size,
-                settings.default_codec,
-                settings.handshake_timeout(),
-            );
-            match self.run_post_dial(&mut pre, is_redial).await {
-                Ok(()) => return Ok(pre),
-                Err(status) => {
-                    last_error = status
-                        .cause()
-                        .filter(|c| !c.is_empty())
-                        .unwrap_or(status.msg())
-                        .to_string();
-                    tracing::debug!(addr, attempt, %status, "post_dial refused the connection");
-                }
-            }
-        }
-        Err(Status::from_code(code::DIAL_FAILED, last_error))
-    }
-
-    async fn run_post_dial(&self, pre: &mut PreSession, is_redial: bool) -> Result<(), Status> {
-        for plugin in self.plugins.iter() {
-            plugin.post_dial(pre, is_redial).await?;
-        }
-        Ok(())
-    }
-
-    /// One connection attempt, TLS included, within the dial timeout.
-    async fn open(&self, network: Network, addr: &str, local: Option<&str>) -> Result<Conn, String> {
-        let attempt = async {
-            let conn = net::connect(network, addr, local, &self.settings.socket)
-                .await
-                .map_err(|e| e.to_string())?;
-            match &self.tls_client {
-                None => Ok(conn),
-                Some(connector) => {
-                    // Unix sockets have no host name: their certificates are checked as
-                    // "localhost".
-                    let host = match network {
-                        Network::Unix => "localhost",
-                        _ => addr
-                            .rsplit_once(':')
-                            .map_or(addr, |(host, _)| host)
-                            .trim_matches(['[', ']']),
-                    };
-                    let host = if host.is_empty() { "localhost" } else { host };
-                    let name = net::tls::server_name(host).map_err(|e| e.to_string())?;
-                    let (io, local_addr, remote_addr) = conn.into_parts();
-                    let io = connector
-                        .connect(name, io)
-                        .await
-                        .map_err(|e| format!("TLS handshake failed: {e}"))?;
-                    Ok(Conn::new(io, local_addr, remote_addr))
-                }
-            }
-        };
-        match self.settings.dial_timeout {
-            Some(limit) => tokio::time::timeout(limit, attempt)
-                .await
-                .unwrap_or_else(|_| Err(format!("dial timed out after {limit:?}"))),
-            None => attempt.await,
-        }
     }
 }

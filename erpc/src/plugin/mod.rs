@@ -11,16 +11,39 @@ mod ignorecase;
 
 pub use ignorecase::IgnoreCase;
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use crate::config::PeerConfig;
 use crate::message::Message;
-use crate::peer::Peer;
-use crate::router::HandlerInfo;
-use crate::session::{PreSession, Session};
+use crate::session::{Hooks, PreSession, Session, Sessions};
 use crate::status::Status;
+
+/// Whether a handler answers CALLs or PUSHes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandlerKind {
+    /// A CALL handler.
+    Call,
+    /// A PUSH handler.
+    Push,
+}
+
+/// What plugins learn about a registered handler (`post_reg`).
+#[derive(Clone, Debug)]
+pub struct HandlerInfo {
+    /// The route.
+    pub name: String,
+    /// CALL or PUSH.
+    pub kind: HandlerKind,
+    /// Whether it is the fallback for unknown routes.
+    pub unknown: bool,
+    /// The Rust type of the argument.
+    pub arg_type: &'static str,
+}
 
 /// What a hook returns: `Ok(())` to go on, or a status that stops the chain.
 pub type HookResult = Result<(), Status>;
@@ -35,8 +58,9 @@ pub trait Plugin: Send + Sync + 'static {
     fn pre_new_peer(&self, config: &mut PeerConfig) -> HookResult {
         Ok(())
     }
-    /// After the peer is built. An error stops `build()`.
-    fn post_new_peer(&self, peer: &Peer) -> HookResult {
+    /// After the peer is built, with a handle on its sessions (keep it to range over them
+    /// later: it does not keep the peer alive). An error stops `build()`.
+    fn post_new_peer(&self, sessions: &Sessions) -> HookResult {
         Ok(())
     }
     /// For each registered handler. An error stops `build()`.
@@ -172,10 +196,11 @@ impl Plugins {
         self.list.is_empty()
     }
 
-    /// Runs `hook` on each plugin until one fails; the failure is returned.
-    pub(crate) fn run(&self, mut hook: impl FnMut(&dyn Plugin) -> HookResult) -> HookResult {
+    /// Runs `hook` on each plugin until one fails; the failure is returned. A hook that panics
+    /// fails with `500`, naming the plugin and the hook.
+    pub(crate) fn run(&self, hook_name: &str, mut hook: impl FnMut(&dyn Plugin) -> HookResult) -> HookResult {
         for plugin in self.list.iter() {
-            hook(plugin.as_ref())?;
+            guarded(plugin.as_ref(), hook_name, &mut hook)?;
         }
         Ok(())
     }
@@ -183,10 +208,67 @@ impl Plugins {
     /// Runs `hook` on each plugin and logs failures, for hooks whose errors change nothing.
     pub(crate) fn run_logged(&self, hook_name: &str, mut hook: impl FnMut(&dyn Plugin) -> HookResult) {
         for plugin in self.list.iter() {
-            if let Err(status) = hook(plugin.as_ref()) {
+            if let Err(status) = guarded(plugin.as_ref(), hook_name, &mut hook) {
                 tracing::warn!(plugin = plugin.name(), hook = hook_name, %status, "plugin hook failed");
             }
         }
+    }
+}
+
+/// Runs one async hook (PostDial, PostAccept) of one plugin, turning a panic into a `500`
+/// status like [`Plugins::run`].
+pub(crate) async fn guarded_async<'a>(
+    plugin: &'a dyn Plugin,
+    hook_name: &str,
+    start: impl FnOnce() -> BoxFuture<'a, HookResult>,
+) -> HookResult {
+    let result = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(running) => AssertUnwindSafe(running).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    result.unwrap_or_else(|panic| Err(panicked(plugin, hook_name, &*panic)))
+}
+
+/// Runs one hook of one plugin, turning a panic into a `500` status.
+fn guarded(plugin: &dyn Plugin, hook_name: &str, hook: &mut impl FnMut(&dyn Plugin) -> HookResult) -> HookResult {
+    std::panic::catch_unwind(AssertUnwindSafe(|| hook(plugin)))
+        .unwrap_or_else(|panic| Err(panicked(plugin, hook_name, &*panic)))
+}
+
+fn panicked(plugin: &dyn Plugin, hook_name: &str, panic: &(dyn Any + Send)) -> Status {
+    let text = crate::status::panic_text(panic);
+    tracing::error!(plugin = plugin.name(), hook = hook_name, panic = %text, "plugin hook panicked");
+    Status::internal(format!("plugin {:?} panicked in {hook_name}: {text}", plugin.name()))
+}
+
+/// The peer's plugins run the hooks sessions run themselves.
+impl Hooks for Plugins {
+    fn pre_write_call(&self, session: &Session, msg: &mut Message) -> HookResult {
+        self.run("pre_write_call", |p| p.pre_write_call(session, msg))
+    }
+    fn post_write_call(&self, session: &Session, msg: &Message) {
+        self.run_logged("post_write_call", |p| p.post_write_call(session, msg));
+    }
+    fn pre_write_push(&self, session: &Session, msg: &mut Message) -> HookResult {
+        self.run("pre_write_push", |p| p.pre_write_push(session, msg))
+    }
+    fn post_write_push(&self, session: &Session, msg: &Message) {
+        self.run_logged("post_write_push", |p| p.post_write_push(session, msg));
+    }
+    fn pre_read_header(&self, session: &Session) -> HookResult {
+        self.run("pre_read_header", |p| p.pre_read_header(session))
+    }
+    fn post_read_reply_header(&self, session: &Session, msg: &mut Message) -> HookResult {
+        self.run("post_read_reply_header", |p| p.post_read_reply_header(session, msg))
+    }
+    fn pre_read_reply_body(&self, session: &Session, msg: &mut Message) -> HookResult {
+        self.run("pre_read_reply_body", |p| p.pre_read_reply_body(session, msg))
+    }
+    fn post_read_reply_body(&self, session: &Session, msg: &Message) -> HookResult {
+        self.run("post_read_reply_body", |p| p.post_read_reply_body(session, msg))
+    }
+    fn post_disconnect(&self, session: &Session) {
+        self.run_logged("post_disconnect", |p| p.post_disconnect(session));
     }
 }
 

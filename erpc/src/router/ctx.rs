@@ -157,7 +157,9 @@ impl CallCtx {
         if inc.plugins.is_empty() {
             return Ok(());
         }
-        inc.plugins.run(|p| p.post_read_call_body(&inc.session, &inc.request))
+        inc.plugins.run("post_read_call_body", |p| {
+            p.post_read_call_body(&inc.session, &inc.request)
+        })
     }
 
     /// The plugins of the matched route (the peer's when none matched).
@@ -192,7 +194,9 @@ impl PushCtx {
         if inc.plugins.is_empty() {
             return Ok(());
         }
-        inc.plugins.run(|p| p.post_read_push_body(&inc.session, &inc.request))
+        inc.plugins.run("post_read_push_body", |p| {
+            p.post_read_push_body(&inc.session, &inc.request)
+        })
     }
 }
 

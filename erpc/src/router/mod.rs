@@ -25,13 +25,16 @@
 //! unknown pushes are dropped unless [`Router::unknown_push`] is set.
 
 mod ctx;
+mod dispatch;
 mod handler;
 pub mod mapper;
 
+pub use crate::plugin::{HandlerInfo, HandlerKind};
 pub use ctx::{CallCtx, PushCtx};
 pub use handler::{CallHandler, PushHandler};
 pub use mapper::NameMapper;
 
+pub(crate) use dispatch::Dispatcher;
 pub(crate) use handler::{ErasedCall, ErasedPush};
 
 use std::marker::PhantomData;
@@ -41,28 +44,6 @@ use handler::{CallFn, PushFn};
 use rustc_hash::FxHashMap;
 
 use crate::plugin::{Plugin, Plugins};
-
-/// Whether a handler answers CALLs or PUSHes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandlerKind {
-    /// A CALL handler.
-    Call,
-    /// A PUSH handler.
-    Push,
-}
-
-/// What plugins learn about a registered handler (`post_reg`).
-#[derive(Clone, Debug)]
-pub struct HandlerInfo {
-    /// The route.
-    pub name: String,
-    /// CALL or PUSH.
-    pub kind: HandlerKind,
-    /// Whether it is the fallback for unknown routes.
-    pub unknown: bool,
-    /// The Rust type of the argument.
-    pub arg_type: &'static str,
-}
 
 pub(crate) struct Route<H: ?Sized> {
     pub(crate) handler: Arc<H>,

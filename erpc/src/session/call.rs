@@ -10,8 +10,9 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::Session;
+use super::log;
+use super::pending::Outcome;
 use crate::codec::{CodecId, DecodeBody, EncodeBody};
-use crate::log;
 use crate::message::{Message, MessageType};
 use crate::meta::{self, Meta};
 use crate::status::{Status, code};
@@ -58,7 +59,7 @@ impl Options {
         service_method: &str,
         args: &A,
     ) -> Result<Message, Status> {
-        let codec = self.codec.unwrap_or(session.shared().settings.default_codec);
+        let codec = self.codec.unwrap_or(session.settings().default_codec);
         let body = args
             .encode_body(codec)
             .map_err(|e| Status::from_code(code::WRITE_FAILED, format!("cannot encode the arguments: {e}")))?;
@@ -148,7 +149,7 @@ impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
 impl<A: EncodeBody + ?Sized, R: DecodeBody> Call<'_, A, R> {
     fn prepare(self) -> (Session, Result<Message, Status>, Option<Duration>) {
         let session = self.session.clone();
-        let timeout = self.options.timeout.unwrap_or(session.shared().settings.call_timeout);
+        let timeout = self.options.timeout.unwrap_or(session.settings().call_timeout);
         let msg = self
             .options
             .message(&session, MessageType::Call, self.service_method, self.args);
@@ -191,7 +192,8 @@ impl<R> PendingCall<R> {
         self.task.is_finished()
     }
 
-    /// Stops waiting; the call ends as if its timeout passed.
+    /// Stops waiting: the call ends with [`code::CANCELED`] (a reply that comes later is
+    /// dropped).
     pub fn abort(&self) {
         self.task.abort();
     }
@@ -200,52 +202,59 @@ impl<R> PendingCall<R> {
 impl<R> Future for PendingCall<R> {
     type Output = Result<Reply<R>, Status>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.task)
-            .poll(cx)
-            .map(|joined| joined.unwrap_or_else(|e| Err(Status::timeout(format!("the call was abandoned: {e}")))))
+        Pin::new(&mut self.task).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
+                Err(if e.is_cancelled() {
+                    Status::from_code(code::CANCELED, "the call was aborted before its reply came")
+                } else {
+                    Status::internal(format!("the task making the call panicked: {e}"))
+                })
+            })
+        })
     }
 }
 
-/// Sends a CALL and waits for its reply: seq, pending entry, hooks, write, wait, decode.
+/// Sends a CALL and waits for its reply: seq and pending entry, hooks, queue, wait, decode.
+/// The deadline covers all of it: waiting for room in the output queue or for a redial,
+/// sending, and the reply.
 async fn exchange<R: DecodeBody>(
     session: Session,
     mut msg: Message,
     timeout: Option<Duration>,
 ) -> Result<Reply<R>, Status> {
-    let shared = session.shared().clone();
-    let started = shared.settings.count_time.then(Instant::now);
-    msg.seq = session.next_seq();
-    let plugins = &shared.plugins;
-    if !plugins.is_empty() {
-        plugins.run(|p| p.pre_write_call(&session, &mut msg))?;
+    let env = session.env().clone();
+    let started = env.settings.count_time.then(Instant::now);
+    let deadline = super::deadline_after(timeout);
+    let (seq, mut reply) = session.pending().register(session.seq_counter(), deadline);
+    msg.seq = seq;
+    if let Some(hooks) = &env.hooks {
+        hooks.pre_write_call(&session, &mut msg)?;
     }
-    let deadline = timeout.map(|limit| Instant::now() + limit);
-    let reply = session.pending().register(msg.seq, deadline);
     let outcome = async {
-        session.send_and_flush(&msg, timeout).await?;
-        if !plugins.is_empty() {
-            plugins.run_logged("post_write_call", |p| p.post_write_call(&session, &msg));
+        let queued = session.send(&msg, deadline).await?;
+        if let Some(hooks) = &env.hooks {
+            // PostWriteCall runs once the call is on the socket, unless the call ends first.
+            tokio::select! {
+                biased;
+                written = queued.written() => if written {
+                    hooks.post_write_call(&session, &msg);
+                },
+                outcome = &mut reply => return outcome.into_reply(&msg, timeout),
+            }
         }
-        match reply.await {
-            Err(status) if status == super::pending::timed_out() => Err(Status::timeout(format!(
-                "no reply to {:?} within {:?}; raise the call timeout if the handler is slow",
-                msg.service_method,
-                timeout.unwrap_or_default()
-            ))),
-            outcome => outcome,
-        }
+        (&mut reply).await.into_reply(&msg, timeout)
     }
     .await;
-    log::call_out(&shared.settings, &session, &msg, outcome.as_ref(), started);
+    log::call_out(&env.settings, &session, &msg, outcome.as_ref(), started);
     let reply = outcome?;
     if !reply.status.is_ok() {
         return Err(reply.status);
     }
-    if !plugins.is_empty() {
+    if let Some(hooks) = &env.hooks {
         // Replies travel without their service method; hooks see it restored, as in Go.
         let mut reply = reply.clone();
         reply.service_method.clone_from(&msg.service_method);
-        plugins.run(|p| p.post_read_reply_body(&session, &reply))?;
+        hooks.post_read_reply_body(&session, &reply)?;
     }
     let body = R::decode_body(reply.body_codec, reply.body)
         .map_err(|e| Status::bad_message(format!("cannot decode the reply: {e}")))?;
@@ -254,6 +263,20 @@ async fn exchange<R: DecodeBody>(
         meta: reply.meta,
         codec: reply.body_codec,
     })
+}
+
+impl Outcome {
+    fn into_reply(self, call: &Message, timeout: Option<Duration>) -> Result<Message, Status> {
+        match self {
+            Outcome::Reply(reply) => Ok(reply),
+            Outcome::Failed(status) => Err(status),
+            Outcome::TimedOut => Err(Status::timeout(format!(
+                "no reply to {:?} within {:?}; raise the call timeout if the handler is slow",
+                call.service_method,
+                timeout.unwrap_or_default()
+            ))),
+        }
+    }
 }
 
 /// A PUSH being prepared; await it to send. There is no answer: `Ok` means it was queued for
@@ -278,8 +301,8 @@ impl<'a, A: EncodeBody + ?Sized> Push<'a, A> {
 
     message_options!();
 
-    /// How long to wait for a redialing connection before giving up (default: the peer's
-    /// `call_timeout`).
+    /// How long the push may wait for room in the output queue or for a redialing connection
+    /// before it fails (default: the peer's `push_timeout`, itself the call timeout by default).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = Some(Some(timeout));
         self
@@ -292,24 +315,31 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
 
     fn into_future(self) -> Self::IntoFuture {
         let session = self.session.clone();
-        let timeout = self.options.timeout.unwrap_or(session.shared().settings.call_timeout);
+        let timeout = self.options.timeout.unwrap_or(session.settings().push_timeout);
         let msg = self
             .options
             .message(&session, MessageType::Push, self.service_method, self.args);
         Box::pin(async move {
             let mut msg = msg?;
-            let shared = session.shared().clone();
-            let started = shared.settings.count_time.then(Instant::now);
-            msg.seq = session.next_seq();
-            let plugins = &shared.plugins;
-            if !plugins.is_empty() {
-                plugins.run(|p| p.pre_write_push(&session, &mut msg))?;
+            let env = session.env().clone();
+            let started = env.settings.count_time.then(Instant::now);
+            let deadline = super::deadline_after(timeout);
+            msg.seq = super::next_seq(session.seq_counter());
+            if let Some(hooks) = &env.hooks {
+                hooks.pre_write_push(&session, &mut msg)?;
             }
-            session.send_and_flush(&msg, timeout).await?;
-            if !plugins.is_empty() {
-                plugins.run_logged("post_write_push", |p| p.post_write_push(&session, &msg));
+            let queued = session.send(&msg, deadline).await?;
+            if let Some(hooks) = &env.hooks {
+                // PostWritePush runs once the push is on the socket (within its deadline).
+                let written = tokio::select! {
+                    written = queued.written() => written,
+                    () = super::outbox::until(deadline) => false,
+                };
+                if written {
+                    hooks.post_write_push(&session, &msg);
+                }
             }
-            log::push_out(&shared.settings, &session, &msg, started);
+            log::push_out(&env.settings, &session, &msg, started);
             Ok(())
         })
     }

@@ -1,224 +1,136 @@
-//! A link: the current connection of a session, with its reader task.
+//! A link: the current connection of a session, with its reader task and its [`Outbox`].
 //!
-//! Senders frame their message straight into the link's output buffer (under a short lock,
-//! no await). Writing is a *flush*: whoever finds the writer free writes everything queued so
-//! far in one call, so concurrent senders share system calls (write batching); one that finds
-//! the writer busy just leaves, since the writer looks at the buffer again after letting go of
-//! the socket.
+//! The reader task owns the read half: it decodes every complete frame it has, hands each to
+//! the session (replies complete calls, calls and pushes go to the dispatcher), then lets the
+//! outbox write the replies that are ready without waiting, and reads again. It never waits
+//! for a write. The writer task (in [`Outbox`]) owns all waiting on the socket.
 //!
-//! Who flushes decides how large the batches are. The reader decodes every complete frame it
-//! has, lets the handlers that finish at once queue their replies, and flushes them itself
-//! before reading again, so answering costs no task wake-up at all. Everyone else (calls,
-//! pushes, replies of handlers that had to wait) wakes the flusher task, which first yields:
-//! tokio runs a woken task next, so without the yield it would write each caller's message
-//! alone, right after that caller. Yielding puts it behind every task that is ready, which
-//! under load means behind all the callers woken by one batch of replies, and its one write
-//! carries all their calls (at 1,000 callers, one write per 15 to 20 calls instead of nearly
-//! one per call). A flush hands over to the flusher task after several batches in a row, so no
-//! one writes for everyone forever.
+//! However the reader ends (end of stream, a bad frame, a panicking hook, the session closing
+//! or the task being dropped), its exit guard runs the link-lost path: replies already queued
+//! are still written, the pending calls end with `102`, and the session redials or closes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use super::Session;
-use crate::message::Message;
-use crate::net::{Conn, ReadHalf, WriteHalf};
-use crate::proto::Proto;
+use super::outbox::{Outbox, until};
+use crate::net::{Conn, ReadHalf};
 use crate::status::{Status, code};
 
-/// Above this many queued bytes, senders wait for the writer (backpressure).
-const HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Room the reader makes before each read: it starts small and doubles, up to the maximum,
-/// while reads keep filling it, so idle sessions hold little memory and busy ones take large
-/// gulps (fewer system calls, larger batches of replies).
+/// while reads keep filling it, so busy sessions take large gulps (fewer system calls, larger
+/// batches of replies). Idle sessions hold no read buffer at all.
 const READ_CHUNK_MIN: usize = 8 * 1024;
 const READ_CHUNK_MAX: usize = 128 * 1024;
-/// Batches one flush writes before handing over to the flusher task.
-const ROUNDS: usize = 8;
-
-struct Writer {
-    half: WriteHalf,
-    batch: BytesMut,
-}
 
 pub(crate) struct Link {
-    out: Mutex<BytesMut>,
-    writer: tokio::sync::Mutex<Writer>,
-    wake_flusher: Notify,
-    drained: Notify,
+    pub(crate) outbox: Outbox,
     stop_reader: Notify,
-    broken: AtomicBool,
-    closing: AtomicBool,
+    lost: AtomicBool,
+    writer_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Link {
-    /// Starts the reader (and the hand-over flusher) of `conn`; `buffer` holds bytes already read.
-    pub(crate) fn spawn(session: Session, conn: Conn, buffer: BytesMut) -> Arc<Link> {
+    /// Starts the reader and writer tasks of `conn` for `session`; `buffer` holds bytes
+    /// already read (in the handshake phase).
+    pub(crate) fn spawn(session: &Session, conn: Conn, buffer: BytesMut) -> Arc<Link> {
         let (reader, writer) = conn.into_split();
+        let settings = &session.env().settings;
         let link = Arc::new(Link {
-            out: Mutex::new(BytesMut::with_capacity(8 * 1024)),
-            writer: tokio::sync::Mutex::new(Writer {
-                half: writer,
-                batch: BytesMut::with_capacity(8 * 1024),
-            }),
-            wake_flusher: Notify::new(),
-            drained: Notify::new(),
+            outbox: Outbox::new(writer, settings.max_message_size),
             stop_reader: Notify::new(),
-            broken: AtomicBool::new(false),
-            closing: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
+            writer_task: Mutex::new(None),
         });
-        tokio::spawn(flusher(link.clone()));
-        tokio::spawn(read_loop(session, link.clone(), reader, buffer));
+        let drain_limit = settings.shutdown_timeout;
+        let writing = link.clone();
+        let task = tokio::spawn(async move { writing.outbox.run(drain_limit).await });
+        *link.writer_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        tokio::spawn(read_loop(session.clone(), link.clone(), reader, buffer));
         link
     }
 
-    pub(crate) fn is_broken(&self) -> bool {
-        self.broken.load(Ordering::Acquire)
+    /// Whether the link is lost (or being closed): nothing new may be queued on it.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
     }
 
-    fn out(&self) -> std::sync::MutexGuard<'_, BytesMut> {
-        self.out.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Frames `msg` into the output buffer, unless the writer is behind (`Ok(false)`: use
-    /// [`send`](Self::send), which waits). Call [`flush`](Self::flush) after.
-    pub(crate) fn enqueue(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<bool, Status> {
-        let mut out = self.out();
-        if self.is_broken() || self.closing.load(Ordering::Acquire) {
-            return Err(Status::conn_closed("the connection is lost"));
-        }
-        if out.len() >= HIGH_WATER {
-            return Ok(false);
-        }
-        proto
-            .encode(msg, &mut out, max_size)
-            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
-        Ok(true)
-    }
-
-    /// Frames `msg` and flushes, waiting first while the writer is behind.
-    pub(crate) async fn send(&self, proto: &dyn Proto, msg: &Message, max_size: usize) -> Result<(), Status> {
-        loop {
-            if self.enqueue(proto, msg, max_size)? {
-                self.flush().await;
-                return Ok(());
-            }
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.out().len() >= HIGH_WATER && !self.is_broken() {
-                drained.await;
-            }
-        }
-    }
-
-    /// Writes what is queued, unless another task is writing (it will see our bytes).
-    async fn flush(&self) {
-        let mut rounds = 0;
-        loop {
-            let Ok(mut writer) = self.writer.try_lock() else { return };
-            let Writer { half, batch } = &mut *writer;
-            loop {
-                std::mem::swap(&mut *self.out(), batch);
-                if batch.is_empty() {
-                    break;
-                }
-                if batch.len() >= HIGH_WATER {
-                    // Senders wait only when this much was queued.
-                    self.drained.notify_waiters();
-                }
-                if let Err(e) = half.write_all(batch).await {
-                    tracing::debug!(error = %e, "write failed");
-                    self.fail();
-                    return;
-                }
-                batch.clear();
-                if batch.capacity() > HIGH_WATER {
-                    *batch = BytesMut::with_capacity(8 * 1024);
-                }
-                rounds += 1;
-                if rounds == ROUNDS {
-                    drop(writer);
-                    self.wake_flusher.notify_one();
-                    return;
-                }
-            }
-            drop(writer);
-            // Bytes queued by a sender that found us busy: look after letting go.
-            if self.out().is_empty() {
-                return;
-            }
-        }
-    }
-
-    /// Has the flusher task write what is queued.
-    pub(crate) fn wake_flusher(&self) {
-        self.wake_flusher.notify_one();
-    }
-
-    /// Marks the link broken and stops its tasks.
-    fn fail(&self) {
-        self.broken.store(true, Ordering::Release);
+    /// Stops reading and taking messages; what is queued is still written, then the
+    /// connection is shut down.
+    pub(crate) fn close(&self) {
+        self.lost.store(true, Ordering::Release);
         self.stop_reader.notify_one();
-        self.wake_flusher.notify_one();
-        self.drained.notify_waiters();
+        self.outbox.drain();
     }
 
-    /// Writes what is queued, closes the connection and stops the reader.
-    pub(crate) async fn shutdown(&self) {
-        self.closing.store(true, Ordering::Release);
+    /// [`close`](Self::close), then waits up to `limit` for the queue to be written; a writer
+    /// still stuck after that (the peer is not reading) is stopped.
+    pub(crate) async fn shutdown(&self, limit: Duration) {
+        self.close();
+        let task = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut task) = task
+            && tokio::time::timeout(limit, &mut task).await.is_err()
         {
-            let mut writer = self.writer.lock().await;
-            let Writer { half, batch } = &mut *writer;
-            loop {
-                std::mem::swap(&mut *self.out(), batch);
-                if batch.is_empty() || half.write_all(batch).await.is_err() {
-                    break;
-                }
-                batch.clear();
-            }
-            let _ = half.flush().await;
-            let _ = half.shutdown().await;
+            task.abort();
         }
-        self.fail();
+        self.outbox.stop();
+    }
+
+    /// Stops at once: no more reading or writing (the peer was dropped).
+    pub(crate) fn abort(&self) {
+        self.lost.store(true, Ordering::Release);
+        self.stop_reader.notify_one();
+        self.outbox.stop();
+        if let Some(task) = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
     }
 }
 
-/// Takes over flushing when a sender has written [`ROUNDS`] batches in a row.
-async fn flusher(link: Arc<Link>) {
-    loop {
-        link.wake_flusher.notified().await;
-        // Let every task that is ready run first: callers woken by the same batch of replies
-        // queue their next calls, and this write carries them all.
-        tokio::task::yield_now().await;
-        if link.is_broken() {
-            return;
-        }
-        link.flush().await;
+/// Runs the link-lost path however the reader ends, unwinding included.
+struct ReaderExit {
+    session: Session,
+    link: Arc<Link>,
+    reason: Option<Status>,
+}
+
+impl Drop for ReaderExit {
+    fn drop(&mut self) {
+        let reason = self
+            .reason
+            .take()
+            .unwrap_or_else(|| Status::conn_closed("the session's reader stopped unexpectedly"));
+        self.link.close();
+        self.session.link_lost(&self.link, reason);
     }
 }
 
 async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut buf: BytesMut) {
-    let shared = session.shared().clone();
-    let max_size = shared.settings.max_message_size;
-    let age = shared.settings.session_age;
-    let expires = age.map(|age| tokio::time::Instant::now() + age);
+    let mut exit = ReaderExit {
+        session: session.clone(),
+        link: link.clone(),
+        reason: None,
+    };
+    let env = session.env().clone();
+    let max_size = env.settings.max_message_size;
+    let expires = env.settings.session_age.map(|age| tokio::time::Instant::now() + age);
     let proto = session.proto().clone();
     let mut chunk = READ_CHUNK_MIN;
     let reason = 'read: loop {
         loop {
-            if !shared.plugins.is_empty()
-                && let Err(status) = shared.plugins.run(|p| p.pre_read_header(&session))
+            if let Some(hooks) = &env.hooks
+                && let Err(status) = hooks.pre_read_header(&session)
             {
                 break 'read status;
             }
             match proto.decode(&mut buf, max_size) {
                 Ok(Some(msg)) => {
-                    if let Err(status) = super::incoming::dispatch(&session, msg) {
+                    if let Err(status) = session.receive(msg) {
                         break 'read status;
                     }
                 }
@@ -229,42 +141,31 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                 }
             }
         }
-        // Replies of the handlers that finished at once go out together.
-        link.flush().await;
-        if buf.capacity() - buf.len() < chunk / 2 {
-            buf.reserve(chunk);
+        // Replies of the handlers that finished at once go out together, if the socket takes
+        // them now; the writer task sees to the rest.
+        link.outbox.write_now();
+        if buf.is_empty() && buf.capacity() > 0 {
+            // Nothing half-read: hold no buffer while waiting.
+            buf = BytesMut::new();
         }
-        let room = buf.capacity() - buf.len();
         let read = tokio::select! {
-            read = reader.read_buf(&mut buf) => read,
-            () = link.stop_reader.notified() => break closed_by_peer(),
-            () = sleep_until(expires) => break Status::conn_closed("session age expired"),
+            read = reader.read_into(&mut buf, chunk) => read,
+            () = link.stop_reader.notified() => break Status::conn_closed("the session was closed"),
+            () = until(expires) => break Status::conn_closed("session age expired"),
         };
-        if read.as_ref().is_ok_and(|&n| n >= room) {
-            chunk = (chunk * 2).min(READ_CHUNK_MAX);
-        }
         match read {
-            Ok(0) => break closed_by_peer(),
-            Ok(_) => {}
+            Ok(0) => break Status::new(code::CONN_CLOSED, "Connection Closed"),
+            Ok(n) => {
+                if n >= chunk / 2 {
+                    chunk = (chunk * 2).min(READ_CHUNK_MAX);
+                }
+            }
             Err(e) => break Status::conn_closed(e.to_string()),
         }
     };
-    link.fail();
-    let reason = match reason.code() {
+    // Replies queued before a bad frame still go out: the link drains before it closes.
+    exit.reason = Some(match reason.code() {
         code::CONN_CLOSED => reason,
         _ => Status::conn_closed(reason.to_string()),
-    };
-    session.link_lost(&link, reason);
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The status of a connection closed without an error (EOF): Go gives it no cause.
-fn closed_by_peer() -> Status {
-    Status::new(code::CONN_CLOSED, crate::status::code_text(code::CONN_CLOSED))
+    });
 }

@@ -1,38 +1,55 @@
 //! Sessions: one connection between two peers, on which either end can call and push.
 //!
-//! A [`Session`] is a cheap handle (one `Arc`). Under it, a *link* is the current connection:
-//! a reader task decodes frames and dispatches them, a writer task flushes everything queued
-//! since its last write in one system call (write batching). A client session that loses its
-//! link redials (per the peer's redial settings) and keeps its id, storage and seq counter.
+//! A [`Session`] is a cheap handle (one `Arc`). Under it, a [link](link) is the current
+//! connection: a reader task decodes frames and hands them on, an [outbox](outbox) queues
+//! framed messages and its writer task writes them, many per system call. A client session
+//! that loses its link redials (per the peer's redial settings) and keeps its id, storage and
+//! seq counter.
+//!
+//! A session reaches the rest of its peer only through its [`Env`]: a dispatcher for received
+//! calls and pushes, the session-level plugin hooks, and weak references to the peer's
+//! session registry and dialer. It can run over any connection with any env, no peer needed.
 //!
 //! Every call ends: with the reply, or with a status saying why not — `102 Connection Closed`
-//! when the link is lost (Go does the same), `408` when the call timeout passes (Go has no
-//! call timeout and can wait forever), `104 Write Failed` when the message cannot be framed.
+//! when the link is lost (Go does the same), `408` when its deadline passes, whether it was
+//! still waiting to be sent or waiting for the reply (Go has no call timeout and can wait
+//! forever), `104 Write Failed` when the message cannot be framed.
 
 mod call;
-mod incoming;
+mod env;
 mod link;
+pub(crate) mod log;
+mod outbox;
 mod pending;
 mod pre;
+mod registry;
 mod storage;
 
 pub use call::{Call, PendingCall, Push, Reply};
 pub use pre::PreSession;
+pub use registry::{Broadcast, Sessions};
 pub use storage::Storage;
 
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use env::{Dispatch, Env, Hooks, Redial};
+pub(crate) use registry::{Registry, broadcast};
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use bytes::BytesMut;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
-use crate::codec::EncodeBody;
-use crate::message::Message;
-use crate::peer::Shared;
+use crate::codec::{CodecId, EncodeBody};
+use crate::config::Settings;
+use crate::message::{Message, MessageType};
+use crate::net::Conn;
 use crate::proto::Proto;
 use crate::status::{Status, code};
-pub(crate) use link::Link;
-use pending::Pending;
+use link::Link;
+use outbox::{Refused, until, with_frame};
+use pending::{Outcome, Pending};
 
 const OK: u8 = 1;
 const REDIALING: u8 = 2;
@@ -54,8 +71,8 @@ pub struct Session {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    shared: Arc<Shared>,
+struct Inner {
+    env: Arc<Env>,
     side: Side,
     proto: Arc<dyn Proto>,
     dial_addr: Option<String>,
@@ -65,52 +82,74 @@ pub(crate) struct Inner {
     seq: Arc<AtomicI32>,
     state: AtomicU8,
     link: RwLock<Option<Arc<Link>>>,
-    /// Bumped whenever the link changes or the session closes; senders waiting out a redial
-    /// watch it.
-    link_changed: watch::Sender<u64>,
+    /// Notified on every change of state or link.
+    changed: Notify,
     pending: Arc<Pending>,
     storage: Storage,
-    closing: watch::Sender<bool>,
     handlers: AtomicUsize,
     handlers_done: Notify,
+    disconnected: AtomicBool,
+}
+
+tokio::task_local! {
+    /// The session whose handler is running on this task (its `Inner` address), so that a
+    /// handler closing its own session does not wait for itself.
+    static HANDLING: usize;
+}
+
+/// Where a message was queued: the link and the stream offset just past it.
+pub(crate) struct Queued {
+    link: Arc<Link>,
+    end: u64,
+}
+
+impl Queued {
+    /// Waits until the message was handed to the socket; false if the link broke first.
+    pub(crate) async fn written(&self) -> bool {
+        self.link.outbox.written_through(self.end).await
+    }
 }
 
 impl Session {
     /// Starts a session on the connection of `pre` (after its PostDial/PostAccept hooks).
-    pub(crate) fn start(shared: Arc<Shared>, pre: PreSession, side: Side, dial_addr: Option<String>) -> Session {
-        let (conn, buffer, seq, storage, id) = pre.into_parts();
+    pub(crate) fn start(env: Arc<Env>, pre: PreSession, side: Side, dial_addr: Option<String>) -> Session {
+        let (conn, proto, buffer, seq, storage, id) = pre.into_parts();
         let session = Session {
             inner: Arc::new(Inner {
-                shared,
+                env,
                 side,
-                proto: conn.proto,
+                proto,
                 dial_addr,
                 id: RwLock::new(id.into()),
-                local_addr: RwLock::new(conn.conn.local_addr.clone().into()),
-                remote_addr: conn.conn.remote_addr.clone().into(),
+                local_addr: RwLock::new(conn.local_addr.clone().into()),
+                remote_addr: conn.remote_addr.clone().into(),
                 seq,
                 state: AtomicU8::new(OK),
                 link: RwLock::new(None),
-                link_changed: watch::Sender::new(0),
+                changed: Notify::new(),
                 pending: Arc::default(),
                 storage,
-                closing: watch::Sender::new(false),
                 handlers: AtomicUsize::new(0),
                 handlers_done: Notify::new(),
+                disconnected: AtomicBool::new(false),
             }),
         };
-        session.install_link(conn.conn, buffer);
+        session.install_link(conn, buffer);
         session
     }
 
-    fn install_link(&self, conn: crate::net::Conn, buffer: bytes::BytesMut) {
-        let link = Link::spawn(self.clone(), conn, buffer);
+    fn install_link(&self, conn: Conn, buffer: BytesMut) {
+        let link = Link::spawn(self, conn, buffer);
         *self.inner.link.write().unwrap_or_else(|e| e.into_inner()) = Some(link);
-        self.inner.link_changed.send_modify(|g| *g += 1);
+        self.inner.changed.notify_waiters();
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.inner.shared
+    pub(crate) fn env(&self) -> &Arc<Env> {
+        &self.inner.env
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.inner.env.settings
     }
 
     pub(crate) fn proto(&self) -> &Arc<dyn Proto> {
@@ -132,7 +171,9 @@ impl Session {
     pub fn set_id(&self, id: impl Into<String>) {
         let id: Arc<str> = id.into().into();
         let old = std::mem::replace(&mut *self.inner.id.write().unwrap_or_else(|e| e.into_inner()), id);
-        self.inner.shared.hub.rename(&old, self.clone());
+        if let Some(registry) = self.inner.env.registry.upgrade() {
+            registry.rename(&old, self.clone());
+        }
     }
 
     /// Whether two handles are the same session.
@@ -173,8 +214,20 @@ impl Session {
     /// Resolves once the session starts closing (actively or because the link was lost for
     /// good).
     pub async fn closed(&self) {
-        let mut rx = self.inner.closing.subscribe();
-        let _ = rx.wait_for(|closing| *closing).await;
+        self.wait_for(|s| s.state() >= CLOSING).await;
+    }
+
+    /// Waits until `done` holds, looking again on every change of state or link.
+    async fn wait_for(&self, done: impl Fn(&Session) -> bool) {
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Number of calls waiting for their reply.
@@ -195,44 +248,88 @@ impl Session {
 
     /// Closes the session gracefully: stops taking new messages, lets running handlers finish
     /// and answer, waits (up to the peer's shutdown timeout) for calls awaiting replies, then
-    /// flushes and closes the connection.
+    /// writes what is queued and closes the connection. Resolves when that is done.
+    ///
+    /// Called from one of this session's own handlers, it starts the close and returns at
+    /// once: the close then completes when that handler has answered.
     pub async fn close(&self) {
-        let state = self.state();
-        if state >= CLOSING
-            || self
+        let in_own_handler = HANDLING.try_with(|&s| s == self.addr()).unwrap_or(false);
+        if self.begin_closing() {
+            // A task of its own, so the close completes even if this future is dropped.
+            let session = self.clone();
+            let closing = tokio::spawn(async move { session.finish_closing().await });
+            if !in_own_handler {
+                let _ = closing.await;
+            }
+        } else if !in_own_handler {
+            self.wait_for(|s| s.state() == CLOSED).await;
+        }
+    }
+
+    /// OK or REDIALING → CLOSING; false if the session was already closing.
+    fn begin_closing(&self) -> bool {
+        let mut state = self.state();
+        loop {
+            if state >= CLOSING {
+                return false;
+            }
+            match self
                 .inner
                 .state
                 .compare_exchange(state, CLOSING, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
-            return self.closed().await;
-        }
-        let shared = self.inner.shared.clone();
-        shared.hub.remove(self);
-        self.inner.closing.send_replace(true);
-        let deadline = tokio::time::Instant::now() + shared.settings.shutdown_timeout;
-        let _ = tokio::time::timeout_at(deadline, self.wait_handlers()).await;
-        let _ = tokio::time::timeout_at(deadline, async {
-            while self.inner.pending.len() > 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            {
+                Ok(_) => break,
+                Err(now) => state = now,
             }
-        })
-        .await;
+        }
+        if let Some(registry) = self.inner.env.registry.upgrade() {
+            registry.remove(self);
+        }
+        self.inner.changed.notify_waiters();
+        true
+    }
+
+    async fn finish_closing(&self) {
+        let limit = self.settings().shutdown_timeout;
+        let deadline = Instant::now() + limit;
+        if tokio::time::timeout_at(deadline, self.handlers_finished())
+            .await
+            .is_err()
+        {
+            tracing::debug!(session = %self.id(), "handlers still running after the shutdown timeout");
+        }
+        let _ = tokio::time::timeout_at(deadline, self.inner.pending.drained()).await;
         self.inner
             .pending
             .fail_all(&Status::conn_closed("the session was closed"));
         self.inner.state.store(CLOSED, Ordering::Release);
-        self.inner.link_changed.send_modify(|g| *g += 1);
-        let link = self.inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner.changed.notify_waiters();
+        let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(link) = link {
-            link.shutdown().await;
+            link.shutdown(deadline.saturating_duration_since(Instant::now())).await;
         }
         self.post_disconnect();
     }
 
-    async fn wait_handlers(&self) {
+    /// Closes at once, without waiting for anything: the peer was dropped.
+    pub(crate) fn close_now(&self, reason: &Status) {
+        if self.inner.state.swap(CLOSED, Ordering::AcqRel) == CLOSED {
+            return;
+        }
+        self.inner.pending.fail_all(reason);
+        self.inner.changed.notify_waiters();
+        let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(link) = link {
+            link.abort();
+        }
+        self.post_disconnect();
+    }
+
+    async fn handlers_finished(&self) {
         loop {
             let done = self.inner.handlers_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
             if self.inner.handlers.load(Ordering::Acquire) == 0 {
                 return;
             }
@@ -240,9 +337,14 @@ impl Session {
         }
     }
 
+    /// Runs PostDisconnect hooks, once per session whatever path closed it.
     fn post_disconnect(&self) {
-        let plugins = &self.inner.shared.plugins;
-        plugins.run_logged("post_disconnect", |p| p.post_disconnect(self));
+        if self.inner.disconnected.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(hooks) = &self.inner.env.hooks {
+            hooks.post_disconnect(self);
+        }
         tracing::debug!(session = %self.id(), remote = %self.remote_addr(), "session closed");
     }
 
@@ -250,93 +352,189 @@ impl Session {
         self.inner.state.load(Ordering::Acquire)
     }
 
-    pub(crate) fn seq_counter(&self) -> Arc<AtomicI32> {
+    fn addr(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    pub(crate) fn seq_counter(&self) -> &AtomicI32 {
+        &self.inner.seq
+    }
+
+    /// The seq counter, shared with the handshake of a redial.
+    pub(crate) fn shared_seq_counter(&self) -> Arc<AtomicI32> {
         self.inner.seq.clone()
     }
 
-    /// The next seq: CALLs and PUSHes share one counter that wraps like Go's.
-    pub(crate) fn next_seq(&self) -> i32 {
-        self.inner.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
-    }
-
-    /// Frames `msg` onto the current link without waiting and returns the link to flush;
-    /// `None` when that would need to wait (writer behind, link being redialed): use
-    /// [`send`](Self::send) then.
-    pub(crate) fn send_now(&self, msg: &Message) -> Option<Result<Arc<Link>, Status>> {
-        let state = self.state();
-        if state == CLOSED || (state == CLOSING && msg.mtype != crate::MessageType::Reply) {
-            return Some(Err(Status::conn_closed("the session is closed")));
-        }
+    fn current_link(&self) -> Option<Arc<Link>> {
         let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let Some(link) = link.filter(|l| !l.is_broken()) else {
-            // Lost: a redial may bring a new link (wait for it); otherwise it is over.
-            return (state != REDIALING).then(|| Err(Status::conn_closed("the connection is lost")));
-        };
-        match link.enqueue(self.proto().as_ref(), msg, self.shared().settings.max_message_size) {
-            Ok(true) => Some(Ok(link)),
-            Ok(false) => None,
-            Err(status) => Some(Err(status)),
-        }
+        link.filter(|l| !l.is_lost())
     }
 
-    /// Frames `msg` and has it written.
-    pub(crate) async fn send_and_flush(&self, msg: &Message, wait: Option<Duration>) -> Result<(), Status> {
-        match self.send_now(msg) {
-            Some(Ok(link)) => {
-                // The flusher task writes: by the time it runs, other callers' messages have
-                // joined this one, so a busy session makes few, large writes.
-                link.wake_flusher();
-                Ok(())
-            }
-            Some(Err(status)) => Err(status),
-            // Rare (writer behind, redialing): boxed so the common path's future stays small.
-            None => Box::pin(self.send(msg, wait)).await,
-        }
-    }
-
-    /// Frames `msg` onto the current link. During a redial it waits for the new link (up to
-    /// `wait`); on a closed session only replies may still go out.
-    pub(crate) async fn send(&self, msg: &Message, wait: Option<Duration>) -> Result<(), Status> {
-        let mut changes: Option<watch::Receiver<u64>> = None;
-        let give_up = wait.map(|w| tokio::time::Instant::now() + w);
+    /// Queues a CALL or PUSH and wakes the writer. While the output queue is full or a redial
+    /// is under way it waits, but never past `deadline`; `what` words the error then.
+    pub(crate) async fn send(&self, msg: &Message, deadline: Option<Instant>) -> Result<Queued, Status> {
+        // Framed once, outside any lock; copied to a buffer of its own only if it must wait.
+        let mut waiting_frame: Option<Vec<u8>> = None;
         loop {
-            let state = self.state();
-            let reply_while_closing = state == CLOSING && msg.mtype == crate::MessageType::Reply;
-            if state == CLOSED || (state == CLOSING && !reply_while_closing) {
+            if self.state() >= CLOSING {
                 return Err(Status::conn_closed("the session is closed"));
             }
-            let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some(link) = link.filter(|l| !l.is_broken()) {
-                return link
-                    .send(self.proto().as_ref(), msg, self.shared().settings.max_message_size)
-                    .await;
+            let link = self.current_link();
+            if let Some(link) = &link {
+                let pushed = match &waiting_frame {
+                    Some(frame) => Ok(link.outbox.push(frame, false)),
+                    None => with_frame(self.proto().as_ref(), msg, self.settings().max_message_size, |frame| {
+                        let pushed = link.outbox.push(frame, false);
+                        if matches!(pushed, Err(Refused::Full)) {
+                            waiting_frame = Some(frame.to_vec());
+                        }
+                        pushed
+                    }),
+                }?;
+                match pushed {
+                    Ok(end) => {
+                        link.outbox.kick();
+                        return Ok(Queued {
+                            link: link.clone(),
+                            end,
+                        });
+                    }
+                    Err(Refused::Full) => {
+                        tokio::select! {
+                            () = link.outbox.room() => continue,
+                            () = until(deadline) => {
+                                return Err(not_reading(msg, link.outbox.queued()));
+                            }
+                        }
+                    }
+                    Err(Refused::Closed | Refused::Overflow) => {}
+                }
             }
-            if state != REDIALING {
+            if self.state() != REDIALING {
                 return Err(Status::conn_closed("the connection is lost"));
             }
-            // Subscribe only when a redial must be waited out, then look again before
-            // waiting so that a change in between is not missed.
-            let Some(changes) = changes.as_mut() else {
-                changes = Some(self.inner.link_changed.subscribe());
-                continue;
-            };
-            let waiting = changes.changed();
-            match give_up {
-                Some(at) => match tokio::time::timeout_at(at, waiting).await {
-                    Ok(Ok(())) => {}
-                    _ => {
-                        return Err(Status::conn_closed(
-                            "the connection is lost and redialing did not finish in time",
-                        ));
-                    }
-                },
-                None => {
-                    if waiting.await.is_err() {
-                        return Err(Status::conn_closed("the session is closed"));
-                    }
+            // Lost, and a redial may bring a new link: wait for it, up to the deadline.
+            let current = link.as_ref().map(|l| Arc::as_ptr(l) as usize);
+            let relinked = self.wait_for(|s| {
+                s.state() != REDIALING
+                    || s.inner
+                        .link
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref()
+                        .is_some_and(|l| Some(Arc::as_ptr(l) as usize) != current && !l.is_lost())
+            });
+            tokio::select! {
+                () = relinked => {}
+                () = until(deadline) => {
+                    return Err(Status::conn_closed("the connection is lost and redialing did not finish in time"));
                 }
             }
         }
+    }
+
+    /// Queues a REPLY on the current link. Never waits: replies are not held back by
+    /// backpressure (the reader must keep reading); a peer letting them pile up past the hard
+    /// cap loses its session. The caller wakes the writer ([`kick`](Self::kick)) or, on the
+    /// reader task, lets the reader write.
+    pub(crate) fn queue_reply(&self, reply: &Message) -> Result<Queued, Status> {
+        if self.state() == CLOSED {
+            return Err(Status::conn_closed("the session is closed"));
+        }
+        let Some(link) = self.current_link() else {
+            return Err(Status::conn_closed("the connection is lost"));
+        };
+        let pushed = with_frame(
+            self.proto().as_ref(),
+            reply,
+            self.settings().max_message_size,
+            |frame| link.outbox.push(frame, true),
+        )?;
+        match pushed {
+            Ok(end) => Ok(Queued { link, end }),
+            Err(Refused::Overflow) => {
+                tracing::warn!(
+                    session = %self.id(),
+                    "the peer sends calls but does not read the replies; closing the session"
+                );
+                link.close();
+                self.link_lost(&link, Status::conn_closed("the peer does not read its replies"));
+                Err(Status::conn_closed("the peer does not read its replies"))
+            }
+            Err(_) => Err(Status::conn_closed("the connection is lost")),
+        }
+    }
+
+    /// Has the writer task write what is queued.
+    pub(crate) fn kick(&self) {
+        if let Some(link) = self.current_link() {
+            link.outbox.kick();
+        }
+    }
+
+    /// Handles one received message (on the reader task). An error closes the link.
+    fn receive(&self, msg: Message) -> Result<(), Status> {
+        match msg.mtype {
+            MessageType::Reply => {
+                self.complete_reply(msg);
+                Ok(())
+            }
+            MessageType::Call | MessageType::Push => {
+                if msg.body_codec == CodecId::NONE && !msg.body.is_empty() {
+                    // Go closes the connection without an answer here; so do we, for
+                    // compatibility.
+                    return Err(Status::bad_message("a message with a body but no codec (codec 0)"));
+                }
+                if self.is_closed() {
+                    // Closing converges: running handlers finish, new work is turned away.
+                    if msg.mtype == MessageType::Call {
+                        let mut reply = Message::new(MessageType::Reply, msg.seq);
+                        reply.xfer_pipe = msg.xfer_pipe;
+                        reply.status = Status::conn_closed("the session is closing");
+                        let _ = self.queue_reply(&reply);
+                    }
+                    return Ok(());
+                }
+                let guard = self.handler_started();
+                let dispatch = &self.inner.env.dispatch;
+                if msg.mtype == MessageType::Call {
+                    dispatch.call(self, msg, guard);
+                } else {
+                    dispatch.push(self, msg, guard);
+                }
+                Ok(())
+            }
+            MessageType::AuthCall | MessageType::AuthReply => Err(Status::with_cause(
+                code::MTYPE_NOT_ALLOWED,
+                "Message Type Not Allowed",
+                format!("{} is only allowed during the connection handshake", msg.mtype),
+            )),
+        }
+    }
+
+    fn complete_reply(&self, mut msg: Message) {
+        let pending = &self.inner.pending;
+        let seq = msg.seq;
+        let Some(hooks) = &self.inner.env.hooks else {
+            if !pending.complete(seq, Outcome::Reply(msg)) {
+                tracing::debug!(session = %self.id(), seq, "reply to no waiting call; dropped");
+            }
+            return;
+        };
+        if !pending.contains(seq) {
+            tracing::debug!(session = %self.id(), seq, "reply to no waiting call; dropped");
+            return;
+        }
+        let checked = hooks
+            .post_read_reply_header(self, &mut msg)
+            .and_then(|()| hooks.pre_read_reply_body(self, &mut msg));
+        pending.complete(
+            seq,
+            match checked {
+                Ok(()) => Outcome::Reply(msg),
+                Err(status) => Outcome::Failed(status),
+            },
+        );
     }
 
     /// Counts a running handler; the guard uncounts it.
@@ -345,9 +543,22 @@ impl Session {
         HandlerGuard { session: self.clone() }
     }
 
-    /// Called by a link's reader when the link ends. Fails waiting calls, then redials (client
-    /// sessions with redial on) or closes the session.
-    pub(crate) fn link_lost(&self, link: &Arc<Link>, reason: Status) {
+    /// Polls a handler's first step with this session marked as the one being handled.
+    pub(crate) fn handling_sync<R>(&self, f: impl FnOnce() -> R) -> R {
+        HANDLING.sync_scope(self.addr(), f)
+    }
+
+    /// Runs a handler's future with this session marked as the one being handled.
+    pub(crate) fn handling<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> impl std::future::Future<Output = F::Output> + use<F> {
+        HANDLING.scope(self.addr(), fut)
+    }
+
+    /// Called when a link ends. Fails waiting calls, then redials (client sessions with redial
+    /// on) or closes the session.
+    fn link_lost(&self, link: &Arc<Link>, reason: Status) {
         {
             let current = self.inner.link.read().unwrap_or_else(|e| e.into_inner());
             if !current.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
@@ -358,8 +569,12 @@ impl Session {
         if self.state() >= CLOSING {
             return;
         }
-        let settings = &self.inner.shared.settings;
-        if self.side() == Side::Client && settings.redial_times != 0 && self.inner.dial_addr.is_some() {
+        let settings = self.settings();
+        let redial = self.inner.env.redial.as_ref().and_then(|r| r.upgrade());
+        if let (Some(redial), Some(addr)) = (redial, self.inner.dial_addr.clone())
+            && self.side() == Side::Client
+            && settings.redial_times != 0
+        {
             if self
                 .inner
                 .state
@@ -367,38 +582,37 @@ impl Session {
                 .is_ok()
             {
                 tracing::info!(session = %self.id(), %reason, "connection lost, redialing");
+                self.inner.changed.notify_waiters();
                 let session = self.clone();
-                tokio::spawn(async move { session.redial().await });
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { session.redial(redial.as_ref(), &addr).await });
+                }
             }
             return;
         }
-        self.passive_close(&reason);
+        self.passive_close(OK, &reason);
     }
 
-    fn passive_close(&self, reason: &Status) {
-        let state = self.state();
-        if state >= CLOSING
-            || self
-                .inner
-                .state
-                .compare_exchange(state, CLOSED, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
+    /// `from` → CLOSED because the connection is gone for good.
+    fn passive_close(&self, from: u8, reason: &Status) {
+        if self
+            .inner
+            .state
+            .compare_exchange(from, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
         {
-            return;
+            return; // closing or closed by someone else, who finishes the job
         }
         tracing::debug!(session = %self.id(), %reason, "connection lost");
-        self.inner.shared.hub.remove(self);
-        self.inner.closing.send_replace(true);
-        self.inner.link_changed.send_modify(|g| *g += 1);
+        if let Some(registry) = self.inner.env.registry.upgrade() {
+            registry.remove(self);
+        }
+        self.inner.changed.notify_waiters();
         self.post_disconnect();
     }
 
-    async fn redial(&self) {
-        let Some(addr) = self.inner.dial_addr.clone() else {
-            return;
-        };
-        let shared = self.inner.shared.clone();
-        match shared.connect(&addr, self.inner.proto.clone(), true, Some(self)).await {
+    async fn redial(&self, redial: &dyn Redial, addr: &str) {
+        match redial.redial(self, addr, self.inner.proto.clone()).await {
             Ok(pre) => {
                 if self
                     .inner
@@ -406,27 +620,42 @@ impl Session {
                     .compare_exchange(REDIALING, OK, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
                 {
-                    return; // closed meanwhile
+                    return; // closed meanwhile: the new connection is dropped
                 }
-                let (conn, buffer, _, _, _) = pre.into_parts();
+                let (conn, _, buffer, _, _, _) = pre.into_parts();
                 let was_default_id = *self.id() == *self.local_addr();
-                *self.inner.local_addr.write().unwrap_or_else(|e| e.into_inner()) = conn.conn.local_addr.clone().into();
+                *self.inner.local_addr.write().unwrap_or_else(|e| e.into_inner()) = conn.local_addr.clone().into();
                 if was_default_id {
-                    self.set_id(conn.conn.local_addr.clone());
+                    self.set_id(conn.local_addr.clone());
                 }
-                self.install_link(conn.conn, buffer);
-                shared.hub.insert(self.clone());
+                self.install_link(conn, buffer);
+                if let Some(registry) = self.inner.env.registry.upgrade() {
+                    registry.insert(self.clone());
+                }
                 tracing::info!(session = %self.id(), "redial ok");
             }
             Err(status) => {
                 tracing::warn!(session = %self.id(), %status, "redial failed");
-                self.inner.state.store(OK, Ordering::Release);
-                self.passive_close(&Status::conn_closed(format!(
-                    "redial failed: {}",
-                    status.cause().unwrap_or(status.msg())
-                )));
+                // Only a session still redialing closes here: one closed meanwhile keeps the
+                // state its closer gave it.
+                self.passive_close(
+                    REDIALING,
+                    &Status::conn_closed(format!("redial failed: {}", status.cause().unwrap_or(status.msg()))),
+                );
             }
         }
+    }
+}
+
+/// The error of a call or push that could not be queued before its deadline.
+fn not_reading(msg: &Message, queued: usize) -> Status {
+    let why = format!(
+        "{:?} could not be sent before its deadline: the peer is not reading ({queued} bytes wait to be written)",
+        msg.service_method
+    );
+    match msg.mtype {
+        MessageType::Call => Status::timeout(why),
+        _ => Status::from_code(code::WRITE_FAILED, why),
     }
 }
 
@@ -457,4 +686,67 @@ impl std::fmt::Debug for Session {
 /// Whether `status` means the connection is gone.
 pub(crate) fn is_conn_closed(status: &Status) -> bool {
     status.code() == code::CONN_CLOSED
+}
+
+/// The next seq of a session's counter: CALLs and PUSHes share one counter that wraps like
+/// Go's.
+pub(crate) fn next_seq(counter: &AtomicI32) -> i32 {
+    counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+}
+
+/// A deadline `limit` from now (none for `None`).
+pub(crate) fn deadline_after(limit: Option<Duration>) -> Option<Instant> {
+    limit.map(|limit| Instant::now() + limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::RawProto;
+
+    /// Answers every call with its own body.
+    struct Echo;
+
+    impl Dispatch for Echo {
+        fn call(&self, session: &Session, msg: Message, guard: HandlerGuard) {
+            let mut reply = Message::new(MessageType::Reply, msg.seq);
+            reply.body_codec = msg.body_codec;
+            reply.body = msg.body;
+            session.queue_reply(&reply).expect("the link takes the reply");
+            drop(guard);
+        }
+        fn push(&self, _: &Session, _: Message, _: HandlerGuard) {}
+    }
+
+    fn pre(io: tokio::io::DuplexStream, id: &str) -> PreSession {
+        let conn = Conn::new(io, id, "the other end");
+        let settings = Settings::for_tests();
+        PreSession::new(
+            conn,
+            Arc::new(RawProto),
+            id.to_string(),
+            Arc::default(),
+            Storage::default(),
+            settings.max_message_size,
+            settings.default_codec,
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_session_runs_over_any_connection_without_a_peer() {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let env = Arc::new(Env::standalone(Settings::for_tests(), Arc::new(Echo)));
+        let client = Session::start(env.clone(), pre(a, "client"), Side::Client, None);
+        let server = Session::start(env, pre(b, "server"), Side::Server, None);
+        let echoed: String = client.call("/echo", &"hi".to_string()).await.unwrap();
+        assert_eq!(echoed, "hi");
+        client.close().await;
+        server.closed().await;
+        let lost = client
+            .call::<_, String>("/echo", &"again".to_string())
+            .await
+            .unwrap_err();
+        assert_eq!(lost.code(), code::CONN_CLOSED);
+    }
 }

@@ -5,34 +5,42 @@
 //! [`Waiting`] future removes its entry when the caller stops waiting before the outcome is in
 //! (a dropped call), so the map never keeps calls nobody waits for.
 //!
+//! Seqs are taken here, from the session's counter, skipping any seq still waiting: after the
+//! counter wraps around (2³² messages), a new call never takes over an older call's entry.
+//!
 //! Call timeouts are not one timer per call: a sweeper task, running only while some call has
 //! a deadline, looks every [`SWEEP_EVERY`] for calls past theirs and completes them with
-//! [`timed_out`]. A call ends at most that much after its deadline; in exchange the hot path
-//! registers no timer at all.
+//! [`Outcome::TimedOut`]. A call ends at most that much after its deadline; in exchange the
+//! hot path registers no timer at all.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustc_hash::FxHashMap;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use crate::message::Message;
-use crate::status::{Status, code};
+use crate::status::Status;
 
-/// What a waiting call receives.
-pub(crate) type Outcome = Result<Message, Status>;
+/// How a waiting call ends.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The REPLY arrived (its status may still be an error).
+    Reply(Message),
+    /// The call ended without a reply: the connection was lost, a hook refused the reply…
+    Failed(Status),
+    /// The deadline passed first.
+    TimedOut,
+}
 
 /// How often the sweeper looks for calls past their deadline.
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(10);
-
-/// The status the sweeper completes a late call with; the caller words the final message.
-pub(crate) fn timed_out() -> Status {
-    Status::new(code::HANDLE_TIMEOUT, "")
-}
 
 struct Entry {
     tx: oneshot::Sender<Outcome>,
@@ -49,28 +57,47 @@ type Shard = Mutex<FxHashMap<i32, Entry>>;
 pub(crate) struct Pending {
     shards: [Shard; SHARDS],
     sweeping: AtomicBool,
+    /// Set while someone waits for the map to empty ([`Pending::drained`]), so the hot path
+    /// notifies only then.
+    watched: AtomicBool,
+    emptied: Notify,
 }
 
 impl Pending {
-    /// Registers a call under `seq`; the returned future resolves with its outcome.
-    pub(crate) fn register(self: &Arc<Self>, seq: i32, deadline: Option<Instant>) -> Waiting {
+    /// Takes the next free seq from `counter` and registers a call under it; the returned
+    /// future resolves with its outcome.
+    pub(crate) fn register(self: &Arc<Self>, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting) {
         let (tx, rx) = oneshot::channel();
-        self.shard(seq).insert(seq, Entry { tx, deadline });
+        let entry = Entry { tx, deadline };
+        let seq = loop {
+            let seq = counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            match self.shard(seq).entry(seq) {
+                MapEntry::Vacant(slot) => {
+                    slot.insert(entry);
+                    break seq;
+                }
+                // Still waiting since before the counter wrapped around: skip it.
+                MapEntry::Occupied(_) => {}
+            }
+        };
         // Load first: a swap on every call would bounce the flag's cache line between threads.
         if deadline.is_some() && !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep(Arc::downgrade(self)));
         }
-        Waiting {
+        let waiting = Waiting {
             rx,
             pending: self.clone(),
             seq,
             settled: false,
-        }
+        };
+        (seq, waiting)
     }
 
     /// Completes the call waiting for `seq`; false if none waits (a late or unknown reply).
     pub(crate) fn complete(&self, seq: i32, outcome: Outcome) -> bool {
-        match self.shard(seq).remove(&seq) {
+        let entry = self.shard(seq).remove(&seq);
+        self.removed();
+        match entry {
             Some(entry) => entry.tx.send(outcome).is_ok(),
             None => false,
         }
@@ -86,14 +113,35 @@ impl Pending {
         for shard in &self.shards {
             let calls = std::mem::take(&mut *lock(shard));
             for (_, entry) in calls {
-                let _ = entry.tx.send(Err(status.clone()));
+                let _ = entry.tx.send(Outcome::Failed(status.clone()));
             }
         }
+        self.removed();
     }
 
     /// Number of calls waiting.
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+
+    /// Resolves once no call waits.
+    pub(crate) async fn drained(&self) {
+        self.watched.store(true, Ordering::Release);
+        loop {
+            let emptied = self.emptied.notified();
+            tokio::pin!(emptied);
+            emptied.as_mut().enable();
+            if self.len() == 0 {
+                return;
+            }
+            emptied.await;
+        }
+    }
+
+    fn removed(&self) {
+        if self.watched.load(Ordering::Acquire) {
+            self.emptied.notify_waiters();
+        }
     }
 
     /// Completes the calls past their deadline; whether any call still has a deadline.
@@ -108,16 +156,17 @@ impl Pending {
                 .collect();
             for seq in late {
                 if let Some(entry) = calls.remove(&seq) {
-                    let _ = entry.tx.send(Err(timed_out()));
+                    let _ = entry.tx.send(Outcome::TimedOut);
                 }
             }
             waiting |= calls.values().any(|e| e.deadline.is_some());
         }
+        self.removed();
         waiting
     }
 
     fn shard(&self, seq: i32) -> std::sync::MutexGuard<'_, FxHashMap<i32, Entry>> {
-        lock(&self.shards[seq as usize % SHARDS])
+        lock(&self.shards[seq as u32 as usize % SHARDS])
     }
 }
 
@@ -160,7 +209,7 @@ impl Future for Waiting {
         self.settled = true;
         // Whatever takes an entry out answers it, so a sender dropped unanswered means the
         // session itself went away.
-        Poll::Ready(outcome.unwrap_or_else(|_| Err(Status::conn_closed("the session was closed"))))
+        Poll::Ready(outcome.unwrap_or_else(|_| Outcome::Failed(Status::conn_closed("the session was closed"))))
     }
 }
 
@@ -168,6 +217,48 @@ impl Drop for Waiting {
     fn drop(&mut self) {
         if !self.settled {
             self.pending.shard(self.seq).remove(&self.seq);
+            self.pending.removed();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wrapped_seq_never_takes_over_a_waiting_call() {
+        let pending = Arc::new(Pending::default());
+        // A call made just before the counter wraps is still waiting when it comes round again.
+        let counter = AtomicI32::new(i32::MAX - 1);
+        let (old_seq, old_call) = pending.register(&counter, None);
+        assert_eq!(old_seq, i32::MAX);
+        counter.store(old_seq - 1, Ordering::Relaxed);
+        let (new_seq, new_call) = pending.register(&counter, None);
+        assert_ne!(new_seq, old_seq, "the new call must skip the seq still waiting");
+        assert_eq!(new_seq, i32::MIN, "the counter wraps like Go's");
+        assert_eq!(pending.len(), 2);
+        // Each reply reaches its own call.
+        assert!(pending.complete(old_seq, Outcome::Failed(Status::internal("old"))));
+        assert!(pending.complete(new_seq, Outcome::Failed(Status::internal("new"))));
+        let Outcome::Failed(old) = old_call.await else {
+            panic!("old call lost")
+        };
+        let Outcome::Failed(new) = new_call.await else {
+            panic!("new call lost")
+        };
+        assert_eq!((old.cause(), new.cause()), (Some("old"), Some("new")));
+    }
+
+    #[tokio::test]
+    async fn drained_resolves_when_the_last_call_ends() {
+        let pending = Arc::new(Pending::default());
+        let counter = AtomicI32::new(0);
+        let (_, call) = pending.register(&counter, None);
+        let drained = pending.drained();
+        tokio::pin!(drained);
+        assert!(futures_util::FutureExt::now_or_never(drained.as_mut()).is_none());
+        drop(call);
+        drained.await;
     }
 }

@@ -2,7 +2,7 @@
 //! PostAccept hooks (authentication, say).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::AtomicI32;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -15,16 +15,11 @@ use crate::net::Conn;
 use crate::proto::Proto;
 use crate::status::{Status, code};
 
-/// The connection and its protocol.
-pub(crate) struct ConnParts {
-    pub(crate) conn: Conn,
-    pub(crate) proto: Arc<dyn Proto>,
-}
-
 /// A connection in its handshake phase: no reader or writer task runs yet and no plugin sees
 /// what is exchanged, so hooks can send and receive messages one at a time.
 pub struct PreSession {
-    parts: ConnParts,
+    conn: Conn,
+    proto: Arc<dyn Proto>,
     buf: BytesMut,
     seq: Arc<AtomicI32>,
     storage: Storage,
@@ -47,8 +42,9 @@ impl PreSession {
         timeout: Option<Duration>,
     ) -> Self {
         PreSession {
-            parts: ConnParts { conn, proto },
-            buf: BytesMut::with_capacity(8 * 1024),
+            conn,
+            proto,
+            buf: BytesMut::new(),
             seq,
             storage,
             id,
@@ -70,12 +66,12 @@ impl PreSession {
 
     /// This end's address.
     pub fn local_addr(&self) -> &str {
-        &self.parts.conn.local_addr
+        &self.conn.local_addr
     }
 
     /// The other end's address.
     pub fn remote_addr(&self) -> &str {
-        &self.parts.conn.remote_addr
+        &self.conn.remote_addr
     }
 
     /// The storage the session will have.
@@ -90,17 +86,16 @@ impl PreSession {
 
     /// The next seq of the session's counter (the first message a session sends has seq 1).
     pub fn next_seq(&self) -> i32 {
-        self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+        super::next_seq(&self.seq)
     }
 
     /// Writes one message as it is (set its seq with [`next_seq`](Self::next_seq)).
     pub async fn send(&mut self, msg: &Message) -> Result<(), Status> {
         let mut frame = BytesMut::new();
-        self.parts
-            .proto
+        self.proto
             .encode(msg, &mut frame, self.max_size)
             .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
-        let write = self.parts.conn.io().write_all(&frame);
+        let write = self.conn.io().write_all(&frame);
         let result = match self.timeout {
             Some(t) => tokio::time::timeout(t, write)
                 .await
@@ -115,7 +110,6 @@ impl PreSession {
         let read = async {
             loop {
                 if let Some(msg) = self
-                    .parts
                     .proto
                     .decode(&mut self.buf, self.max_size)
                     .map_err(|e| Status::bad_message(e.to_string()))?
@@ -123,7 +117,7 @@ impl PreSession {
                     return Ok(msg);
                 }
                 self.buf.reserve(4096);
-                match self.parts.conn.io().read_buf(&mut self.buf).await {
+                match self.conn.io().read_buf(&mut self.buf).await {
                     Ok(0) => return Err(Status::new(code::CONN_CLOSED, "Connection Closed")),
                     Ok(_) => {}
                     Err(e) => return Err(Status::conn_closed(e.to_string())),
@@ -138,8 +132,9 @@ impl PreSession {
         }
     }
 
-    pub(crate) fn into_parts(self) -> (ConnParts, BytesMut, Arc<AtomicI32>, Storage, String) {
-        (self.parts, self.buf, self.seq, self.storage, self.id)
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_parts(self) -> (Conn, Arc<dyn Proto>, BytesMut, Arc<AtomicI32>, Storage, String) {
+        (self.conn, self.proto, self.buf, self.seq, self.storage, self.id)
     }
 }
 

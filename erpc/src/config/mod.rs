@@ -12,6 +12,10 @@
 //! assert_eq!(config.redial_interval(), std::time::Duration::from_millis(200));
 //! ```
 
+mod settings;
+
+pub(crate) use settings::Settings;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -133,6 +137,11 @@ pub struct PeerConfig {
     /// never answers then holds the call until the connection drops).
     #[serde(with = "duration")]
     pub call_timeout: Duration,
+    /// How long a push may wait for room in the output queue (or for a redial) before it
+    /// fails (none: the call timeout). A push is never waited on longer than this, so a peer
+    /// that stops reading cannot stall the pusher.
+    #[serde(with = "duration::option")]
+    pub push_timeout: Option<Duration>,
     /// Largest message accepted or sent, in bytes; checked before anything is allocated.
     pub max_message_size: usize,
     /// `TCP_NODELAY` on TCP connections.
@@ -166,6 +175,7 @@ impl Default for PeerConfig {
             print_detail: false,
             count_time: false,
             call_timeout: Duration::from_secs(30),
+            push_timeout: None,
             max_message_size: crate::proto::DEFAULT_MAX_MESSAGE_SIZE,
             nodelay: true,
             keepalive: None,

@@ -2,16 +2,18 @@
 
 use std::time::Duration;
 
+use super::{ConfigError, PeerConfig};
 use crate::codec::{self, CodecId};
-use crate::config::{ConfigError, PeerConfig};
 use crate::net::SocketOptions;
 
 /// The runtime form of [`PeerConfig`]: codec names resolved, "0 means none" turned into
-/// `Option`s.
+/// `Option`s. Sessions, the router and the peer all read it; none of them owns it.
+#[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) max_message_size: usize,
     pub(crate) default_codec: CodecId,
     pub(crate) call_timeout: Option<Duration>,
+    pub(crate) push_timeout: Option<Duration>,
     pub(crate) context_age: Option<Duration>,
     pub(crate) session_age: Option<Duration>,
     pub(crate) slow_comet_duration: Option<Duration>,
@@ -33,10 +35,12 @@ impl Settings {
         let default_codec = codec::by_name(&config.default_body_codec)
             .map(|c| c.id())
             .ok_or_else(|| ConfigError::UnknownCodec(config.default_body_codec.clone()))?;
+        let call_timeout = nonzero(config.call_timeout);
         Ok(Settings {
             max_message_size: config.max_message_size,
             default_codec,
-            call_timeout: nonzero(config.call_timeout),
+            call_timeout,
+            push_timeout: config.push_timeout.and_then(nonzero).or(call_timeout),
             context_age: nonzero(config.default_context_age),
             session_age: nonzero(config.default_session_age),
             slow_comet_duration: config.count_time.then(|| nonzero(config.slow_comet_duration)).flatten(),
@@ -48,6 +52,12 @@ impl Settings {
             shutdown_timeout: config.shutdown_timeout,
             socket: SocketOptions::from_config(config),
         })
+    }
+
+    /// Settings for a session made without a peer (tests, embedding): the default config.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Settings {
+        Settings::from_config(&PeerConfig::default()).expect("the default config is valid")
     }
 
     /// How long a handshake message may take in PostDial/PostAccept.

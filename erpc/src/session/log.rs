@@ -9,10 +9,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use super::Session;
+use crate::config::Settings;
 use crate::message::Message;
 use crate::meta;
-use crate::peer::Settings;
-use crate::session::Session;
 use crate::status::Status;
 
 fn level_for(settings: &Settings, cost: Option<Duration>) -> tracing::Level {

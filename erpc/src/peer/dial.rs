@@ -1,0 +1,174 @@
+//! Dialing: connection attempts with TLS and the dial hooks, for first dials and redials.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use futures_util::future::BoxFuture;
+
+use crate::config::{Network, PeerConfig, Settings};
+use crate::net::{self, Conn};
+use crate::plugin::{Plugins, guarded_async};
+use crate::proto::Proto;
+use crate::session::{PreSession, Redial, Session, Storage};
+use crate::status::{Status, code};
+
+/// What a peer dials with. Owned by the peer; sessions reach it weakly to redial.
+pub(crate) struct Dialer {
+    pub(crate) settings: Settings,
+    network: Network,
+    local: Option<String>,
+    plugins: Plugins,
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// Set when the peer closes: attempts in progress give up.
+    pub(crate) closed: AtomicBool,
+}
+
+impl Dialer {
+    pub(crate) fn new(
+        config: &PeerConfig,
+        settings: Settings,
+        plugins: Plugins,
+        tls: Option<tokio_rustls::TlsConnector>,
+    ) -> Dialer {
+        let network = config.network;
+        Dialer {
+            settings,
+            network,
+            local: (config.local_port != 0 && network != Network::Unix).then(|| config.local_dial_addr()),
+            plugins,
+            tls,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Dials until a connection passes PostDial, within the configured attempts. A redial
+    /// (`existing`) keeps the session's id, seq counter and storage.
+    pub(crate) async fn connect(
+        &self,
+        addr: &str,
+        proto: Arc<dyn Proto>,
+        existing: Option<&Session>,
+    ) -> Result<PreSession, Status> {
+        let local = self.local.as_deref();
+        self.plugins
+            .run("pre_dial", |p| p.pre_dial(local.unwrap_or(""), addr))?;
+        let settings = &self.settings;
+        let mut attempt: i64 = 0;
+        let mut last_error = String::new();
+        loop {
+            if attempt > 0 {
+                let unlimited = settings.redial_times < 0;
+                if !unlimited && attempt > i64::from(settings.redial_times) {
+                    break;
+                }
+                tokio::time::sleep(settings.redial_interval).await;
+                if existing.is_some_and(Session::is_closed) || self.closed.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+            attempt += 1;
+            let conn = match self.open(addr, local).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    last_error = e;
+                    tracing::debug!(addr, attempt, error = %last_error, "dial attempt failed");
+                    continue;
+                }
+            };
+            let (id, seq, storage) = match existing {
+                Some(s) => (s.id().to_string(), s.shared_seq_counter(), s.storage().clone()),
+                None => (conn.local_addr.clone(), Arc::new(AtomicI32::new(0)), Storage::default()),
+            };
+            let mut pre = self.pre_session(conn, proto.clone(), id, seq, storage);
+            match self.post_dial(&mut pre, existing.is_some()).await {
+                Ok(()) => return Ok(pre),
+                Err(status) => {
+                    last_error = status
+                        .cause()
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or(status.msg())
+                        .to_string();
+                    tracing::debug!(addr, attempt, %status, "post_dial refused the connection");
+                }
+            }
+        }
+        Err(Status::from_code(code::DIAL_FAILED, last_error))
+    }
+
+    pub(crate) fn pre_session(
+        &self,
+        conn: Conn,
+        proto: Arc<dyn Proto>,
+        id: String,
+        seq: Arc<AtomicI32>,
+        storage: Storage,
+    ) -> PreSession {
+        let settings = &self.settings;
+        PreSession::new(
+            conn,
+            proto,
+            id,
+            seq,
+            storage,
+            settings.max_message_size,
+            settings.default_codec,
+            settings.handshake_timeout(),
+        )
+    }
+
+    pub(crate) async fn post_dial(&self, pre: &mut PreSession, is_redial: bool) -> Result<(), Status> {
+        for plugin in self.plugins.iter() {
+            guarded_async(plugin.as_ref(), "post_dial", || plugin.post_dial(&mut *pre, is_redial)).await?;
+        }
+        Ok(())
+    }
+
+    /// One connection attempt, TLS included, within the dial timeout.
+    async fn open(&self, addr: &str, local: Option<&str>) -> Result<Conn, String> {
+        let network = self.network;
+        let attempt = async {
+            let conn = net::connect(network, addr, local, &self.settings.socket)
+                .await
+                .map_err(|e| e.to_string())?;
+            match &self.tls {
+                None => Ok(conn),
+                Some(connector) => {
+                    // Unix sockets have no host name: their certificates are checked as
+                    // "localhost".
+                    let host = match network {
+                        Network::Unix => "localhost",
+                        _ => addr
+                            .rsplit_once(':')
+                            .map_or(addr, |(host, _)| host)
+                            .trim_matches(['[', ']']),
+                    };
+                    let host = if host.is_empty() { "localhost" } else { host };
+                    let name = net::tls::server_name(host).map_err(|e| e.to_string())?;
+                    let (io, local_addr, remote_addr) = conn.into_parts();
+                    let io = connector
+                        .connect(name, io)
+                        .await
+                        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                    Ok(Conn::new(io, local_addr, remote_addr))
+                }
+            }
+        };
+        match self.settings.dial_timeout {
+            Some(limit) => tokio::time::timeout(limit, attempt)
+                .await
+                .unwrap_or_else(|_| Err(format!("dial timed out after {limit:?}"))),
+            None => attempt.await,
+        }
+    }
+}
+
+impl Redial for Dialer {
+    fn redial<'a>(
+        &'a self,
+        session: &'a Session,
+        addr: &'a str,
+        proto: Arc<dyn Proto>,
+    ) -> BoxFuture<'a, Result<PreSession, Status>> {
+        Box::pin(self.connect(addr, proto, Some(session)))
+    }
+}

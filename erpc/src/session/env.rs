@@ -1,0 +1,81 @@
+//! What a session needs from the rest of its peer, as narrow interfaces.
+//!
+//! A session knows nothing of routers, plugins or peers. It reaches them through an [`Env`],
+//! shared by every session of one peer:
+//!
+//! - [`Dispatch`]: where received CALLs and PUSHes go (the router implements it);
+//! - [`Hooks`]: the session-level plugin hooks (the plugin list implements it);
+//! - the [`Registry`] of sessions and the [`Redial`]er, both held weakly: a session never
+//!   keeps its peer alive.
+//!
+//! Nothing in an `Env` refers back to sessions, so ownership runs one way: the peer owns its
+//! registry, the registry its sessions, each session its env.
+
+use std::sync::{Arc, Weak};
+
+use futures_util::future::BoxFuture;
+
+use super::{HandlerGuard, PreSession, Registry, Session};
+use crate::config::Settings;
+use crate::message::Message;
+use crate::proto::Proto;
+use crate::status::Status;
+
+/// Handles the CALLs and PUSHes a session receives. Called on the session's reader task: it
+/// must not block; it queues replies with [`Session::queue_reply`] and spawns what takes time.
+pub(crate) trait Dispatch: Send + Sync + 'static {
+    /// A CALL arrived; `guard` counts it as running until dropped.
+    fn call(&self, session: &Session, msg: Message, guard: HandlerGuard);
+    /// A PUSH arrived; `guard` counts it as running until dropped.
+    fn push(&self, session: &Session, msg: Message, guard: HandlerGuard);
+}
+
+/// The plugin hooks a session runs itself (the others run in the router and the peer).
+/// Implementations catch panics: a hook that panics is an error status, never an unwinding
+/// reader.
+pub(crate) trait Hooks: Send + Sync + 'static {
+    fn pre_write_call(&self, session: &Session, msg: &mut Message) -> Result<(), Status>;
+    fn post_write_call(&self, session: &Session, msg: &Message);
+    fn pre_write_push(&self, session: &Session, msg: &mut Message) -> Result<(), Status>;
+    fn post_write_push(&self, session: &Session, msg: &Message);
+    fn pre_read_header(&self, session: &Session) -> Result<(), Status>;
+    fn post_read_reply_header(&self, session: &Session, msg: &mut Message) -> Result<(), Status>;
+    fn pre_read_reply_body(&self, session: &Session, msg: &mut Message) -> Result<(), Status>;
+    fn post_read_reply_body(&self, session: &Session, msg: &Message) -> Result<(), Status>;
+    fn post_disconnect(&self, session: &Session);
+}
+
+/// Makes a new connection for a client session that lost its own (the peer implements it).
+pub(crate) trait Redial: Send + Sync + 'static {
+    /// Dials `addr` again, with the peer's attempts, TLS and PostDial hooks.
+    fn redial<'a>(
+        &'a self,
+        session: &'a Session,
+        addr: &'a str,
+        proto: Arc<dyn Proto>,
+    ) -> BoxFuture<'a, Result<PreSession, Status>>;
+}
+
+/// Everything the sessions of one peer share.
+pub(crate) struct Env {
+    pub(crate) settings: Settings,
+    pub(crate) dispatch: Arc<dyn Dispatch>,
+    /// `None` when the peer has no plugins, so the hot path skips hooks with one branch.
+    pub(crate) hooks: Option<Arc<dyn Hooks>>,
+    pub(crate) registry: Weak<Registry>,
+    pub(crate) redial: Option<Weak<dyn Redial>>,
+}
+
+impl Env {
+    /// An env with no peer behind it: no registry, no redial.
+    #[cfg(test)]
+    pub(crate) fn standalone(settings: Settings, dispatch: Arc<dyn Dispatch>) -> Env {
+        Env {
+            settings,
+            dispatch,
+            hooks: None,
+            registry: Weak::new(),
+            redial: None,
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The output side of a link: a queue of framed messages and the writer that empties it.
+//!
+//! Senders frame their message outside any lock (see [`with_frame`]) and append the bytes to
+//! the queue under a short one. Only the writer task waits on the socket. It takes the whole
+//! queue at once, so concurrent senders share one system call (write batching), and before
+//! writing it yields: tokio runs a woken task next, so without the yield it would write each
+//! caller's message alone, right after that caller; yielding puts it behind every ready task,
+//! which under load means behind all the callers woken by one batch of replies.
+//!
+//! The reader never waits for the writer. After a batch of received calls it may hand the
+//! replies of the handlers that finished at once to the socket itself, with a write that
+//! cannot block ([`Outbox::write_now`]): when the writer is idle and the socket takes every
+//! byte, answering costs no task wake-up; whatever the socket does not take at once is left to
+//! the writer task.
+//!
+//! Backpressure: calls and pushes wait (each up to its own deadline) while more than
+//! [`HIGH_WATER`] bytes are queued. Replies are never held up, or a reader would stop reading
+//! and two peers exchanging large bodies could each wait for the other; instead a peer that
+//! lets its replies pile up past a hard cap loses its session.
+//!
+//! Memory: an idle outbox holds no buffer; the queue and the write batch are given back as
+//! soon as the writer finds nothing more to write.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::message::Message;
+use crate::net::WriteHalf;
+use crate::proto::Proto;
+use crate::status::{Status, code};
+
+/// Above this many queued bytes, calls and pushes wait for the writer (backpressure).
+pub(crate) const HIGH_WATER: usize = 4 * 1024 * 1024;
+/// Smallest queue allocation, so a burst of small frames does not reallocate per frame.
+const QUEUE_MIN: usize = 8 * 1024;
+/// A write batch larger than this is given back to the allocator after it is written.
+const BATCH_KEEP_MAX: usize = 1024 * 1024;
+
+const OPEN: u8 = 0;
+/// No new messages; the writer writes what is queued, shuts the socket down and stops.
+const DRAINING: u8 = 1;
+/// Writing failed or the link is gone: nothing more is written.
+const BROKEN: u8 = 2;
+
+/// Why a frame was not queued.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// More than [`HIGH_WATER`] bytes wait: the sender should wait for [`Outbox::room`].
+    Full,
+    /// The link is closing or broken.
+    Closed,
+    /// Replies piled up past the hard cap: the peer is not reading.
+    Overflow,
+}
+
+struct Queue {
+    buf: BytesMut,
+    /// Stream offset just past the last queued byte.
+    end: u64,
+}
+
+struct Writer {
+    half: WriteHalf,
+    /// Bytes taken from the queue and not yet written.
+    batch: BytesMut,
+}
+
+pub(crate) struct Outbox {
+    queue: Mutex<Queue>,
+    writer: tokio::sync::Mutex<Writer>,
+    state: AtomicU8,
+    /// Wakes the writer task (a stored permit: a wake-up is never lost).
+    wake: Notify,
+    /// Senders waiting for the queue to drop below [`HIGH_WATER`].
+    room: Notify,
+    full: AtomicBool,
+    /// Bytes handed to the socket so far, and who waits for them (post-write hooks).
+    written: AtomicU64,
+    progress: Notify,
+    watchers: AtomicUsize,
+    hard_cap: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new(half: WriteHalf, max_message_size: usize) -> Outbox {
+        Outbox {
+            queue: Mutex::new(Queue {
+                buf: BytesMut::new(),
+                end: 0,
+            }),
+            writer: tokio::sync::Mutex::new(Writer {
+                half,
+                batch: BytesMut::new(),
+            }),
+            state: AtomicU8::new(OPEN),
+            wake: Notify::new(),
+            room: Notify::new(),
+            full: AtomicBool::new(false),
+            written: AtomicU64::new(0),
+            progress: Notify::new(),
+            watchers: AtomicUsize::new(0),
+            hard_cap: 4 * HIGH_WATER + max_message_size,
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(Ordering::Acquire) == OPEN
+    }
+
+    /// Appends one frame; returns the stream offset just past it. Replies are refused only
+    /// past the hard cap, calls and pushes past [`HIGH_WATER`].
+    pub(crate) fn push(&self, frame: &[u8], is_reply: bool) -> Result<u64, Refused> {
+        let mut queue = self.queue();
+        if !self.is_open() {
+            return Err(Refused::Closed);
+        }
+        let queued = queue.buf.len();
+        if is_reply {
+            if queued + frame.len() > self.hard_cap {
+                return Err(Refused::Overflow);
+            }
+        } else if queued >= HIGH_WATER {
+            self.full.store(true, Ordering::Release);
+            return Err(Refused::Full);
+        }
+        if queue.buf.capacity() == 0 {
+            queue.buf.reserve(frame.len().max(QUEUE_MIN));
+        }
+        queue.buf.extend_from_slice(frame);
+        queue.end += frame.len() as u64;
+        Ok(queue.end)
+    }
+
+    /// Has the writer task write what is queued.
+    pub(crate) fn kick(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Bytes waiting in the queue (not counting a batch being written).
+    pub(crate) fn queued(&self) -> usize {
+        self.queue().buf.len()
+    }
+
+    /// Waits until the queue has room for calls and pushes again (or the link closes).
+    pub(crate) async fn room(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            self.full.store(true, Ordering::Release);
+            if self.queued() < HIGH_WATER || !self.is_open() {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    /// Waits until every byte up to stream offset `end` was handed to the socket; false if
+    /// the link broke first.
+    pub(crate) async fn written_through(&self, end: u64) -> bool {
+        self.watchers.fetch_add(1, Ordering::AcqRel);
+        let _unwatch = Unwatch(&self.watchers);
+        loop {
+            let progress = self.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if self.written.load(Ordering::Acquire) >= end {
+                return true;
+            }
+            if self.state.load(Ordering::Acquire) == BROKEN {
+                return false;
+            }
+            progress.await;
+        }
+    }
+
+    /// Writes what is queued without ever waiting: only when the writer is idle, and only
+    /// what the socket takes at once; the rest is left to the writer task.
+    pub(crate) fn write_now(&self) {
+        let Ok(mut writer) = self.writer.try_lock() else {
+            // The writer task is at it; it may be just letting go, so make sure it looks again.
+            return self.kick();
+        };
+        if self.state.load(Ordering::Acquire) == BROKEN {
+            return;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if writer.batch.is_empty() && !self.take_queue(&mut writer) {
+                return;
+            }
+            let Writer { half, batch } = &mut *writer;
+            match poll_write_batch(half, batch, &mut cx, self) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return self.write_failed(&e),
+                Poll::Pending => {
+                    // The socket is full: the writer task waits for it (with a real waker).
+                    drop(writer);
+                    return self.kick();
+                }
+            }
+        }
+    }
+
+    /// Moves the queue into the write batch; false (and buffers given back) when it is empty.
+    fn take_queue(&self, writer: &mut Writer) -> bool {
+        let mut queue = self.queue();
+        if queue.buf.is_empty() {
+            // Idle: hold no memory until the next message.
+            queue.buf = BytesMut::new();
+            writer.batch = BytesMut::new();
+            return false;
+        }
+        if writer.batch.capacity() > BATCH_KEEP_MAX {
+            writer.batch = BytesMut::new();
+        }
+        std::mem::swap(&mut queue.buf, &mut writer.batch);
+        drop(queue);
+        if self.full.swap(false, Ordering::AcqRel) {
+            self.room.notify_waiters();
+        }
+        true
+    }
+
+    /// Writes everything queued, waiting on the socket as long as it takes.
+    async fn write_all(&self) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().await;
+        loop {
+            if writer.batch.is_empty() && !self.take_queue(&mut writer) {
+                break;
+            }
+            let Writer { half, batch } = &mut *writer;
+            poll_fn(|cx| poll_write_batch(half, batch, cx, self)).await?;
+        }
+        writer.half.flush().await
+    }
+
+    fn wrote(&self, n: usize) {
+        self.written.fetch_add(n as u64, Ordering::AcqRel);
+        if self.watchers.load(Ordering::Acquire) > 0 {
+            self.progress.notify_waiters();
+        }
+    }
+
+    fn write_failed(&self, error: &std::io::Error) {
+        tracing::debug!(%error, "write failed");
+        self.stop();
+    }
+
+    /// Stops everything: nothing more is queued or written; waiters are released.
+    pub(crate) fn stop(&self) {
+        self.state.store(BROKEN, Ordering::Release);
+        self.wake.notify_one();
+        self.room.notify_waiters();
+        self.progress.notify_waiters();
+    }
+
+    /// Takes no new messages; the writer writes what is queued (within `limit`), shuts the
+    /// socket down and stops.
+    pub(crate) fn drain(&self) {
+        let _ = self
+            .state
+            .compare_exchange(OPEN, DRAINING, Ordering::AcqRel, Ordering::Acquire);
+        self.wake.notify_one();
+        self.room.notify_waiters();
+    }
+
+    /// The writer task: writes whenever kicked, until the link stops. When draining, it
+    /// writes the rest within `drain_limit` and shuts the connection down.
+    pub(crate) async fn run(&self, drain_limit: Duration) {
+        loop {
+            self.wake.notified().await;
+            match self.state.load(Ordering::Acquire) {
+                BROKEN => return,
+                DRAINING => return self.finish(drain_limit).await,
+                _ => {}
+            }
+            // Let every task that is ready run first: callers woken by the same batch of
+            // replies queue their next calls, and this write carries them all.
+            tokio::task::yield_now().await;
+            if let Err(e) = self.write_all().await {
+                return self.write_failed(&e);
+            }
+        }
+    }
+
+    async fn finish(&self, limit: Duration) {
+        let finished = async {
+            self.write_all().await?;
+            self.writer.lock().await.half.shutdown().await
+        };
+        match tokio::time::timeout(limit, finished).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not write the last messages"),
+            Err(_) => tracing::debug!("the peer did not take the last messages within {limit:?}"),
+        }
+        self.stop();
+    }
+}
+
+/// Writes `batch` until it is empty or the socket would block; counts what was written.
+fn poll_write_batch(
+    half: &mut WriteHalf,
+    batch: &mut BytesMut,
+    cx: &mut Context<'_>,
+    outbox: &Outbox,
+) -> Poll<std::io::Result<()>> {
+    while !batch.is_empty() {
+        match Pin::new(&mut *half).poll_write(cx, batch) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => {
+                batch.advance(n);
+                outbox.wrote(n);
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    // TLS streams keep records until flushed.
+    Pin::new(&mut *half).poll_flush(cx)
+}
+
+struct Unwatch<'a>(&'a AtomicUsize);
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+thread_local! {
+    /// Where messages are framed before they are queued: framing (and gzip) happens outside
+    /// the queue's lock, without an allocation per message.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// A scratch buffer larger than this is not kept for the next message.
+const SCRATCH_KEEP_MAX: usize = 64 * 1024;
+
+/// Frames `msg` into a per-thread scratch buffer and hands the frame to `use_frame`.
+pub(crate) fn with_frame<R>(
+    proto: &dyn Proto,
+    msg: &Message,
+    max_size: usize,
+    use_frame: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Status> {
+    SCRATCH.with(|scratch| {
+        // A re-entrant call (a codec framing inside a frame, say) gets a buffer of its own.
+        let mut own = BytesMut::new();
+        let mut borrowed = scratch.try_borrow_mut();
+        let buf = match borrowed.as_mut() {
+            Ok(buf) => &mut **buf,
+            Err(_) => &mut own,
+        };
+        buf.clear();
+        proto
+            .encode(msg, buf, max_size)
+            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+        let result = use_frame(buf);
+        if buf.capacity() > SCRATCH_KEEP_MAX {
+            *buf = BytesMut::new();
+        } else {
+            buf.clear();
+        }
+        Ok(result)
+    })
+}
+
+/// When `deadline` passes (never for `None`).
+pub(crate) async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
