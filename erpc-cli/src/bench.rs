@@ -5,6 +5,9 @@
 //! By default the server is a separate child process (`erpc serve`) on a free loopback port;
 //! `--addr` uses a running server instead. `-c` workers issue `-n` calls in total over
 //! `--conns` multiplexed sessions, each worker's calls one after another, every call timed.
+//!
+//! `--idle N` measures memory instead (see `bench_idle`): the server child's RSS growth per
+//! idle session.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -38,10 +41,10 @@ pub struct BenchArgs {
     conns: usize,
     /// Use a running server instead of starting one.
     #[arg(long)]
-    addr: Option<String>,
+    pub(crate) addr: Option<String>,
     /// Wire protocol.
     #[arg(long, default_value = "raw")]
-    proto: String,
+    pub(crate) proto: String,
     /// Body codec (the BenchmarkMessage is protobuf).
     #[arg(long, default_value = "protobuf")]
     codec: String,
@@ -50,10 +53,23 @@ pub struct BenchArgs {
     warmup: usize,
     /// Print one JSON line per concurrency (bench-peers' format) instead of the table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Draw throughput and p99 against concurrency into this SVG file.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
+    /// The "framework" field of the JSON lines (e.g. erpc-conns for a `--conns C -c C` run).
+    #[arg(long, default_value = "erpc")]
+    pub(crate) name: String,
+    /// Measure idle-session memory instead of calls: open N TCP connections to the server
+    /// child that never send a byte, wait until it has accepted them all, and print its RSS
+    /// growth (VmRSS, /proc) per session.
+    #[arg(long, value_name = "N")]
+    pub(crate) idle: Option<usize>,
+    /// With --idle: the server to measure instead of `erpc serve`, as a command whose `{addr}`
+    /// is replaced by a free loopback address (e.g. `-- bench-peers server --framework
+    /// raw-conns --addr {addr}`).
+    #[arg(last = true, value_name = "SERVER_CMD", requires = "idle")]
+    pub(crate) server_cmd: Vec<String>,
 }
 
 /// One measurement, with exactly the fields of bench-peers' JSON line.
@@ -93,6 +109,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if codec != CodecId::PROTOBUF {
         return Err("the benchmark message is protobuf: use --codec protobuf".into());
     }
+    if let Some(sessions) = args.idle {
+        return crate::bench_idle::run(&args, sessions);
+    }
+    // Every session is a file descriptor here and in the server child (which inherits it).
+    crate::bench_idle::raise_nofile(args.conns as u64 + 256)?;
     let mut server = match &args.addr {
         Some(_) => None,
         None => Some(ServerChild::start(&args.proto)?),
@@ -127,7 +148,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             .and_then(|s| cpu_seconds(Some(s.child.id())))
             .zip(server_cpu_before)
             .map(|(a, b)| a - b);
-        let mut report = measured.report(concurrency, args.total);
+        let mut report = measured.report(&args.name, concurrency, args.total);
         if let (Some(c), Some(s)) = (client_cpu, server_cpu) {
             let calls = (args.total + concurrency * args.warmup) as f64;
             report.client_cpu_s = Some(round(c, 100.0));
@@ -191,7 +212,7 @@ impl Measured {
         self.latencies_ns.first().map_or(0.0, |&ns| ns as f64 / 1e3)
     }
 
-    fn report(&self, concurrency: usize, total: usize) -> Report {
+    fn report(&self, framework: &str, concurrency: usize, total: usize) -> Report {
         let lat = &self.latencies_ns;
         let pct = |p: f64| -> f64 {
             if lat.is_empty() {
@@ -207,7 +228,7 @@ impl Measured {
         };
         let secs = self.elapsed.as_secs_f64();
         Report {
-            framework: "erpc".into(),
+            framework: framework.to_string(),
             concurrency,
             total,
             errors: self.errors,
@@ -344,13 +365,13 @@ async fn progress_bar(done: Arc<AtomicUsize>, total: usize) {
 
 /// The server as a child process: `erpc serve` on a free loopback port, stopped when its
 /// stdin closes or when dropped.
-struct ServerChild {
-    child: Child,
-    addr: String,
+pub(crate) struct ServerChild {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl ServerChild {
-    fn start(proto: &str) -> Result<ServerChild, String> {
+    pub(crate) fn start(proto: &str) -> Result<ServerChild, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
         let mut child = Command::new(exe)
             .args([
@@ -381,7 +402,7 @@ impl ServerChild {
         Ok(ServerChild { child, addr })
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();

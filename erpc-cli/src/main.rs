@@ -7,9 +7,11 @@
 //! erpc push 127.0.0.1:9090 /push/status '"hi"'
 //! erpc watch 127.0.0.1:9090 --count 3
 //! erpc bench -c 100,1000 -n 200000            # the seed's self test
+//! erpc bench --idle 4000                      # server memory per idle session
 //! ```
 
 mod bench;
+mod bench_idle;
 mod bench_message;
 mod call;
 mod client;
@@ -48,9 +50,26 @@ enum Command {
     Push(call::PushArgs),
     /// Print the pushes a server sends.
     Watch(watch::WatchArgs),
-    /// Benchmark `Hello.Say` with the seed's 581-byte protobuf message.
+    /// Benchmark `Hello.Say` with the seed's 581-byte protobuf message, or idle-session memory.
+    #[command(after_help = BENCH_HELP)]
     Bench(bench::BenchArgs),
 }
+
+const BENCH_HELP: &str = "\
+Examples:
+  erpc bench -c 100,1000 -n 200000                   one multiplexed session, table
+  erpc bench --json -c 1000 --conns 1000 --name erpc-conns
+                                                     one session per worker, bench-peers' JSON line
+  erpc bench --idle 4000                             erpc serve's RSS growth per idle session
+  erpc bench --idle 4000 --json --name raw-conns -- bench-peers server --framework raw-conns --addr {addr}
+                                                     the same for another server command
+
+--idle N starts the server as a child process, reads its VmRSS (/proc/PID/status) once it has
+settled, opens N TCP connections that never send a byte and keeps them open, waits until the
+server holds N more descriptors (/proc/PID/fd) and its RSS has settled again, and prints the
+growth in KiB, in total and per session; with --json one line:
+  {\"framework\",\"idle_sessions\",\"rss_before_kib\",\"rss_after_kib\",\"kib_per_session\"}
+The open-files limit is raised as far as needed (up to the hard limit) for both processes.";
 
 /// How a command failed, and so its exit code.
 #[derive(Debug)]
