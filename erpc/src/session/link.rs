@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::Session;
-use super::outbox::{Outbox, until};
+use super::outbox::{HIGH_WATER, Outbox, until};
 use crate::net::{Conn, ReadHalf};
 use crate::status::{Status, code};
 
@@ -147,6 +147,17 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         if buf.is_empty() && buf.capacity() > 0 {
             // Nothing half-read: hold no buffer while waiting.
             buf = BytesMut::new();
+        }
+        if link.outbox.queued() >= HIGH_WATER && session.pending_calls() == 0 {
+            // The peer sends calls faster than it reads the replies: take no more until it
+            // catches up. Only while this end waits for no reply of its own, so that two
+            // peers calling each other never both stop reading.
+            tokio::select! {
+                () = link.outbox.room() => {}
+                () = session.pending().registered() => {}
+                () = link.stop_reader.notified() => break Status::conn_closed("the session was closed"),
+            }
+            continue;
         }
         let read = tokio::select! {
             read = reader.read_into(&mut buf, chunk) => read,

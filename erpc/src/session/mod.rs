@@ -304,7 +304,9 @@ impl Session {
             .fail_all(&Status::conn_closed("the session was closed"));
         self.inner.state.store(CLOSED, Ordering::Release);
         self.inner.changed.notify_waiters();
-        let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // The session lets go of its link: once its tasks end, the connection is released
+        // even while someone still holds the session.
+        let link = self.inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(link) = link {
             link.shutdown(deadline.saturating_duration_since(Instant::now())).await;
         }
@@ -318,7 +320,7 @@ impl Session {
         }
         self.inner.pending.fail_all(reason);
         self.inner.changed.notify_waiters();
-        let link = self.inner.link.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let link = self.inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(link) = link {
             link.abort();
         }
@@ -560,11 +562,14 @@ impl Session {
     /// on) or closes the session.
     fn link_lost(&self, link: &Arc<Link>, reason: Status) {
         {
-            let current = self.inner.link.read().unwrap_or_else(|e| e.into_inner());
+            let mut current = self.inner.link.write().unwrap_or_else(|e| e.into_inner());
             if !current.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
-                return;
+                return; // an older link, or this one's loss was handled already
             }
+            // Let go of it: its tasks end, and with them the connection.
+            *current = None;
         }
+        self.inner.changed.notify_waiters();
         self.inner.pending.fail_all(&reason);
         if self.state() >= CLOSING {
             return;

@@ -14,9 +14,12 @@
 //! the writer task.
 //!
 //! Backpressure: calls and pushes wait (each up to its own deadline) while more than
-//! [`HIGH_WATER`] bytes are queued. Replies are never held up, or a reader would stop reading
-//! and two peers exchanging large bodies could each wait for the other; instead a peer that
-//! lets its replies pile up past a hard cap loses its session.
+//! [`HIGH_WATER`] bytes are queued. Replies are never held up, so that a handler never waits
+//! on the socket; instead, while more than [`HIGH_WATER`] bytes wait, the reader stops taking
+//! new calls from the peer (see the link), unless this end waits for replies of its own: two
+//! peers calling each other with large bodies then both keep reading, and neither can wait
+//! for the other. A peer that still lets its replies pile up past a hard cap loses its
+//! session.
 //!
 //! Memory: an idle outbox holds no buffer; the queue and the write batch are given back as
 //! soon as the writer finds nothing more to write.
@@ -41,6 +44,8 @@ use crate::status::{Status, code};
 
 /// Above this many queued bytes, calls and pushes wait for the writer (backpressure).
 pub(crate) const HIGH_WATER: usize = 4 * 1024 * 1024;
+/// Replies queued past this (plus one message) close the session: the peer is not reading.
+const HARD_CAP: usize = 256 * 1024 * 1024;
 /// Smallest queue allocation, so a burst of small frames does not reallocate per frame.
 const QUEUE_MIN: usize = 8 * 1024;
 /// A write batch larger than this is given back to the allocator after it is written.
@@ -109,7 +114,7 @@ impl Outbox {
             written: AtomicU64::new(0),
             progress: Notify::new(),
             watchers: AtomicUsize::new(0),
-            hard_cap: 4 * HIGH_WATER + max_message_size,
+            hard_cap: HARD_CAP + max_message_size,
         }
     }
 

@@ -61,6 +61,10 @@ pub(crate) struct Pending {
     /// notifies only then.
     watched: AtomicBool,
     emptied: Notify,
+    /// Set while the reader has stopped reading until this end makes a call of its own
+    /// ([`Pending::registered`]).
+    reader_waits: AtomicBool,
+    registered_call: Notify,
 }
 
 impl Pending {
@@ -80,6 +84,9 @@ impl Pending {
                 MapEntry::Occupied(_) => {}
             }
         };
+        if self.reader_waits.load(Ordering::Acquire) {
+            self.registered_call.notify_one();
+        }
         // Load first: a swap on every call would bounce the flag's cache line between threads.
         if deadline.is_some() && !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep(Arc::downgrade(self)));
@@ -136,6 +143,18 @@ impl Pending {
             }
             emptied.await;
         }
+    }
+
+    /// Resolves when this end registers a call (while the reader has stopped reading).
+    pub(crate) async fn registered(&self) {
+        self.reader_waits.store(true, Ordering::Release);
+        let registered = self.registered_call.notified();
+        tokio::pin!(registered);
+        registered.as_mut().enable();
+        if self.len() == 0 {
+            registered.await;
+        }
+        self.reader_waits.store(false, Ordering::Release);
     }
 
     fn removed(&self) {
