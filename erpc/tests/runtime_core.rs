@@ -294,9 +294,11 @@ async fn close_from_inside_a_handler_answers_and_returns_at_once() {
         ctx.session().close().await;
         Ok("bye".to_string())
     });
-    let mut config = PeerConfig::default();
-    // Waiting for itself would take this long.
-    config.shutdown_timeout = Duration::from_secs(60);
+    let config = PeerConfig {
+        // Waiting for itself would take this long.
+        shutdown_timeout: Duration::from_secs(60),
+        ..PeerConfig::default()
+    };
     let (server, addr) = serve(router, config).await;
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
@@ -366,9 +368,11 @@ impl Plugin for HeldRedial {
 async fn a_redial_failing_after_close_does_not_disconnect_twice() {
     let (server, addr) = serve(add_router(), PeerConfig::default()).await;
     let plugin = HeldRedial::default();
-    let mut config = PeerConfig::default();
-    config.redial_times = 1;
-    config.redial_interval = Duration::from_millis(1);
+    let config = PeerConfig {
+        redial_times: 1,
+        redial_interval: Duration::from_millis(1),
+        ..PeerConfig::default()
+    };
     let client = Peer::builder().config(config).plugin(plugin.clone()).build().unwrap();
     let session = client.dial(&addr).await.unwrap();
     wait_until(WAIT, || server.count_sessions() == 1).await;
