@@ -41,12 +41,19 @@ impl ReadHalf {
                 buf.reserve(room);
             }
         }
+        fn release_if_empty(buf: &mut BytesMut) {
+            if buf.is_empty() {
+                *buf = BytesMut::new();
+            }
+        }
         match self {
             ReadHalf::Tcp(half) => loop {
                 half.readable().await?;
                 make_room(buf, room);
                 match half.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    // Readiness can be spurious (a new socket starts out "ready"): give the
+                    // room back unless it holds part of a frame.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => release_if_empty(buf),
                     read => return read,
                 }
             },
@@ -54,7 +61,9 @@ impl ReadHalf {
                 half.readable().await?;
                 make_room(buf, room);
                 match half.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    // Readiness can be spurious (a new socket starts out "ready"): give the
+                    // room back unless it holds part of a frame.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => release_if_empty(buf),
                     read => return read,
                 }
             },

@@ -46,8 +46,6 @@ use crate::status::{Status, code};
 pub(crate) const HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Replies queued past this (plus one message) close the session: the peer is not reading.
 const HARD_CAP: usize = 256 * 1024 * 1024;
-/// Smallest queue allocation, so a burst of small frames does not reallocate per frame.
-const QUEUE_MIN: usize = 8 * 1024;
 /// A write batch larger than this is given back to the allocator after it is written.
 const BATCH_KEEP_MAX: usize = 1024 * 1024;
 
@@ -143,7 +141,9 @@ impl Outbox {
             return Err(Refused::Full);
         }
         if queue.buf.capacity() == 0 {
-            queue.buf.reserve(frame.len().max(QUEUE_MIN));
+            // Exactly the first frame: an idle session's occasional message costs no more;
+            // a burst grows the buffer by doubling, and the writer keeps it while busy.
+            queue.buf.reserve(frame.len());
         }
         queue.buf.extend_from_slice(frame);
         queue.end += frame.len() as u64;
@@ -291,7 +291,8 @@ impl Outbox {
             self.wake.notified().await;
             match self.state.load(Ordering::Acquire) {
                 BROKEN => return,
-                DRAINING => return self.finish(drain_limit).await,
+                // Rare, and boxed so that the task of every idle session stays small.
+                DRAINING => return Box::pin(self.finish(drain_limit)).await,
                 _ => {}
             }
             // Let every task that is ready run first: callers woken by the same batch of
