@@ -5,12 +5,14 @@
 //! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
 
+pub(crate) mod buffers;
 pub mod tls;
 
 use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 
@@ -37,34 +39,38 @@ impl ReadHalf {
     /// there is something to read on a socket. `Ok(0)` is the end of the stream.
     pub(crate) async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
         fn make_room(buf: &mut BytesMut, room: usize) {
-            if buf.capacity() - buf.len() < room / 2 {
+            if buf.capacity() == 0 {
+                *buf = buffers::take(room);
+            } else if buf.capacity() - buf.len() < room / 2 {
                 buf.reserve(room);
             }
         }
         fn release_if_empty(buf: &mut BytesMut) {
-            if buf.is_empty() {
-                *buf = BytesMut::new();
-            }
+            buffers::give_if_empty(buf);
         }
         match self {
             ReadHalf::Tcp(half) => loop {
                 half.readable().await?;
                 make_room(buf, room);
-                match half.try_read_buf(buf) {
+                // One poll of an ordinary read: unlike `try_read`, it learns from a short read
+                // that the socket is drained, which saves a system call per wake-up.
+                match half.read_buf(buf).now_or_never() {
+                    Some(read) => return read,
                     // Readiness can be spurious (a new socket starts out "ready"): give the
                     // room back unless it holds part of a frame.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => release_if_empty(buf),
-                    read => return read,
+                    None => release_if_empty(buf),
                 }
             },
             ReadHalf::Unix(half) => loop {
                 half.readable().await?;
                 make_room(buf, room);
-                match half.try_read_buf(buf) {
+                // One poll of an ordinary read: unlike `try_read`, it learns from a short read
+                // that the socket is drained, which saves a system call per wake-up.
+                match half.read_buf(buf).now_or_never() {
+                    Some(read) => return read,
                     // Readiness can be spurious (a new socket starts out "ready"): give the
                     // room back unless it holds part of a frame.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => release_if_empty(buf),
-                    read => return read,
+                    None => release_if_empty(buf),
                 }
             },
             ReadHalf::Boxed(half) => {

@@ -220,7 +220,7 @@ fn finish_call(
     if !plugins.is_empty() {
         plugins.run_logged("pre_write_reply", |p| p.pre_write_reply(session, &mut reply));
     }
-    let mut queued = session.queue_reply(&reply);
+    let mut queued = session.queue_reply(&reply, on_reader);
     if let Err(status) = &queued
         && !is_conn_closed(status)
     {
@@ -229,7 +229,7 @@ fn finish_call(
         let mut fallback = Message::new(MessageType::Reply, reply.seq);
         fallback.xfer_pipe = reply.xfer_pipe.clone();
         fallback.status = Status::internal(status.cause().unwrap_or(status.msg()).to_string());
-        queued = session.queue_reply(&fallback);
+        queued = session.queue_reply(&fallback, on_reader);
         reply = fallback;
     }
     if !on_reader {

@@ -18,8 +18,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::Session;
-use super::outbox::{HIGH_WATER, Outbox, until};
-use crate::net::{Conn, ReadHalf};
+use super::outbox::{Outbox, until};
+use crate::net::{Conn, ReadHalf, buffers};
 use crate::status::{Status, code};
 
 /// Room the reader makes before each read: it starts small and doubles, up to the maximum,
@@ -30,6 +30,8 @@ const READ_CHUNK_MAX: usize = 128 * 1024;
 
 pub(crate) struct Link {
     pub(crate) outbox: Outbox,
+    /// Set when a reply was queued on the reader task: the reader writes after its batch.
+    pub(crate) inline_replies: AtomicBool,
     stop_reader: Notify,
     lost: AtomicBool,
     writer_task: Mutex<Option<JoinHandle<()>>>,
@@ -43,6 +45,7 @@ impl Link {
         let settings = &session.env().settings;
         let link = Arc::new(Link {
             outbox: Outbox::new(writer, settings.max_message_size),
+            inline_replies: AtomicBool::new(false),
             stop_reader: Notify::new(),
             lost: AtomicBool::new(false),
             writer_task: Mutex::new(None),
@@ -143,12 +146,12 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         }
         // Replies of the handlers that finished at once go out together, if the socket takes
         // them now; the writer task sees to the rest.
-        link.outbox.write_now();
-        if buf.is_empty() && buf.capacity() > 0 {
-            // Nothing half-read: hold no buffer while waiting.
-            buf = BytesMut::new();
+        if link.inline_replies.load(Ordering::Acquire) && link.inline_replies.swap(false, Ordering::AcqRel) {
+            link.outbox.write_now();
         }
-        if link.outbox.queued() >= HIGH_WATER && session.pending_calls() == 0 {
+        // Nothing half-read: hold no buffer while waiting.
+        buffers::give_if_empty(&mut buf);
+        if link.outbox.is_backed_up() && session.pending_calls() == 0 {
             // The peer sends calls faster than it reads the replies: take no more until it
             // catches up. Only while this end waits for no reply of its own, so that two
             // peers calling each other never both stop reading.

@@ -437,9 +437,9 @@ impl Session {
 
     /// Queues a REPLY on the current link. Never waits: replies are not held back by
     /// backpressure (the reader must keep reading); a peer letting them pile up past the hard
-    /// cap loses its session. The caller wakes the writer ([`kick`](Self::kick)) or, on the
-    /// reader task, lets the reader write.
-    pub(crate) fn queue_reply(&self, reply: &Message) -> Result<Queued, Status> {
+    /// cap loses its session. Queued `on_reader`, it is written by the reader after its batch;
+    /// elsewhere the caller wakes the writer ([`kick`](Self::kick)).
+    pub(crate) fn queue_reply(&self, reply: &Message, on_reader: bool) -> Result<Queued, Status> {
         if self.state() == CLOSED {
             return Err(Status::conn_closed("the session is closed"));
         }
@@ -453,7 +453,12 @@ impl Session {
             |frame| link.outbox.push(frame, true),
         )?;
         match pushed {
-            Ok(end) => Ok(Queued { link, end }),
+            Ok(end) => {
+                if on_reader {
+                    link.inline_replies.store(true, Ordering::Release);
+                }
+                Ok(Queued { link, end })
+            }
             Err(Refused::Overflow) => {
                 tracing::warn!(
                     session = %self.id(),
@@ -493,7 +498,7 @@ impl Session {
                         let mut reply = Message::new(MessageType::Reply, msg.seq);
                         reply.xfer_pipe = msg.xfer_pipe;
                         reply.status = Status::conn_closed("the session is closing");
-                        let _ = self.queue_reply(&reply);
+                        let _ = self.queue_reply(&reply, true);
                     }
                     return Ok(());
                 }
@@ -717,7 +722,7 @@ mod tests {
             let mut reply = Message::new(MessageType::Reply, msg.seq);
             reply.body_codec = msg.body_codec;
             reply.body = msg.body;
-            session.queue_reply(&reply).expect("the link takes the reply");
+            session.queue_reply(&reply, true).expect("the link takes the reply");
             drop(guard);
         }
         fn push(&self, _: &Session, _: Message, _: HandlerGuard) {}

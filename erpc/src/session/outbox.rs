@@ -38,7 +38,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::message::Message;
-use crate::net::WriteHalf;
+use crate::net::{WriteHalf, buffers};
 use crate::proto::Proto;
 use crate::status::{Status, code};
 
@@ -46,8 +46,6 @@ use crate::status::{Status, code};
 pub(crate) const HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Replies queued past this (plus one message) close the session: the peer is not reading.
 const HARD_CAP: usize = 256 * 1024 * 1024;
-/// A write batch larger than this is given back to the allocator after it is written.
-const BATCH_KEEP_MAX: usize = 1024 * 1024;
 
 const OPEN: u8 = 0;
 /// No new messages; the writer writes what is queued, shuts the socket down and stops.
@@ -82,6 +80,8 @@ pub(crate) struct Outbox {
     queue: Mutex<Queue>,
     writer: tokio::sync::Mutex<Writer>,
     state: AtomicU8,
+    /// Whether more than [`HIGH_WATER`] bytes wait (read by the reader without a lock).
+    backed_up: AtomicBool,
     /// Wakes the writer task (a stored permit: a wake-up is never lost).
     wake: Notify,
     /// Senders waiting for the queue to drop below [`HIGH_WATER`].
@@ -106,6 +106,7 @@ impl Outbox {
                 batch: BytesMut::new(),
             }),
             state: AtomicU8::new(OPEN),
+            backed_up: AtomicBool::new(false),
             wake: Notify::new(),
             room: Notify::new(),
             full: AtomicBool::new(false),
@@ -141,18 +142,25 @@ impl Outbox {
             return Err(Refused::Full);
         }
         if queue.buf.capacity() == 0 {
-            // Exactly the first frame: an idle session's occasional message costs no more;
-            // a burst grows the buffer by doubling, and the writer keeps it while busy.
+            queue.buf = buffers::take(frame.len());
             queue.buf.reserve(frame.len());
         }
         queue.buf.extend_from_slice(frame);
         queue.end += frame.len() as u64;
+        if queue.buf.len() >= HIGH_WATER && !self.backed_up.load(Ordering::Relaxed) {
+            self.backed_up.store(true, Ordering::Release);
+        }
         Ok(queue.end)
     }
 
     /// Has the writer task write what is queued.
     pub(crate) fn kick(&self) {
         self.wake.notify_one();
+    }
+
+    /// Whether more than [`HIGH_WATER`] bytes wait to be written; no lock taken.
+    pub(crate) fn is_backed_up(&self) -> bool {
+        self.backed_up.load(Ordering::Acquire)
     }
 
     /// Bytes waiting in the queue (not counting a batch being written).
@@ -196,10 +204,8 @@ impl Outbox {
     /// Writes what is queued without ever waiting: only when the writer is idle, and only
     /// what the socket takes at once; the rest is left to the writer task.
     pub(crate) fn write_now(&self) {
-        let Ok(mut writer) = self.writer.try_lock() else {
-            // The writer task is at it; it may be just letting go, so make sure it looks again.
-            return self.kick();
-        };
+        // The writer task is at it: it looks at the queue again after letting go.
+        let Ok(mut writer) = self.writer.try_lock() else { return };
         if self.state.load(Ordering::Acquire) == BROKEN {
             return;
         }
@@ -226,15 +232,16 @@ impl Outbox {
         let mut queue = self.queue();
         if queue.buf.is_empty() {
             // Idle: hold no memory until the next message.
-            queue.buf = BytesMut::new();
-            writer.batch = BytesMut::new();
+            buffers::give_if_empty(&mut queue.buf);
+            drop(queue);
+            buffers::give_if_empty(&mut writer.batch);
             return false;
-        }
-        if writer.batch.capacity() > BATCH_KEEP_MAX {
-            writer.batch = BytesMut::new();
         }
         std::mem::swap(&mut queue.buf, &mut writer.batch);
         drop(queue);
+        if self.backed_up.load(Ordering::Relaxed) {
+            self.backed_up.store(false, Ordering::Release);
+        }
         if self.full.swap(false, Ordering::AcqRel) {
             self.room.notify_waiters();
         }
@@ -243,15 +250,23 @@ impl Outbox {
 
     /// Writes everything queued, waiting on the socket as long as it takes.
     async fn write_all(&self) -> std::io::Result<()> {
-        let mut writer = self.writer.lock().await;
         loop {
-            if writer.batch.is_empty() && !self.take_queue(&mut writer) {
-                break;
+            let mut writer = self.writer.lock().await;
+            loop {
+                if writer.batch.is_empty() && !self.take_queue(&mut writer) {
+                    break;
+                }
+                let Writer { half, batch } = &mut *writer;
+                poll_fn(|cx| poll_write_batch(half, batch, cx, self)).await?;
             }
-            let Writer { half, batch } = &mut *writer;
-            poll_fn(|cx| poll_write_batch(half, batch, cx, self)).await?;
+            writer.half.flush().await?;
+            drop(writer);
+            // The reader may have queued replies while we held the writer, and left them to
+            // us: look again after letting go.
+            if self.queued() == 0 {
+                return Ok(());
+            }
         }
-        writer.half.flush().await
     }
 
     fn wrote(&self, n: usize) {
