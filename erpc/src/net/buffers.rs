@@ -38,9 +38,17 @@ fn take_from(pool: &mut Vec<BytesMut>, room: usize) -> Option<BytesMut> {
 
 /// A buffer with room for at least half of `room` bytes (callers reserve more as they need).
 pub(crate) fn take(room: usize) -> BytesMut {
-    let local = POOL.try_with(|pool| take_from(&mut pool.borrow_mut(), room)).ok().flatten();
+    let local = POOL
+        .try_with(|pool| take_from(&mut pool.borrow_mut(), room))
+        .ok()
+        .flatten();
     local
-        .or_else(|| SHARED.try_lock().ok().and_then(|mut shared| take_from(&mut shared, room)))
+        .or_else(|| {
+            SHARED
+                .try_lock()
+                .ok()
+                .and_then(|mut shared| take_from(&mut shared, room))
+        })
         .unwrap_or_else(|| BytesMut::with_capacity(room.max(MIN)))
 }
 

@@ -231,7 +231,7 @@ async fn exchange<R: DecodeBody>(
         hooks.pre_write_call(&session, &mut msg)?;
     }
     let outcome = async {
-        let queued = session.send(&msg, deadline).await?;
+        let queued = session.send(&msg, deadline, reply.is_alone()).await?;
         if let Some(hooks) = &env.hooks {
             // PostWriteCall runs once the call is on the socket, unless the call ends first.
             tokio::select! {
@@ -328,7 +328,7 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
             if let Some(hooks) = &env.hooks {
                 hooks.pre_write_push(&session, &mut msg)?;
             }
-            let queued = session.send(&msg, deadline).await?;
+            let queued = session.send(&msg, deadline, false).await?;
             if let Some(hooks) = &env.hooks {
                 // PostWritePush runs once the push is on the socket (within its deadline).
                 let written = tokio::select! {

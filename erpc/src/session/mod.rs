@@ -97,16 +97,28 @@ tokio::task_local! {
     static HANDLING: usize;
 }
 
-/// Where a message was queued: the link and the stream offset just past it.
+/// Where a message was queued: the link and the stream offset just past it. Only kept when
+/// post-write hooks need it (no plugins: no reference to the link taken per message).
 pub(crate) struct Queued {
-    link: Arc<Link>,
+    link: Option<Arc<Link>>,
     end: u64,
 }
 
 impl Queued {
-    /// Waits until the message was handed to the socket; false if the link broke first.
+    fn new(link: &Arc<Link>, end: u64, keep: bool) -> Queued {
+        Queued {
+            link: keep.then(|| link.clone()),
+            end,
+        }
+    }
+
+    /// Waits until the message was handed to the socket; false if the link broke first (or
+    /// was not kept).
     pub(crate) async fn written(&self) -> bool {
-        self.link.outbox.written_through(self.end).await
+        match &self.link {
+            Some(link) => link.outbox.written_through(self.end).await,
+            None => false,
+        }
     }
 }
 
@@ -372,9 +384,14 @@ impl Session {
         link.filter(|l| !l.is_lost())
     }
 
-    /// Queues a CALL or PUSH and wakes the writer. While the output queue is full or a redial
-    /// is under way it waits, but never past `deadline`; `what` words the error then.
-    pub(crate) async fn send(&self, msg: &Message, deadline: Option<Instant>) -> Result<Queued, Status> {
+    /// Queues a CALL or PUSH and has it written. While the output queue is full or a redial
+    /// is under way it waits, but never past `deadline`.
+    ///
+    /// Who writes: a message that no other can join (`alone`: the session's only call in
+    /// flight) is written at once, if the socket takes it without waiting; otherwise the writer
+    /// task writes it, after letting every ready task run, so that the messages of concurrent
+    /// callers leave in one write.
+    pub(crate) async fn send(&self, msg: &Message, deadline: Option<Instant>, alone: bool) -> Result<Queued, Status> {
         // Framed once, outside any lock; copied to a buffer of its own only if it must wait.
         let mut waiting_frame: Option<Vec<u8>> = None;
         loop {
@@ -395,11 +412,12 @@ impl Session {
                 }?;
                 match pushed {
                     Ok(end) => {
-                        link.outbox.kick();
-                        return Ok(Queued {
-                            link: link.clone(),
-                            end,
-                        });
+                        if alone {
+                            link.outbox.write_now();
+                        } else {
+                            link.outbox.kick();
+                        }
+                        return Ok(Queued::new(link, end, self.inner.env.hooks.is_some()));
                     }
                     Err(Refused::Full) => {
                         tokio::select! {
@@ -457,7 +475,7 @@ impl Session {
                 if on_reader {
                     link.inline_replies.store(true, Ordering::Release);
                 }
-                Ok(Queued { link, end })
+                Ok(Queued { link: Some(link), end })
             }
             Err(Refused::Overflow) => {
                 tracing::warn!(

@@ -47,6 +47,10 @@ pub(crate) const HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Replies queued past this (plus one message) close the session: the peer is not reading.
 const HARD_CAP: usize = 256 * 1024 * 1024;
 
+/// Room a queue starts with (from the buffer pool): a burst of small frames fills it without
+/// growing it.
+const QUEUE_ROOM: usize = 16 * 1024;
+
 const OPEN: u8 = 0;
 /// No new messages; the writer writes what is queued, shuts the socket down and stops.
 const DRAINING: u8 = 1;
@@ -142,7 +146,7 @@ impl Outbox {
             return Err(Refused::Full);
         }
         if queue.buf.capacity() == 0 {
-            queue.buf = buffers::take(frame.len());
+            queue.buf = buffers::take(frame.len().max(QUEUE_ROOM));
             queue.buf.reserve(frame.len());
         }
         queue.buf.extend_from_slice(frame);
@@ -204,7 +208,7 @@ impl Outbox {
     /// Writes what is queued without ever waiting: only when the writer is idle, and only
     /// what the socket takes at once; the rest is left to the writer task.
     pub(crate) fn write_now(&self) {
-        // The writer task is at it: it looks at the queue again after letting go.
+        // Whoever holds the writer looks at the queue again after letting go.
         let Ok(mut writer) = self.writer.try_lock() else { return };
         if self.state.load(Ordering::Acquire) == BROKEN {
             return;
@@ -212,7 +216,7 @@ impl Outbox {
         let mut cx = Context::from_waker(Waker::noop());
         loop {
             if writer.batch.is_empty() && !self.take_queue(&mut writer) {
-                return;
+                break;
             }
             let Writer { half, batch } = &mut *writer;
             match poll_write_batch(half, batch, &mut cx, self) {
@@ -224,6 +228,11 @@ impl Outbox {
                     return self.kick();
                 }
             }
+        }
+        drop(writer);
+        // Queued while we held the writer by someone who then left it to us.
+        if self.queued() > 0 {
+            self.kick();
         }
     }
 

@@ -8,18 +8,20 @@
 //! Seqs are taken here, from the session's counter, skipping any seq still waiting: after the
 //! counter wraps around (2³² messages), a new call never takes over an older call's entry.
 //!
-//! Call timeouts are not one timer per call: a sweeper task, running only while some call has
-//! a deadline, looks every [`SWEEP_EVERY`] for calls past theirs and completes them with
-//! [`Outcome::TimedOut`]. A call ends at most that much after its deadline; in exchange the
-//! hot path registers no timer at all.
+//! Call timeouts are not one timer per call: a sweeper task per session, running only while
+//! some call has a deadline, sleeps until the earliest deadline it knows of, completes the calls
+//! past theirs with [`Outcome::TimedOut`], and sleeps again. A call registered with a deadline
+//! later than the one the sweeper sleeps until (the usual case: calls with the same timeout,
+//! made one after another) costs one atomic load; an earlier one re-arms the sweeper. So the
+//! hot path registers no timer, and an idle or busy session's sweeper wakes about once per
+//! call timeout, not once per call nor every few milliseconds.
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, oneshot};
@@ -39,9 +41,6 @@ pub(crate) enum Outcome {
     TimedOut,
 }
 
-/// How often the sweeper looks for calls past their deadline.
-pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(10);
-
 struct Entry {
     tx: oneshot::Sender<Outcome>,
     deadline: Option<Instant>,
@@ -57,6 +56,10 @@ type Shard = Mutex<FxHashMap<i32, Entry>>;
 pub(crate) struct Pending {
     shards: [Shard; SHARDS],
     sweeping: AtomicBool,
+    /// The deadline the sweeper sleeps until, as [`Due`] (no deadline: `u64::MAX`), and how to
+    /// wake it for an earlier one.
+    next_due: NextDue,
+    rearm: Arc<Notify>,
     /// Set while someone waits for the map to empty ([`Pending::drained`]), so the hot path
     /// notifies only then.
     watched: AtomicBool,
@@ -65,12 +68,23 @@ pub(crate) struct Pending {
     /// ([`Pending::registered`]).
     reader_waits: AtomicBool,
     registered_call: Notify,
+    /// Calls whose [`Waiting`] lives: registered and not yet given up or answered to their
+    /// caller. On a line of its own: every call writes it, and the flags above are read by
+    /// every call.
+    in_flight: Padded<AtomicUsize>,
 }
+
+/// Keeps a hot atomic off its neighbours' cache lines.
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
 
 impl Pending {
     /// Takes the next free seq from `counter` and registers a call under it; the returned
-    /// future resolves with its outcome.
+    /// future resolves with its outcome. [`Waiting::is_alone`] says whether no other call of
+    /// this session was in flight.
     pub(crate) fn register(self: &Arc<Self>, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting) {
+        let alone = self.in_flight.0.fetch_add(1, Ordering::AcqRel) == 0;
         let (tx, rx) = oneshot::channel();
         let entry = Entry { tx, deadline };
         let seq = loop {
@@ -87,15 +101,24 @@ impl Pending {
         if self.reader_waits.load(Ordering::Acquire) {
             self.registered_call.notify_one();
         }
-        // Load first: a swap on every call would bounce the flag's cache line between threads.
-        if deadline.is_some() && !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
-            tokio::spawn(sweep(Arc::downgrade(self)));
+        if let Some(deadline) = deadline {
+            let due = due_of(deadline);
+            // Loads first: a store or swap on every call would bounce these cache lines
+            // between threads.
+            if due < self.next_due.0.load(Ordering::Acquire) {
+                self.next_due.0.fetch_min(due, Ordering::AcqRel);
+                self.rearm.notify_one();
+            }
+            if !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
+                tokio::spawn(sweep(Arc::downgrade(self), self.rearm.clone()));
+            }
         }
         let waiting = Waiting {
             rx,
             pending: self.clone(),
             seq,
             settled: false,
+            alone,
         };
         (seq, waiting)
     }
@@ -163,25 +186,27 @@ impl Pending {
         }
     }
 
-    /// Completes the calls past their deadline; whether any call still has a deadline.
-    fn expire(&self, now: Instant) -> bool {
-        let mut waiting = false;
+    /// Completes the calls past their deadline; returns the earliest deadline left.
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
         for shard in &self.shards {
             let mut calls = lock(shard);
             let late: Vec<i32> = calls
                 .iter()
                 .filter(|(_, e)| e.deadline.is_some_and(|d| d <= now))
-                .map(|(&s, _)| s)
+                .map(|(&seq, _)| seq)
                 .collect();
             for seq in late {
                 if let Some(entry) = calls.remove(&seq) {
                     let _ = entry.tx.send(Outcome::TimedOut);
                 }
             }
-            waiting |= calls.values().any(|e| e.deadline.is_some());
+            for deadline in calls.values().filter_map(|e| e.deadline) {
+                earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+            }
         }
         self.removed();
-        waiting
+        earliest
     }
 
     fn shard(&self, seq: i32) -> std::sync::MutexGuard<'_, FxHashMap<i32, Entry>> {
@@ -194,20 +219,60 @@ fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, FxHashMap<i32, Entry>> {
 }
 
 /// Runs while calls with deadlines wait; stops when none do (or the session is gone).
-async fn sweep(pending: Weak<Pending>) {
+async fn sweep(pending: Weak<Pending>, rearm: Arc<Notify>) {
     loop {
-        tokio::time::sleep(SWEEP_EVERY).await;
+        let Some(due) = pending.upgrade().map(|p| p.next_due.0.load(Ordering::Acquire)) else {
+            return;
+        };
+        if due != u64::MAX {
+            tokio::select! {
+                () = tokio::time::sleep_until(instant(due)) => {}
+                () = rearm.notified() => {}
+            }
+        }
         let Some(pending) = pending.upgrade() else { return };
-        if pending.expire(Instant::now()) {
+        // Forget what we slept for first: a call registered from now on compares itself with
+        // what this pass finds, or with nothing.
+        pending.next_due.0.store(u64::MAX, Ordering::Release);
+        if let Some(earliest) = pending.expire(Instant::now()) {
+            pending.next_due.0.fetch_min(due_of(earliest), Ordering::AcqRel);
             continue;
         }
         pending.sweeping.store(false, Ordering::Release);
         // A call registered between the look and the store saw the sweeper running: look
         // again, and keep going if there is one (and no other sweeper took over).
-        if !pending.expire(Instant::now()) || pending.sweeping.swap(true, Ordering::AcqRel) {
-            return;
+        match pending.expire(Instant::now()) {
+            Some(earliest) if !pending.sweeping.swap(true, Ordering::AcqRel) => {
+                pending.next_due.0.fetch_min(due_of(earliest), Ordering::AcqRel);
+            }
+            _ => return,
         }
     }
+}
+
+/// A deadline as nanoseconds since a fixed instant, so that it fits an atomic.
+type Due = u64;
+
+/// The deadline the sweeper sleeps until; `u64::MAX` for none.
+struct NextDue(AtomicU64);
+
+impl Default for NextDue {
+    fn default() -> Self {
+        NextDue(AtomicU64::new(u64::MAX))
+    }
+}
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn due_of(deadline: Instant) -> Due {
+    u64::try_from(deadline.saturating_duration_since(base()).as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+fn instant(due: Due) -> Instant {
+    base() + std::time::Duration::from_nanos(due)
 }
 
 /// The outcome of a registered call, to await. Dropped before the outcome is in, it removes its
@@ -218,6 +283,15 @@ pub(crate) struct Waiting {
     pending: Arc<Pending>,
     seq: i32,
     settled: bool,
+    alone: bool,
+}
+
+impl Waiting {
+    /// Whether this was the only call of its session in flight when it was registered: no
+    /// other caller's message can join it in a write.
+    pub(crate) fn is_alone(&self) -> bool {
+        self.alone
+    }
 }
 
 impl Future for Waiting {
@@ -234,6 +308,7 @@ impl Future for Waiting {
 
 impl Drop for Waiting {
     fn drop(&mut self) {
+        self.pending.in_flight.0.fetch_sub(1, Ordering::AcqRel);
         if !self.settled {
             self.pending.shard(self.seq).remove(&self.seq);
             self.pending.removed();
@@ -244,6 +319,7 @@ impl Drop for Waiting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn a_wrapped_seq_never_takes_over_a_waiting_call() {
@@ -279,5 +355,29 @@ mod tests {
         assert!(futures_util::FutureExt::now_or_never(drained.as_mut()).is_none());
         drop(call);
         drained.await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_time_out_at_their_deadline_even_behind_a_later_one() {
+        let pending = Arc::new(Pending::default());
+        let counter = AtomicI32::new(0);
+        let started = Instant::now();
+        let (_, long) = pending.register(&counter, Some(started + Duration::from_secs(30)));
+        // Registered after a later deadline: re-arms the sweeper.
+        let (_, short) = pending.register(&counter, Some(started + Duration::from_secs(1)));
+        assert!(matches!(short.await, Outcome::TimedOut));
+        let at = started.elapsed();
+        assert!(
+            at >= Duration::from_secs(1) && at < Duration::from_millis(1001),
+            "{at:?}"
+        );
+        assert_eq!(pending.len(), 1, "the later call still waits");
+        assert!(matches!(long.await, Outcome::TimedOut));
+        let at = started.elapsed();
+        assert!(
+            at >= Duration::from_secs(30) && at < Duration::from_millis(30_001),
+            "{at:?}"
+        );
+        assert_eq!(pending.len(), 0);
     }
 }
