@@ -42,12 +42,14 @@
 //! **Calls** are builders: add meta, choose the codec, ask for a reply codec, add transfer
 //! filters, set a timeout, then `.await` (the decoded body), `.reply().await` (body, meta and
 //! codec) or `.start()` (send now, await later). [`Session::push`] sends one-way messages.
-//! Every call ends with its reply or a [`Status`] saying why not: `408` when the call timeout
-//! passes (30 s by default), `102` when the connection is lost, `404` for unknown routes,
-//! `400` for undecodable bodies, `500` when a handler panics.
+//! Every call ends with its reply or a [`Status`] saying why not: `408` when its deadline
+//! passes (the call timeout, 30 s by default, covering the wait to be sent as well as the
+//! reply), `102` when the connection is lost, `404` for unknown routes, `400` for undecodable
+//! bodies, `500` when a handler or a plugin hook panics.
 //!
 //! **Sessions** are symmetric: the server can call and push its clients through
-//! [`CallCtx::session`](router::CallCtx::session), [`Peer::sessions`] or [`Peer::broadcast`].
+//! [`CallCtx::session`](router::CallCtx::session), [`Peer::sessions`] or [`Peer::broadcast`]
+//! (all sessions at once; one that stopped reading delays nobody).
 //! Each session has an id (settable: a second session with the same id replaces the first),
 //! key/value [`storage`](Session::storage), a [`closed`](Session::closed) notification, and,
 //! on the client side, automatic redial per `redial_times` and `redial_interval`.
@@ -72,16 +74,21 @@
 //! |---|---|
 //! | [`status`] | [`Status`], the result of every call and the error type at the RPC surface |
 //! | [`meta`] | [`Meta`], ordered repeatable metadata |
-//! | [`message`] | [`Message`], the one message model every protocol frames |
 //! | [`codec`] | body codecs (json, protobuf, plain, form, xml, thrift) and the [`Body`] traits |
 //! | [`xfer`] | transfer filters (gzip, md5) and the [`XferPipe`] |
+//! | [`message`] | [`Message`], the one message model every protocol frames |
 //! | [`proto`] | wire protocols: rawproto (default), jsonproto, pbproto, thriftproto, httproto |
-//! | [`net`] | transports (tcp, tcp4, tcp6, unix) and TLS |
-//! | [`session`] | [`Session`]: calls, pushes, replies, redial |
-//! | [`router`] | [`Router`]: handlers, name mappers, groups, fallbacks |
-//! | [`plugin`] | [`Plugin`](plugin::Plugin): the 24 hooks, and ready plugins |
-//! | [`peer`] | [`Peer`]: listening, dialing, sessions, graceful shutdown |
+//! | [`net`] | transports (tcp, tcp4, tcp6, unix), TLS, the buffer pool |
 //! | [`config`] | [`PeerConfig`], loadable from TOML and YAML |
+//! | [`session`] | [`Session`]: calls, pushes, replies, redial; its link, reader, writer and outbox |
+//! | [`plugin`] | [`Plugin`](plugin::Plugin): the 24 hooks, and ready plugins |
+//! | [`router`] | [`Router`]: handlers, name mappers, groups, fallbacks, the dispatcher |
+//! | [`peer`] | [`Peer`]: listening, dialing, the session registry, graceful shutdown |
+//!
+//! Each module uses only the ones above it in this table; a session reaches its peer through
+//! narrow interfaces (a dispatcher, hooks, weak references to the registry and the dialer).
+//! `docs/ARCHITECTURE.md` in the repository walks through who owns what and the path of a
+//! call.
 #![warn(missing_docs)]
 
 pub mod codec;

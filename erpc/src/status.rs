@@ -49,8 +49,8 @@ pub mod code {
     pub const MTYPE_NOT_ALLOWED: i32 = 405;
     /// A handler or a call ran out of time.
     pub const HANDLE_TIMEOUT: i32 = 408;
-    /// erpc's own, never sent on the wire: the caller gave up on its call
-    /// ([`PendingCall::abort`](crate::session::PendingCall::abort)).
+    /// erpc's own, never sent on the wire: the caller gave up on its call (`PendingCall::abort`
+    /// in the session module).
     pub const CANCELED: i32 = 499;
     /// A handler failed (panicked) or the reply could not be produced.
     pub const INTERNAL_SERVER_ERROR: i32 = 500;

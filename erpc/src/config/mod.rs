@@ -21,34 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The transport of a peer's listeners and dials.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Network {
-    /// TCP over IPv4 or IPv6.
-    #[default]
-    Tcp,
-    /// TCP over IPv4 only.
-    Tcp4,
-    /// TCP over IPv6 only.
-    Tcp6,
-    /// Unix stream sockets; addresses are file paths.
-    Unix,
-    /// Unix seqpacket sockets (not available yet).
-    Unixpacket,
-    /// KCP over UDP (not available yet); Go also accepts `udp`, `udp4`, `udp6`.
-    #[serde(alias = "udp", alias = "udp4", alias = "udp6")]
-    Kcp,
-    /// QUIC (not available yet).
-    Quic,
-}
-
-impl Network {
-    /// Whether this build can listen and dial on it.
-    pub fn is_available(self) -> bool {
-        matches!(self, Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix)
-    }
-}
+pub use crate::net::Network;
 
 /// Why a configuration could not be loaded or used.
 #[derive(Debug, thiserror::Error)]

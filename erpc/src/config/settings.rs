@@ -50,7 +50,12 @@ impl Settings {
             redial_interval: config.redial_interval(),
             dial_timeout: nonzero(config.dial_timeout),
             shutdown_timeout: config.shutdown_timeout,
-            socket: SocketOptions::from_config(config),
+            socket: SocketOptions::new(
+                config.nodelay,
+                config.keepalive,
+                config.read_buffer_size,
+                config.write_buffer_size,
+            ),
         })
     }
 

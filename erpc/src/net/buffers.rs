@@ -15,12 +15,14 @@ use bytes::BytesMut;
 
 /// Buffers kept per thread.
 const KEEP: usize = 4;
-/// Buffers kept in the shared overflow.
+/// Buffers kept in the shared overflow, and the bytes they may hold together.
 const KEEP_SHARED: usize = 64;
+const KEEP_SHARED_BYTES: usize = 16 * 1024 * 1024;
 /// Buffers smaller than this are not worth keeping; new ones are at least this large.
 const MIN: usize = 4 * 1024;
-/// Buffers larger than this are freed, not kept.
-const MAX: usize = 256 * 1024;
+/// Buffers larger than this are freed, not kept. Large enough for the write batches of a
+/// thousand callers on one session.
+const MAX: usize = 1024 * 1024;
 
 thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
@@ -32,7 +34,12 @@ static SHARED: Mutex<Vec<BytesMut>> = Mutex::new(Vec::new());
 fn take_from(pool: &mut Vec<BytesMut>, room: usize) -> Option<BytesMut> {
     // Half the room will do: read buffers come back with what is left after the frames cut
     // from their front, and readers only grow a buffer with less than half its room free.
-    let at = pool.iter().rposition(|buf| buf.capacity() >= room.div_ceil(2))?;
+    // The largest one is best: a write batch that needed it once will likely need it again.
+    let (at, _) = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, buf)| buf.capacity() >= room.div_ceil(2))
+        .max_by_key(|(_, buf)| buf.capacity())?;
     Some(pool.swap_remove(at))
 }
 
@@ -71,6 +78,7 @@ pub(crate) fn give(mut buf: BytesMut) {
     if overflow
         && let Ok(mut shared) = SHARED.try_lock()
         && shared.len() < KEEP_SHARED
+        && shared.iter().map(BytesMut::capacity).sum::<usize>() + buf.capacity() <= KEEP_SHARED_BYTES
     {
         shared.push(buf);
     }

@@ -16,7 +16,36 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 
-use crate::config::{Network, PeerConfig};
+use serde::{Deserialize, Serialize};
+
+/// The transport of a peer's listeners and dials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// TCP over IPv4 or IPv6.
+    #[default]
+    Tcp,
+    /// TCP over IPv4 only.
+    Tcp4,
+    /// TCP over IPv6 only.
+    Tcp6,
+    /// Unix stream sockets; addresses are file paths.
+    Unix,
+    /// Unix seqpacket sockets (not available yet).
+    Unixpacket,
+    /// KCP over UDP (not available yet); Go also accepts `udp`, `udp4`, `udp6`.
+    #[serde(alias = "udp", alias = "udp4", alias = "udp6")]
+    Kcp,
+    /// QUIC (not available yet).
+    Quic,
+}
+
+impl Network {
+    /// Whether this build can listen and dial on it.
+    pub fn is_available(self) -> bool {
+        matches!(self, Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix)
+    }
+}
 
 /// A byte stream a session can run on.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -155,7 +184,7 @@ impl std::fmt::Debug for Conn {
     }
 }
 
-/// The socket options of [`PeerConfig`] that apply to TCP connections.
+/// The socket options of a peer's configuration that apply to TCP connections.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SocketOptions {
     nodelay: bool,
@@ -165,12 +194,17 @@ pub(crate) struct SocketOptions {
 }
 
 impl SocketOptions {
-    pub(crate) fn from_config(config: &PeerConfig) -> Self {
+    pub(crate) fn new(
+        nodelay: bool,
+        keepalive: Option<Duration>,
+        read_buffer_size: Option<usize>,
+        write_buffer_size: Option<usize>,
+    ) -> Self {
         SocketOptions {
-            nodelay: config.nodelay,
-            keepalive: config.keepalive,
-            read_buffer_size: config.read_buffer_size,
-            write_buffer_size: config.write_buffer_size,
+            nodelay,
+            keepalive,
+            read_buffer_size,
+            write_buffer_size,
         }
     }
 

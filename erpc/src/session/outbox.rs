@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -76,8 +76,10 @@ struct Queue {
 
 struct Writer {
     half: WriteHalf,
-    /// Bytes taken from the queue and not yet written.
+    /// Bytes taken from the queue; those before `written` are on the socket. Cleared (not
+    /// advanced) once all are written, so the buffer keeps its whole room for the next batch.
     batch: BytesMut,
+    written: usize,
 }
 
 pub(crate) struct Outbox {
@@ -108,6 +110,7 @@ impl Outbox {
             writer: tokio::sync::Mutex::new(Writer {
                 half,
                 batch: BytesMut::new(),
+                written: 0,
             }),
             state: AtomicU8::new(OPEN),
             backed_up: AtomicBool::new(false),
@@ -218,8 +221,8 @@ impl Outbox {
             if writer.batch.is_empty() && !self.take_queue(&mut writer) {
                 break;
             }
-            let Writer { half, batch } = &mut *writer;
-            match poll_write_batch(half, batch, &mut cx, self) {
+            let Writer { half, batch, written } = &mut *writer;
+            match poll_write_batch(half, batch, written, &mut cx, self) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return self.write_failed(&e),
                 Poll::Pending => {
@@ -265,8 +268,8 @@ impl Outbox {
                 if writer.batch.is_empty() && !self.take_queue(&mut writer) {
                     break;
                 }
-                let Writer { half, batch } = &mut *writer;
-                poll_fn(|cx| poll_write_batch(half, batch, cx, self)).await?;
+                let Writer { half, batch, written } = &mut *writer;
+                poll_fn(|cx| poll_write_batch(half, batch, written, cx, self)).await?;
             }
             writer.half.flush().await?;
             drop(writer);
@@ -342,24 +345,28 @@ impl Outbox {
     }
 }
 
-/// Writes `batch` until it is empty or the socket would block; counts what was written.
+/// Writes `batch` from `written` on until all of it is written (then clears it) or the socket
+/// would block; counts what was written.
 fn poll_write_batch(
     half: &mut WriteHalf,
     batch: &mut BytesMut,
+    written: &mut usize,
     cx: &mut Context<'_>,
     outbox: &Outbox,
 ) -> Poll<std::io::Result<()>> {
-    while !batch.is_empty() {
-        match Pin::new(&mut *half).poll_write(cx, batch) {
+    while *written < batch.len() {
+        match Pin::new(&mut *half).poll_write(cx, &batch[*written..]) {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(n)) => {
-                batch.advance(n);
+                *written += n;
                 outbox.wrote(n);
             }
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         }
     }
+    batch.clear();
+    *written = 0;
     // TLS streams keep records until flushed.
     Pin::new(&mut *half).poll_flush(cx)
 }
