@@ -482,3 +482,59 @@ async fn a_started_call_that_panics_ends_with_500() {
     // The session is unharmed.
     assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
 }
+
+/// Notes every PostWriteReply.
+#[derive(Clone, Default)]
+struct ReplyWatch {
+    written: Events,
+}
+
+impl Plugin for ReplyWatch {
+    fn name(&self) -> &str {
+        "reply-watch"
+    }
+    fn post_write_reply(&self, _: &Session, msg: &Message) -> HookResult {
+        self.written.note(format!("seq {}", msg.seq));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn post_write_reply_runs_only_once_the_reply_is_written() {
+    let watch = ReplyWatch::default();
+    let handled = Events::default();
+    let mut router = Router::new();
+    let noted = handled.clone();
+    router.call_at("/blob", move |size: usize| {
+        let noted = noted.clone();
+        async move {
+            noted.note(format!("{size}"));
+            Ok(Raw(Bytes::from(vec![0u8; size])))
+        }
+    });
+    let server = Peer::builder()
+        .config(small_buffers(PeerConfig::default()))
+        .router(router)
+        .plugin(watch.clone())
+        .build()
+        .unwrap();
+    let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+    // Written: the hook runs.
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let reply: Raw = session.call("/blob", &10usize).await.unwrap();
+    assert_eq!(reply.0.len(), 10);
+    assert_eq!(watch.written.wait_len(1).await.len(), 1);
+    // A client that calls and never reads: a reply larger than every buffer on the way is
+    // queued but never written, and the hook does not run for it.
+    let mut deaf = deaf_client(&addr).await;
+    let call = Message::new(MessageType::Call, 1)
+        .with_service_method("/blob")
+        .with_body(CodecId::JSON, (12 * MIB).to_string());
+    let mut frame = BytesMut::new();
+    RawProto.encode(&call, &mut frame, MIB).unwrap();
+    deaf.write_all(&frame).await.unwrap();
+    handled.wait_len(2).await;
+    let second = tokio::time::timeout(Duration::from_millis(300), watch.written.wait_len(2)).await;
+    assert!(second.is_err(), "post_write_reply ran for a reply still queued");
+}
