@@ -67,46 +67,40 @@ impl ReadHalf {
     /// Reads what is available into `buf`, making `room` bytes of room first, but only once
     /// there is something to read on a socket. `Ok(0)` is the end of the stream.
     pub(crate) async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
-        fn make_room(buf: &mut BytesMut, room: usize) {
-            if buf.capacity() == 0 {
-                *buf = buffers::take(room);
-            } else if buf.capacity() - buf.len() < room / 2 {
-                buf.reserve(room);
+        loop {
+            match self {
+                ReadHalf::Tcp(half) => half.readable().await?,
+                ReadHalf::Unix(half) => half.readable().await?,
+                ReadHalf::Boxed(half) => {
+                    make_room(buf, room);
+                    return half.read_buf(buf).await;
+                }
+            }
+            make_room(buf, room);
+            // One poll of an ordinary read: unlike `try_read`, it learns from a short read that
+            // the socket is drained, which saves a system call per wake-up.
+            let read = match self {
+                ReadHalf::Tcp(half) => half.read_buf(buf).now_or_never(),
+                ReadHalf::Unix(half) => half.read_buf(buf).now_or_never(),
+                ReadHalf::Boxed(half) => half.read_buf(buf).now_or_never(),
+            };
+            match read {
+                Some(read) => return read,
+                // Readiness can be spurious (a new socket starts out "ready"): give the room
+                // back unless it holds part of a frame.
+                None => buffers::give_if_empty(buf),
             }
         }
-        fn release_if_empty(buf: &mut BytesMut) {
-            buffers::give_if_empty(buf);
-        }
-        match self {
-            ReadHalf::Tcp(half) => loop {
-                half.readable().await?;
-                make_room(buf, room);
-                // One poll of an ordinary read: unlike `try_read`, it learns from a short read
-                // that the socket is drained, which saves a system call per wake-up.
-                match half.read_buf(buf).now_or_never() {
-                    Some(read) => return read,
-                    // Readiness can be spurious (a new socket starts out "ready"): give the
-                    // room back unless it holds part of a frame.
-                    None => release_if_empty(buf),
-                }
-            },
-            ReadHalf::Unix(half) => loop {
-                half.readable().await?;
-                make_room(buf, room);
-                // One poll of an ordinary read: unlike `try_read`, it learns from a short read
-                // that the socket is drained, which saves a system call per wake-up.
-                match half.read_buf(buf).now_or_never() {
-                    Some(read) => return read,
-                    // Readiness can be spurious (a new socket starts out "ready"): give the
-                    // room back unless it holds part of a frame.
-                    None => release_if_empty(buf),
-                }
-            },
-            ReadHalf::Boxed(half) => {
-                make_room(buf, room);
-                half.read_buf(buf).await
-            }
-        }
+    }
+}
+
+/// Makes `room` bytes of room in `buf`: a pooled buffer if it has none, more if less than half
+/// of `room` is free.
+fn make_room(buf: &mut BytesMut, room: usize) {
+    if buf.capacity() == 0 {
+        *buf = buffers::take(room);
+    } else if buf.capacity() - buf.len() < room / 2 {
+        buf.reserve(room);
     }
 }
 

@@ -18,7 +18,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::FutureExt;
 
-use super::{CallCtx, PushCtx, Routes};
+use rustc_hash::FxHashMap;
+
+use super::{CallCtx, PushCtx, Route, Routes};
 use crate::codec::CodecId;
 use crate::message::{Message, MessageType};
 use crate::plugin::Plugins;
@@ -49,17 +51,7 @@ impl Dispatch for Dispatcher {
                 .plugins
                 .run("post_read_call_header", |p| p.post_read_call_header(session, &mut msg));
         }
-        let route = status.and_then(|()| {
-            if msg.service_method.is_empty() {
-                return Err(Status::bad_message("invalid service method for message"));
-            }
-            let routes = &self.routes;
-            routes
-                .calls
-                .get(&msg.service_method)
-                .or(routes.unknown_call.as_ref())
-                .ok_or_else(Status::not_found)
-        });
+        let route = status.and_then(|()| lookup(&self.routes.calls, &self.routes.unknown_call, &msg));
         let plugins = route
             .as_ref()
             .map_or_else(|_| self.plugins.clone(), |r| r.plugins.clone());
@@ -118,17 +110,7 @@ impl Dispatch for Dispatcher {
                 .plugins
                 .run("post_read_push_header", |p| p.post_read_push_header(session, &mut msg));
         }
-        let route = status.and_then(|()| {
-            if msg.service_method.is_empty() {
-                return Err(Status::bad_message("invalid service method for message"));
-            }
-            let routes = &self.routes;
-            routes
-                .pushes
-                .get(&msg.service_method)
-                .or(routes.unknown_push.as_ref())
-                .ok_or_else(Status::not_found)
-        });
+        let route = status.and_then(|()| lookup(&self.routes.pushes, &self.routes.unknown_push, &msg));
         let route = route.and_then(|r| {
             if !r.plugins.is_empty() {
                 r.plugins
@@ -172,6 +154,21 @@ impl Dispatch for Dispatcher {
         };
         run_here_first(session, running);
     }
+}
+
+/// The route of `msg`: its own, else the fallback for unknown routes, else `404`.
+fn lookup<'r, H: ?Sized>(
+    routes: &'r FxHashMap<String, Route<H>>,
+    unknown: &'r Option<Route<H>>,
+    msg: &Message,
+) -> Result<&'r Route<H>, Status> {
+    if msg.service_method.is_empty() {
+        return Err(Status::bad_message("invalid service method for message"));
+    }
+    routes
+        .get(&msg.service_method)
+        .or(unknown.as_ref())
+        .ok_or_else(Status::not_found)
 }
 
 /// Polls `fut` once here (as a handler of `session`); spawns it only if it is not done.
