@@ -1,12 +1,12 @@
 //! Sessions: one connection between two peers, on which either end can call and push.
 //!
-//! A [`Session`] is a cheap handle (one `Arc`). Under it, a [link](link) is the current
-//! connection: a reader task decodes frames and hands them on, an [outbox](outbox) queues
+//! A [`Session`] is a cheap handle (one `Arc`). Under it, a *link* is the current
+//! connection: a reader task decodes frames and hands them on, an *outbox* queues
 //! framed messages and its writer task writes them, many per system call. A client session
 //! that loses its link redials (per the peer's redial settings) and keeps its id, storage and
 //! seq counter.
 //!
-//! A session reaches the rest of its peer only through its [`Env`]: a dispatcher for received
+//! A session reaches the rest of its peer only through its `Env`: a dispatcher for received
 //! calls and pushes, the session-level plugin hooks, and weak references to the peer's
 //! session registry and dialer. It can run over any connection with any env, no peer needed.
 //!
