@@ -170,14 +170,22 @@ impl Pending {
 
     /// Resolves when this end registers a call (while the reader has stopped reading).
     pub(crate) async fn registered(&self) {
+        /// Clears the flag however the wait ends (the reader may stop waiting for another
+        /// reason), so calls stop notifying.
+        struct Waits<'a>(&'a AtomicBool);
+        impl Drop for Waits<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
         self.reader_waits.store(true, Ordering::Release);
+        let _waits = Waits(&self.reader_waits);
         let registered = self.registered_call.notified();
         tokio::pin!(registered);
         registered.as_mut().enable();
         if self.len() == 0 {
             registered.await;
         }
-        self.reader_waits.store(false, Ordering::Release);
     }
 
     fn removed(&self) {
