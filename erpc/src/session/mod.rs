@@ -51,6 +51,9 @@ use link::Link;
 use outbox::{Refused, until, with_frame};
 use pending::{Outcome, Pending};
 
+/// The least time a closing session gives the peer to take its last messages.
+const LAST_WRITES: Duration = Duration::from_millis(200);
+
 const OK: u8 = 1;
 const REDIALING: u8 = 2;
 const CLOSING: u8 = 3;
@@ -320,7 +323,9 @@ impl Session {
         // even while someone still holds the session.
         let link = self.inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(link) = link {
-            link.shutdown(deadline.saturating_duration_since(Instant::now())).await;
+            // The last replies get a moment even when handlers used up the shutdown timeout.
+            let left = deadline.saturating_duration_since(Instant::now());
+            link.shutdown(left.max(LAST_WRITES)).await;
         }
         self.post_disconnect();
     }
