@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::Session;
@@ -177,7 +178,15 @@ impl<'a, A: EncodeBody + ?Sized, R: DecodeBody> IntoFuture for Call<'a, A, R> {
 
     fn into_future(self) -> Self::IntoFuture {
         let (session, msg, timeout) = self.prepare();
-        Box::pin(async move { exchange(session, msg?, timeout).await.map(|reply| reply.body) })
+        // The exchange future itself, not wrapped in an async block: a block would keep its
+        // own copy of the session, message and timeout next to the exchange's. The boxed
+        // future is allocated and freed once per call, often on different worker threads, so
+        // it must stay within the allocator's per-thread cache (about 1 KiB with glibc);
+        // larger, each call takes the allocator's arena locks and the workers contend.
+        match msg {
+            Ok(msg) => Box::pin(exchange(session, msg, timeout).map(|reply| reply.map(|reply| reply.body))),
+            Err(status) => Box::pin(std::future::ready(Err(status))),
+        }
     }
 }
 

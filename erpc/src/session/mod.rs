@@ -399,62 +399,93 @@ impl Session {
     pub(crate) async fn send(&self, msg: &Message, deadline: Option<Instant>, alone: bool) -> Result<Queued, Status> {
         // Framed once, outside any lock; copied to a buffer of its own only if it must wait.
         let mut waiting_frame: Option<Vec<u8>> = None;
+        match self.try_send(msg, alone, &mut waiting_frame)? {
+            Attempt::Sent(queued) => Ok(queued),
+            // Rare (queue full, redialing), and boxed: the common path's future (part of every
+            // call's future) stays small. A call's future larger than the allocator's
+            // per-thread cache size (about 1 KiB with glibc) costs two arena locks per call,
+            // which the worker threads then contend for.
+            attempt => Box::pin(self.send_waiting(msg, deadline, alone, attempt, waiting_frame)).await,
+        }
+    }
+
+    /// Queues a CALL or PUSH without waiting, if the link takes it.
+    fn try_send(&self, msg: &Message, alone: bool, waiting_frame: &mut Option<Vec<u8>>) -> Result<Attempt, Status> {
+        if self.state() >= CLOSING {
+            return Err(Status::conn_closed("the session is closed"));
+        }
+        let Some(link) = self.current_link() else {
+            return Ok(Attempt::Lost(None));
+        };
+        let pushed = match waiting_frame {
+            Some(frame) => Ok(link.outbox.push(frame, false)),
+            None => with_frame(self.proto().as_ref(), msg, self.settings().max_message_size, |frame| {
+                let pushed = link.outbox.push(frame, false);
+                if matches!(pushed, Err(Refused::Full)) {
+                    *waiting_frame = Some(frame.to_vec());
+                }
+                pushed
+            }),
+        }?;
+        Ok(match pushed {
+            Ok(end) => {
+                if alone {
+                    link.outbox.write_now();
+                } else {
+                    link.outbox.kick();
+                }
+                Attempt::Sent(Queued::new(&link, end, self.inner.env.hooks.is_some()))
+            }
+            Err(Refused::Full) => Attempt::Full(link),
+            Err(Refused::Closed | Refused::Overflow) => Attempt::Lost(Some(link)),
+        })
+    }
+
+    /// The slow path of [`send`](Self::send): waits for room in the output queue or for a
+    /// redial, never past `deadline`, and tries again.
+    async fn send_waiting(
+        &self,
+        msg: &Message,
+        deadline: Option<Instant>,
+        alone: bool,
+        mut attempt: Attempt,
+        mut waiting_frame: Option<Vec<u8>>,
+    ) -> Result<Queued, Status> {
         loop {
-            if self.state() >= CLOSING {
-                return Err(Status::conn_closed("the session is closed"));
-            }
-            let link = self.current_link();
-            if let Some(link) = &link {
-                let pushed = match &waiting_frame {
-                    Some(frame) => Ok(link.outbox.push(frame, false)),
-                    None => with_frame(self.proto().as_ref(), msg, self.settings().max_message_size, |frame| {
-                        let pushed = link.outbox.push(frame, false);
-                        if matches!(pushed, Err(Refused::Full)) {
-                            waiting_frame = Some(frame.to_vec());
-                        }
-                        pushed
-                    }),
-                }?;
-                match pushed {
-                    Ok(end) => {
-                        if alone {
-                            link.outbox.write_now();
-                        } else {
-                            link.outbox.kick();
-                        }
-                        return Ok(Queued::new(link, end, self.inner.env.hooks.is_some()));
-                    }
-                    Err(Refused::Full) => {
-                        tokio::select! {
-                            () = link.outbox.room() => continue,
-                            () = until(deadline) => {
-                                return Err(not_reading(msg, link.outbox.queued()));
-                            }
+            match attempt {
+                Attempt::Sent(queued) => return Ok(queued),
+                Attempt::Full(link) => {
+                    tokio::select! {
+                        () = link.outbox.room() => {}
+                        () = until(deadline) => {
+                            return Err(not_reading(msg, link.outbox.queued()));
                         }
                     }
-                    Err(Refused::Closed | Refused::Overflow) => {}
+                }
+                Attempt::Lost(link) => {
+                    if self.state() != REDIALING {
+                        return Err(Status::conn_closed("the connection is lost"));
+                    }
+                    // Lost, and a redial may bring a new link: wait for it, up to the deadline.
+                    let current = link.as_ref().map(|l| Arc::as_ptr(l) as usize);
+                    let relinked = self.wait_for(|s| {
+                        s.state() != REDIALING
+                            || s.inner
+                                .link
+                                .read()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .as_ref()
+                                .is_some_and(|l| Some(Arc::as_ptr(l) as usize) != current && !l.is_lost())
+                    });
+                    tokio::select! {
+                        () = relinked => {}
+                        () = until(deadline) => {
+                            return Err(Status::conn_closed("the connection is lost and redialing did not finish in time"));
+                        }
+                    }
                 }
             }
-            if self.state() != REDIALING {
-                return Err(Status::conn_closed("the connection is lost"));
-            }
-            // Lost, and a redial may bring a new link: wait for it, up to the deadline.
-            let current = link.as_ref().map(|l| Arc::as_ptr(l) as usize);
-            let relinked = self.wait_for(|s| {
-                s.state() != REDIALING
-                    || s.inner
-                        .link
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_ref()
-                        .is_some_and(|l| Some(Arc::as_ptr(l) as usize) != current && !l.is_lost())
-            });
-            tokio::select! {
-                () = relinked => {}
-                () = until(deadline) => {
-                    return Err(Status::conn_closed("the connection is lost and redialing did not finish in time"));
-                }
-            }
+            attempt = self.try_send(msg, alone, &mut waiting_frame)?;
         }
     }
 
@@ -678,6 +709,15 @@ impl Session {
             }
         }
     }
+}
+
+/// What one try at queuing a CALL or PUSH came to.
+enum Attempt {
+    Sent(Queued),
+    /// The output queue is full: wait for room on this link.
+    Full(Arc<Link>),
+    /// No usable link (the one seen, if any, is lost): wait for a redial.
+    Lost(Option<Arc<Link>>),
 }
 
 /// The error of a call or push that could not be queued before its deadline.

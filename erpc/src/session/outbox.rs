@@ -281,6 +281,39 @@ impl Outbox {
         }
     }
 
+    /// Writes what is queued now, waiting on the socket as long as it takes. When more was
+    /// queued meanwhile it does not write that at once: it kicks itself, so the writer task
+    /// yields first and the next write carries every message the ready tasks queue meanwhile
+    /// (written at once, the messages of callers running on the other worker thread would
+    /// trickle out a few per system call).
+    async fn write_some(&self) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().await;
+        let mut wrote = false;
+        loop {
+            if writer.batch.is_empty() {
+                if wrote && self.queued() > 0 {
+                    drop(writer);
+                    self.kick();
+                    return Ok(());
+                }
+                // Also gives the buffers back when nothing is queued.
+                if !self.take_queue(&mut writer) {
+                    break;
+                }
+            }
+            let Writer { half, batch, written } = &mut *writer;
+            poll_fn(|cx| poll_write_batch(half, batch, written, cx, self)).await?;
+            wrote = true;
+        }
+        writer.half.flush().await?;
+        drop(writer);
+        // The reader may have queued replies while we held the writer, and left them to us.
+        if self.queued() > 0 {
+            self.kick();
+        }
+        Ok(())
+    }
+
     fn wrote(&self, n: usize) {
         self.written.fetch_add(n as u64, Ordering::AcqRel);
         if self.watchers.load(Ordering::Acquire) > 0 {
@@ -325,7 +358,7 @@ impl Outbox {
             // Let every task that is ready run first: callers woken by the same batch of
             // replies queue their next calls, and this write carries them all.
             tokio::task::yield_now().await;
-            if let Err(e) = self.write_all().await {
+            if let Err(e) = self.write_some().await {
                 return self.write_failed(&e);
             }
         }
