@@ -169,6 +169,15 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 report.throughput as u64
             );
         }
+        if measured.errors > 0 {
+            // On stderr, so that `--json` output stays one JSON line per measurement.
+            eprintln!(
+                "c={concurrency}: {} of {} calls failed: {}",
+                measured.errors,
+                args.total,
+                measured.failures.summary()
+            );
+        }
         reports.push(report);
     }
     if let Some(path) = &args.plot {
@@ -183,7 +192,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     if reports.iter().any(|r| r.errors > 0) {
         return Err(format!(
-            "{} calls failed",
+            "{} calls failed (reasons above)",
             reports.iter().map(|r| r.errors).sum::<usize>()
         ));
     }
@@ -204,6 +213,7 @@ fn reports_points(reports: &[Report]) -> Vec<crate::plot::Point> {
 struct Measured {
     latencies_ns: Vec<u64>,
     errors: usize,
+    failures: Failures,
     elapsed: Duration,
 }
 
@@ -258,15 +268,58 @@ fn format_us(us: f64) -> String {
     }
 }
 
-/// One call: the reply must be the message with field1 "OK" and field2 100.
-async fn call_once(session: &Session, args: &Proto<BenchmarkMessage>) -> bool {
+/// One call: the reply must be the message with field1 "OK" and field2 100; otherwise why not.
+async fn call_once(session: &Session, args: &Proto<BenchmarkMessage>) -> Result<(), String> {
     match session
         .call::<_, Proto<BenchmarkMessage>>("Hello.Say", args)
         .codec(CodecId::PROTOBUF)
         .await
     {
-        Ok(Proto(reply)) => reply.field1 == "OK" && reply.field2 == 100,
-        Err(_) => false,
+        Ok(Proto(reply)) if reply.field1 == "OK" && reply.field2 == 100 => Ok(()),
+        Ok(Proto(reply)) => Err(format!(
+            "wrong reply (field1 {:?}, field2 {}; expected \"OK\" and 100)",
+            reply.field1, reply.field2
+        )),
+        Err(status) => Err(status.to_string()),
+    }
+}
+
+/// Why calls failed, and how often: the first [`Failures::KEEP`] distinct reasons.
+#[derive(Default)]
+struct Failures {
+    counts: Vec<(String, usize)>,
+    other: usize,
+}
+
+impl Failures {
+    const KEEP: usize = 5;
+
+    fn add(&mut self, reason: String, times: usize) {
+        if let Some(entry) = self.counts.iter_mut().find(|(r, _)| *r == reason) {
+            entry.1 += times;
+        } else if self.counts.len() < Self::KEEP {
+            self.counts.push((reason, times));
+        } else {
+            self.other += times;
+        }
+    }
+
+    fn merge(&mut self, other: Failures) {
+        for (reason, times) in other.counts {
+            self.add(reason, times);
+        }
+        self.other += other.other;
+    }
+
+    /// `3× code=408&msg=…; 1× wrong reply (…)`, most frequent first.
+    fn summary(&self) -> String {
+        let mut counts = self.counts.clone();
+        counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let mut parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n}× {r}")).collect();
+        if self.other > 0 {
+            parts.push(format!("{}× other reasons", self.other));
+        }
+        parts.join("; ")
     }
 }
 
@@ -301,23 +354,26 @@ async fn measure(
         let count = !args.json;
         workers.push(tokio::spawn(async move {
             for _ in 0..warmup {
-                call_once(&session, &message).await;
+                let _ = call_once(&session, &message).await;
             }
             barrier.wait().await;
             let mut latencies = Vec::with_capacity(quota);
             let mut errors = 0;
+            let mut failures = Failures::default();
             for _ in 0..quota {
                 let started = Instant::now();
-                if call_once(&session, &message).await {
-                    latencies.push(started.elapsed().as_nanos() as u64);
-                } else {
-                    errors += 1;
+                match call_once(&session, &message).await {
+                    Ok(()) => latencies.push(started.elapsed().as_nanos() as u64),
+                    Err(reason) => {
+                        errors += 1;
+                        failures.add(reason, 1);
+                    }
                 }
                 if count {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            (latencies, errors)
+            (latencies, errors, failures)
         }));
     }
     barrier.wait().await;
@@ -326,15 +382,20 @@ async fn measure(
     let mut measured = Measured {
         latencies_ns: Vec::with_capacity(total),
         errors: 0,
+        failures: Failures::default(),
         elapsed: Duration::ZERO,
     };
     for worker in workers {
         match worker.await {
-            Ok((latencies, errors)) => {
+            Ok((latencies, errors, failures)) => {
                 measured.latencies_ns.extend(latencies);
                 measured.errors += errors;
+                measured.failures.merge(failures);
             }
-            Err(_) => measured.errors += 1,
+            Err(e) => {
+                measured.errors += 1;
+                measured.failures.add(format!("a worker task failed: {e}"), 1);
+            }
         }
     }
     measured.elapsed = started.elapsed();
@@ -429,4 +490,26 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // Linux reports clock ticks of 1/100 s on every architecture it runs on today.
     Some((utime + stime) / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Failures;
+
+    #[test]
+    fn failures_keep_the_first_distinct_reasons_most_frequent_first() {
+        let mut failures = Failures::default();
+        failures.add("code=102".into(), 1);
+        let mut other = Failures::default();
+        other.add("code=408".into(), 3);
+        other.add("code=102".into(), 1);
+        failures.merge(other);
+        for n in 0..6 {
+            failures.add(format!("reason {n}"), 1);
+        }
+        assert_eq!(
+            failures.summary(),
+            "3× code=408; 2× code=102; 1× reason 0; 1× reason 1; 1× reason 2; 3× other reasons"
+        );
+    }
 }

@@ -248,3 +248,16 @@ fn every_protocol_works_from_the_command_line() {
         }
     }
 }
+
+#[test]
+fn bench_says_why_calls_failed() {
+    // A jsonproto server cannot read the rawproto frames bench sends: every call fails.
+    let server = Server::start(&["--proto", "json"]);
+    let out = run(&["bench", "--addr", &server.addr, "-c", "4", "-n", "20", "--json"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("of 20 calls failed: "), "{err}");
+    assert!(err.contains("Connection Closed"), "{err}");
+    // stdout keeps its one JSON line.
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+}
