@@ -2,7 +2,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 fn erpc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_erpc"))
@@ -10,21 +11,24 @@ fn erpc() -> Command {
 
 /// Runs `erpc ARGS`, failing the test if it takes more than a minute.
 fn run(args: &[&str]) -> Output {
-    let mut child = erpc()
+    let child = erpc()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("erpc {args:?} did not finish within a minute");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().unwrap()
 }
 
 fn stdout(out: &Output) -> String {
@@ -37,7 +41,8 @@ fn stderr(out: &Output) -> String {
 
 /// `erpc serve` in the background, killed when dropped.
 struct Server {
-    child: Child,
+    /// Taken by a test that waits for the server to exit by itself.
+    child: Option<Child>,
     addr: String,
 }
 
@@ -59,14 +64,19 @@ impl Server {
             .nth(2)
             .expect("serve prints 'listening on ADDR'")
             .to_string();
-        Server { child, addr }
+        Server {
+            child: Some(child),
+            addr,
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -181,20 +191,19 @@ fn serve_stops_gracefully_on_sigterm() {
     // the time the address is printed, or the default action kills the process (signal 15).
     for _ in 0..5 {
         let mut server = Server::start(&[]);
-        let pid = server.child.id().to_string();
+        let mut child = server.child.take().expect("the server runs");
+        let pid = child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "serve did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // The exit is waited for on a thread of its own, so the wait is bounded.
+        let (done, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait());
+        });
+        let status = exited
+            .recv_timeout(Duration::from_secs(20))
+            .expect("serve did not stop after SIGTERM")
+            .unwrap();
+        assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
     }
 }
 

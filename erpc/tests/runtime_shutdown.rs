@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::within;
 use erpc::status::code;
-use erpc::{Peer, Router};
+use erpc::{CallCtx, Peer, Router};
 use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,13 +17,16 @@ async fn closing_under_load_loses_no_reply() {
     let handled = Arc::new(AtomicUsize::new(0));
     let mut router = Router::new();
     let counter = handled.clone();
-    router.call_at("/work", move |ms: u64| {
+    router.call_at("/work", move |ctx: CallCtx, n: u64| {
         let counter = counter.clone();
         async move {
-            // Work that takes a while, so that the close finds handlers running.
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            // Odd calls are still running when the close comes: they answer only once their
+            // session has started closing.
+            if n % 2 == 1 {
+                ctx.session().closed().await;
+            }
             counter.fetch_add(1, Ordering::SeqCst);
-            Ok(ms)
+            Ok(n)
         }
     });
     let server = Peer::builder().router(router).build().unwrap();
@@ -34,6 +37,7 @@ async fn closing_under_load_loses_no_reply() {
     // Each worker says when its first call is answered: then the load is up.
     let (running, mut up) = mpsc::unbounded_channel();
     let mut workers = Vec::new();
+    let mut clients = Vec::new();
     for w in 0..8u64 {
         let client = Peer::builder().build().unwrap();
         let session = client.dial(&addr).await.unwrap();
@@ -42,7 +46,8 @@ async fn closing_under_load_loses_no_reply() {
             let running = running.clone();
             workers.push(tokio::spawn(async move {
                 for n in 0.. {
-                    let ms = (w * 8 + i + n) % 20;
+                    // The first call answers at once (the load is up); later ones may wait.
+                    let ms = if n == 0 { 0 } else { w * 8 + i + n };
                     match session
                         .call::<_, u64>("/work", &ms)
                         .timeout(Duration::from_secs(10))
@@ -64,7 +69,7 @@ async fn closing_under_load_loses_no_reply() {
                 }
             }));
         }
-        std::mem::forget(client);
+        clients.push(client);
     }
     within("every worker to get a first answer", async {
         for _ in 0..64 {
