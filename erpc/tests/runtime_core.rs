@@ -110,7 +110,17 @@ async fn calls_and_pushes_to_a_peer_that_stops_reading_end_by_their_deadline() {
 async fn a_broadcast_is_not_held_up_by_a_peer_that_stops_reading() {
     let mut config = small_buffers(PeerConfig::default());
     config.push_timeout = Some(Duration::from_millis(200));
-    let (server, addr) = serve(Router::new(), config).await;
+    // Each client says hello first: once the server handled that, the session is registered.
+    let (hello, mut greeted) = mpsc::unbounded_channel();
+    let mut server_router = Router::new();
+    server_router.push_at("/hello", move |_: ()| {
+        let hello = hello.clone();
+        async move {
+            let _ = hello.send(());
+            Ok(())
+        }
+    });
+    let (server, addr) = serve(server_router, config).await;
     // One client reads its pushes, the other never reads anything.
     let (tx, mut received) = mpsc::unbounded_channel();
     let mut router = Router::new();
@@ -123,8 +133,21 @@ async fn a_broadcast_is_not_held_up_by_a_peer_that_stops_reading() {
     });
     let reader = Peer::builder().router(router).build().unwrap();
     let reading = reader.dial(&addr).await.unwrap();
-    let _deaf = deaf_client(&addr).await;
-    wait_until(WAIT, || server.count_sessions() == 2).await;
+    reading.push("/hello", &()).await.unwrap();
+    let mut deaf = deaf_client(&addr).await;
+    let mut frame = BytesMut::new();
+    RawProto
+        .encode(
+            &Message::new(MessageType::Push, 1).with_service_method("/hello"),
+            &mut frame,
+            MIB,
+        )
+        .unwrap();
+    deaf.write_all(&frame).await.unwrap();
+    for _ in 0..2 {
+        within("a client's hello", greeted.recv()).await.unwrap();
+    }
+    assert_eq!(server.count_sessions(), 2);
     let news = Raw(Bytes::from(vec![1u8; MIB]));
     let mut stuck_seen = false;
     for round in 0..10 {
@@ -271,6 +294,7 @@ async fn a_panicking_read_hook_closes_the_session_and_ends_its_calls_with_102() 
         .unwrap();
     let session = client.dial(&addr).await.unwrap();
     assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
+    let server_side = server.sessions().pop().expect("a session that answered is registered");
     armed.store(true, Ordering::Release);
     // The reply arrives, the hook panics before it is read: the call ends with 102 at once
     // (not at a timeout), and the session leaves the client's registry.
@@ -284,7 +308,8 @@ async fn a_panicking_read_hook_closes_the_session_and_ends_its_calls_with_102() 
     assert!(err.to_string().contains("pre_read_header went wrong"), "{err}");
     within("the session to close", session.closed()).await;
     assert_eq!(client.count_sessions(), 0);
-    wait_until(WAIT, || server.count_sessions() == 0).await;
+    within("the server's session to close", server_side.closed()).await;
+    assert_eq!(server.count_sessions(), 0);
 }
 
 #[tokio::test]
@@ -310,7 +335,8 @@ async fn close_from_inside_a_handler_answers_and_returns_at_once() {
     .unwrap();
     assert_eq!(bye, "bye");
     within("the client to see the session close", session.closed()).await;
-    wait_until(WAIT, || server.count_sessions() == 0).await;
+    // The server's session left the registry when its close began, before it answered.
+    assert_eq!(server.count_sessions(), 0);
 }
 
 #[tokio::test]
@@ -319,17 +345,21 @@ async fn dropping_the_peer_closes_its_sessions_and_stops_listening() {
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
     assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
+    let server_side = server.sessions().pop().expect("a session that answered is registered");
     // The client peer goes: its session closes even though we still hold it.
     drop(client);
     within("the dropped peer's session to close", session.closed()).await;
     let err = session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap_err();
     assert_eq!(err.code(), code::CONN_CLOSED);
-    wait_until(WAIT, || server.count_sessions() == 0).await;
+    // Its connection went with it: the server sees it close.
+    within("the server's session to close", server_side.closed()).await;
+    assert_eq!(server.count_sessions(), 0);
     // The server peer goes: an idle session of another client closes, and nobody accepts.
     let other = Peer::builder().build().unwrap();
     let idle = other.dial(&addr).await.unwrap();
     drop(server);
     within("the server's sessions to close", idle.closed()).await;
+    // No event says when the accept loop has let go of the socket: look until it has.
     wait_until(WAIT, || std::net::TcpStream::connect(&addr).is_err()).await;
 }
 
@@ -375,7 +405,8 @@ async fn a_redial_failing_after_close_does_not_disconnect_twice() {
     };
     let client = Peer::builder().config(config).plugin(plugin.clone()).build().unwrap();
     let session = client.dial(&addr).await.unwrap();
-    wait_until(WAIT, || server.count_sessions() == 1).await;
+    assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
+    assert_eq!(server.count_sessions(), 1, "a session that answered is registered");
     // The server drops the connection; the client redials and is held in PostDial.
     for server_side in server.sessions() {
         server_side.close().await;
@@ -537,4 +568,30 @@ async fn post_write_reply_runs_only_once_the_reply_is_written() {
     handled.wait_len(2).await;
     let second = tokio::time::timeout(Duration::from_millis(300), watch.written.wait_len(2)).await;
     assert!(second.is_err(), "post_write_reply ran for a reply still queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_registered_before_its_first_call_is_handled() {
+    let sessions = Arc::new(std::sync::OnceLock::<erpc::session::Sessions>::new());
+    let mut router = Router::new();
+    let known = sessions.clone();
+    router.call_at("/am-i-known", move |ctx: CallCtx, _: ()| {
+        let known = known.clone();
+        async move {
+            let sessions = known.get().expect("set before listening");
+            Ok(sessions.get(&ctx.session().id()).is_some())
+        }
+    });
+    let server = Peer::builder().router(router).build().unwrap();
+    sessions.set(server.sessions_handle()).unwrap();
+    let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+    for _ in 0..20 {
+        let client = Peer::builder().build().unwrap();
+        let session = client.dial(&addr).await.unwrap();
+        let known: bool = session.call("/am-i-known", &()).await.unwrap();
+        assert!(
+            known,
+            "the first call's handler did not find its session among the peer's"
+        );
+    }
 }

@@ -1,9 +1,10 @@
 //! Listening: the accept loop and the start of server sessions.
 //!
-//! An accept loop holds no handle on its peer: it has what accepting needs ([`Accepting`]) and
-//! a weak reference to the session registry, and it stops when the peer closes or is dropped.
+//! An accept loop holds no handle on its peer: it has what accepting needs ([`Accepting`]),
+//! whose env refers to the peer's registry weakly, and it stops when the peer closes or is
+//! dropped.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -14,7 +15,7 @@ use crate::error::Error;
 use crate::net::{Conn, Listener};
 use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
-use crate::session::{Env, PreSession, Registry, Session, Side, Storage};
+use crate::session::{Env, PreSession, Session, Side, Storage};
 use crate::status::Status;
 
 /// What the accept path needs from its peer.
@@ -22,7 +23,6 @@ use crate::status::Status;
 pub(super) struct Accepting {
     pub(super) env: Arc<Env>,
     pub(super) plugins: Plugins,
-    pub(super) registry: Weak<Registry>,
     pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
@@ -123,11 +123,10 @@ pub(super) async fn serve_conn(accepting: &Accepting, conn: Conn, proto: Arc<dyn
     for plugin in accepting.plugins.iter() {
         guarded_async(plugin.as_ref(), "post_accept", || plugin.post_accept(&mut pre)).await?;
     }
-    let Some(registry) = accepting.registry.upgrade() else {
+    if accepting.env.registry.strong_count() == 0 {
         return Err(Status::conn_closed("the peer was dropped"));
-    };
+    }
     let session = Session::start(accepting.env.clone(), pre, Side::Server, None);
-    registry.insert(session.clone());
     tracing::debug!(session = %session.id(), "accept ok");
     Ok(session)
 }

@@ -252,7 +252,6 @@ impl Peer {
         }
         let pre = self.inner.dialer.connect(addr, proto, None).await?;
         let session = Session::start(self.inner.env.clone(), pre, Side::Client, Some(addr.to_string()));
-        self.inner.registry.insert(session.clone());
         tracing::debug!(session = %session.id(), remote = %session.remote_addr(), "dial ok");
         Ok(session)
     }
@@ -280,7 +279,6 @@ impl Peer {
             )
         })?;
         let session = Session::start(self.inner.env.clone(), pre, Side::Client, None);
-        self.inner.registry.insert(session.clone());
         Ok(session)
     }
 
@@ -338,7 +336,6 @@ impl Peer {
         listen::Accepting {
             env: self.inner.env.clone(),
             plugins: self.inner.plugins.clone(),
-            registry: Arc::downgrade(&self.inner.registry),
             tls: self.inner.tls_server.clone(),
         }
     }

@@ -126,7 +126,8 @@ impl Queued {
 }
 
 impl Session {
-    /// Starts a session on the connection of `pre` (after its PostDial/PostAccept hooks).
+    /// Starts a session on the connection of `pre` (after its PostDial/PostAccept hooks),
+    /// registered with its peer (if any) before it reads anything.
     pub(crate) fn start(env: Arc<Env>, pre: PreSession, side: Side, dial_addr: Option<String>) -> Session {
         let (conn, proto, buffer, seq, storage, id) = pre.into_parts();
         let session = Session {
@@ -149,6 +150,11 @@ impl Session {
                 disconnected: AtomicBool::new(false),
             }),
         };
+        // Registered before it reads a byte: a handler of its first call finds it among the
+        // peer's sessions.
+        if let Some(registry) = session.inner.env.registry.upgrade() {
+            registry.insert(session.clone());
+        }
         session.install_link(conn, buffer);
         session
     }
@@ -692,10 +698,10 @@ impl Session {
                 if was_default_id {
                     self.set_id(conn.local_addr.clone());
                 }
-                self.install_link(conn, buffer);
                 if let Some(registry) = self.inner.env.registry.upgrade() {
                     registry.insert(self.clone());
                 }
+                self.install_link(conn, buffer);
                 tracing::info!(session = %self.id(), "redial ok");
             }
             Err(status) => {
