@@ -186,8 +186,8 @@ fn panicked(ctx: &CallCtx, panic: &(dyn Any + Send)) -> Status {
     Status::internal(text)
 }
 
-/// Builds the REPLY and queues it. On the reader task (`on_reader`) the reader writes the
-/// whole batch of replies afterwards; elsewhere the writer task is woken.
+/// Builds the REPLY and queues it (on the reader task, `on_reader`, the reader writes the
+/// whole batch of replies afterwards; elsewhere the writer task is woken).
 fn finish_call(
     ctx: CallCtx,
     result: Result<(CodecId, Bytes), Status>,
@@ -228,9 +228,6 @@ fn finish_call(
         fallback.status = Status::internal(status.cause().unwrap_or(status.msg()).to_string());
         queued = session.queue_reply(&fallback, on_reader);
         reply = fallback;
-    }
-    if !on_reader {
-        session.kick();
     }
     log::call_in(session.settings(), session, ctx.message(), &reply, started);
     match queued {

@@ -33,7 +33,6 @@ pub(crate) struct Link {
     /// Set when a reply was queued on the reader task: the reader writes after its batch.
     pub(crate) inline_replies: AtomicBool,
     stop_reader: Notify,
-    lost: AtomicBool,
     writer_task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -47,7 +46,6 @@ impl Link {
             outbox: Outbox::new(writer, settings.max_message_size),
             inline_replies: AtomicBool::new(false),
             stop_reader: Notify::new(),
-            lost: AtomicBool::new(false),
             writer_task: Mutex::new(None),
         });
         let drain_limit = settings.shutdown_timeout;
@@ -58,15 +56,15 @@ impl Link {
         link
     }
 
-    /// Whether the link is lost (or being closed): nothing new may be queued on it.
+    /// Whether the link is lost (or being closed, or its writer failed): nothing new may be
+    /// queued on it.
     pub(crate) fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::Acquire)
+        !self.outbox.is_open()
     }
 
     /// Stops reading and taking messages; what is queued is still written, then the
     /// connection is shut down.
     pub(crate) fn close(&self) {
-        self.lost.store(true, Ordering::Release);
         self.stop_reader.notify_one();
         self.outbox.drain();
     }
@@ -86,7 +84,6 @@ impl Link {
 
     /// Stops at once: no more reading or writing (the peer was dropped).
     pub(crate) fn abort(&self) {
-        self.lost.store(true, Ordering::Release);
         self.stop_reader.notify_one();
         self.outbox.stop();
         if let Some(task) = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take() {

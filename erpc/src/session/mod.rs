@@ -85,12 +85,11 @@ struct Inner {
     seq: Arc<AtomicI32>,
     state: AtomicU8,
     link: RwLock<Option<Arc<Link>>>,
-    /// Notified on every change of state or link.
+    /// Notified on every change of state or link, and when the last running handler ends.
     changed: Notify,
     pending: Arc<Pending>,
     storage: Storage,
     handlers: AtomicUsize,
-    handlers_done: Notify,
     disconnected: AtomicBool,
 }
 
@@ -146,7 +145,6 @@ impl Session {
                 pending: Arc::default(),
                 storage,
                 handlers: AtomicUsize::new(0),
-                handlers_done: Notify::new(),
                 disconnected: AtomicBool::new(false),
             }),
         };
@@ -313,10 +311,8 @@ impl Session {
     async fn finish_closing(&self) {
         let limit = self.settings().shutdown_timeout;
         let deadline = Instant::now() + limit;
-        if tokio::time::timeout_at(deadline, self.handlers_finished())
-            .await
-            .is_err()
-        {
+        let handlers_finished = self.wait_for(|s| s.inner.handlers.load(Ordering::Acquire) == 0);
+        if tokio::time::timeout_at(deadline, handlers_finished).await.is_err() {
             tracing::debug!(session = %self.id(), "handlers still running after the shutdown timeout");
         }
         let _ = tokio::time::timeout_at(deadline, self.inner.pending.drained()).await;
@@ -348,18 +344,6 @@ impl Session {
             link.abort();
         }
         self.post_disconnect();
-    }
-
-    async fn handlers_finished(&self) {
-        loop {
-            let done = self.inner.handlers_done.notified();
-            tokio::pin!(done);
-            done.as_mut().enable();
-            if self.inner.handlers.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            done.await;
-        }
     }
 
     /// Runs PostDisconnect hooks, once per session whatever path closed it.
@@ -498,7 +482,7 @@ impl Session {
     /// Queues a REPLY on the current link. Never waits: replies are not held back by
     /// backpressure (the reader must keep reading); a peer letting them pile up past the hard
     /// cap loses its session. Queued `on_reader`, it is written by the reader after its batch;
-    /// elsewhere the caller wakes the writer ([`kick`](Self::kick)).
+    /// elsewhere the writer task is woken to write it.
     pub(crate) fn queue_reply(&self, reply: &Message, on_reader: bool) -> Result<Queued, Status> {
         if self.state() == CLOSED {
             return Err(Status::conn_closed("the session is closed"));
@@ -516,6 +500,8 @@ impl Session {
             Ok(end) => {
                 if on_reader {
                     link.inline_replies.store(true, Ordering::Release);
+                } else {
+                    link.outbox.kick();
                 }
                 Ok(Queued { link: Some(link), end })
             }
@@ -529,13 +515,6 @@ impl Session {
                 Err(Status::conn_closed("the peer does not read its replies"))
             }
             Err(_) => Err(Status::conn_closed("the connection is lost")),
-        }
-    }
-
-    /// Has the writer task write what is queued.
-    pub(crate) fn kick(&self) {
-        if let Some(link) = self.current_link() {
-            link.outbox.kick();
         }
     }
 
@@ -746,7 +725,7 @@ pub(crate) struct HandlerGuard {
 impl Drop for HandlerGuard {
     fn drop(&mut self) {
         if self.session.inner.handlers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.session.inner.handlers_done.notify_waiters();
+            self.session.inner.changed.notify_waiters();
         }
     }
 }

@@ -86,13 +86,13 @@ pub(crate) struct Outbox {
     queue: Mutex<Queue>,
     writer: tokio::sync::Mutex<Writer>,
     state: AtomicU8,
-    /// Whether more than [`HIGH_WATER`] bytes wait (read by the reader without a lock).
+    /// Whether more than [`HIGH_WATER`] bytes wait: set by the push that crosses the mark,
+    /// cleared when the writer takes the queue (read by the reader without a lock).
     backed_up: AtomicBool,
     /// Wakes the writer task (a stored permit: a wake-up is never lost).
     wake: Notify,
     /// Senders waiting for the queue to drop below [`HIGH_WATER`].
     room: Notify,
-    full: AtomicBool,
     /// Bytes handed to the socket so far, and who waits for them (post-write hooks).
     written: AtomicU64,
     progress: Notify,
@@ -116,7 +116,6 @@ impl Outbox {
             backed_up: AtomicBool::new(false),
             wake: Notify::new(),
             room: Notify::new(),
-            full: AtomicBool::new(false),
             written: AtomicU64::new(0),
             progress: Notify::new(),
             watchers: AtomicUsize::new(0),
@@ -145,7 +144,6 @@ impl Outbox {
                 return Err(Refused::Overflow);
             }
         } else if queued >= HIGH_WATER {
-            self.full.store(true, Ordering::Release);
             return Err(Refused::Full);
         }
         if queue.buf.capacity() == 0 {
@@ -181,7 +179,6 @@ impl Outbox {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            self.full.store(true, Ordering::Release);
             if self.queued() < HIGH_WATER || !self.is_open() {
                 return;
             }
@@ -250,26 +247,41 @@ impl Outbox {
             return false;
         }
         std::mem::swap(&mut queue.buf, &mut writer.batch);
+        // Under the queue's lock, so that a push crossing the mark again is not undone.
+        let was_backed_up = self.backed_up.load(Ordering::Relaxed) && self.backed_up.swap(false, Ordering::AcqRel);
         drop(queue);
-        if self.backed_up.load(Ordering::Relaxed) {
-            self.backed_up.store(false, Ordering::Release);
-        }
-        if self.full.swap(false, Ordering::AcqRel) {
+        if was_backed_up {
             self.room.notify_waiters();
         }
         true
     }
 
-    /// Writes everything queued, waiting on the socket as long as it takes.
-    async fn write_all(&self) -> std::io::Result<()> {
+    /// Writes what is queued, waiting on the socket as long as it takes.
+    ///
+    /// With `all`, it goes on until the queue is empty (the last writes of a closing link).
+    /// Otherwise, when more was queued during a write, it does not write that at once: it
+    /// kicks itself, so the writer task yields first and the next write carries every message
+    /// the ready tasks queue meanwhile (written at once, the messages of callers running on
+    /// the other worker thread would trickle out a few per system call).
+    async fn write_queued(&self, all: bool) -> std::io::Result<()> {
         loop {
             let mut writer = self.writer.lock().await;
+            let mut wrote = false;
             loop {
-                if writer.batch.is_empty() && !self.take_queue(&mut writer) {
-                    break;
+                if writer.batch.is_empty() {
+                    if wrote && !all && self.queued() > 0 {
+                        drop(writer);
+                        self.kick();
+                        return Ok(());
+                    }
+                    // Also gives the buffers back when nothing is queued.
+                    if !self.take_queue(&mut writer) {
+                        break;
+                    }
                 }
                 let Writer { half, batch, written } = &mut *writer;
                 poll_fn(|cx| poll_write_batch(half, batch, written, cx, self)).await?;
+                wrote = true;
             }
             writer.half.flush().await?;
             drop(writer);
@@ -278,40 +290,11 @@ impl Outbox {
             if self.queued() == 0 {
                 return Ok(());
             }
-        }
-    }
-
-    /// Writes what is queued now, waiting on the socket as long as it takes. When more was
-    /// queued meanwhile it does not write that at once: it kicks itself, so the writer task
-    /// yields first and the next write carries every message the ready tasks queue meanwhile
-    /// (written at once, the messages of callers running on the other worker thread would
-    /// trickle out a few per system call).
-    async fn write_some(&self) -> std::io::Result<()> {
-        let mut writer = self.writer.lock().await;
-        let mut wrote = false;
-        loop {
-            if writer.batch.is_empty() {
-                if wrote && self.queued() > 0 {
-                    drop(writer);
-                    self.kick();
-                    return Ok(());
-                }
-                // Also gives the buffers back when nothing is queued.
-                if !self.take_queue(&mut writer) {
-                    break;
-                }
+            if !all {
+                self.kick();
+                return Ok(());
             }
-            let Writer { half, batch, written } = &mut *writer;
-            poll_fn(|cx| poll_write_batch(half, batch, written, cx, self)).await?;
-            wrote = true;
         }
-        writer.half.flush().await?;
-        drop(writer);
-        // The reader may have queued replies while we held the writer, and left them to us.
-        if self.queued() > 0 {
-            self.kick();
-        }
-        Ok(())
     }
 
     fn wrote(&self, n: usize) {
@@ -358,7 +341,7 @@ impl Outbox {
             // Let every task that is ready run first: callers woken by the same batch of
             // replies queue their next calls, and this write carries them all.
             tokio::task::yield_now().await;
-            if let Err(e) = self.write_some().await {
+            if let Err(e) = self.write_queued(false).await {
                 return self.write_failed(&e);
             }
         }
@@ -366,7 +349,7 @@ impl Outbox {
 
     async fn finish(&self, limit: Duration) {
         let finished = async {
-            self.write_all().await?;
+            self.write_queued(true).await?;
             self.writer.lock().await.half.shutdown().await
         };
         match tokio::time::timeout(limit, finished).await {
