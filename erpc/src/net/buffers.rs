@@ -95,17 +95,29 @@ pub(crate) fn give_if_empty(buf: &mut BytesMut) {
 mod tests {
     use super::*;
 
+    fn kept_here() -> usize {
+        POOL.with(|pool| pool.borrow().len())
+    }
+
     #[test]
     fn buffers_come_back_from_the_pool() {
         let buf = take(10_000);
         assert!(buf.capacity() >= 10_000, "new buffers have the whole room");
         let ptr = buf.as_ptr();
         give(buf);
+        assert_eq!(kept_here(), 1);
         let again = take(8_000);
         assert_eq!(again.as_ptr(), ptr, "the pooled buffer is reused");
         assert!(again.is_empty());
-        // Too large to keep.
+        assert_eq!(kept_here(), 0);
+        // Too large, or too small, to keep.
         give(BytesMut::with_capacity(MAX * 2));
-        assert!(take(MAX + 1).capacity() > MAX);
+        give(BytesMut::with_capacity(MIN / 2));
+        assert_eq!(kept_here(), 0);
+        // Holding bytes: not given back at all.
+        let mut full = BytesMut::with_capacity(MIN);
+        full.extend_from_slice(b"half a frame");
+        give_if_empty(&mut full);
+        assert_eq!((kept_here(), &full[..]), (0, &b"half a frame"[..]));
     }
 }

@@ -241,7 +241,7 @@ async fn exchange<R: DecodeBody>(
     mut msg: Message,
     timeout: Option<Duration>,
 ) -> Result<Reply<R>, Status> {
-    let env = session.env().clone();
+    let env = session.env();
     let started = env.settings.count_time.then(Instant::now);
     let deadline = super::deadline_after(timeout);
     let (seq, mut reply) = session.pending().register(session.seq_counter(), deadline);
@@ -340,7 +340,7 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
             .message(&session, MessageType::Push, self.service_method, self.args);
         Box::pin(async move {
             let mut msg = msg?;
-            let env = session.env().clone();
+            let env = session.env();
             let started = env.settings.count_time.then(Instant::now);
             let deadline = super::deadline_after(timeout);
             msg.seq = super::next_seq(session.seq_counter());

@@ -69,22 +69,16 @@ pub(crate) struct Pending {
     reader_waits: AtomicBool,
     registered_call: Notify,
     /// Calls whose [`Waiting`] lives: registered and not yet given up or answered to their
-    /// caller. On a line of its own: every call writes it, and the flags above are read by
-    /// every call.
-    in_flight: Padded<AtomicUsize>,
+    /// caller.
+    in_flight: AtomicUsize,
 }
-
-/// Keeps a hot atomic off its neighbours' cache lines.
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
 
 impl Pending {
     /// Takes the next free seq from `counter` and registers a call under it; the returned
     /// future resolves with its outcome. [`Waiting::is_alone`] says whether no other call of
     /// this session was in flight.
     pub(crate) fn register(self: &Arc<Self>, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting) {
-        let alone = self.in_flight.0.fetch_add(1, Ordering::AcqRel) == 0;
+        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
         let (tx, rx) = oneshot::channel();
         let entry = Entry { tx, deadline };
         let seq = loop {
@@ -316,7 +310,7 @@ impl Future for Waiting {
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        self.pending.in_flight.0.fetch_sub(1, Ordering::AcqRel);
+        self.pending.in_flight.fetch_sub(1, Ordering::AcqRel);
         if !self.settled {
             self.pending.shard(self.seq).remove(&self.seq);
             self.pending.removed();
