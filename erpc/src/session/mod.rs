@@ -310,7 +310,9 @@ impl Session {
 
     async fn finish_closing(&self) {
         let limit = self.settings().shutdown_timeout;
-        let deadline = Instant::now() + limit;
+        // A year stands for "no limit" where the configured one cannot be represented.
+        let deadline =
+            deadline_after(Some(limit)).unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
         let handlers_finished = self.wait_for(|s| s.inner.handlers.load(Ordering::Acquire) == 0);
         if tokio::time::timeout_at(deadline, handlers_finished).await.is_err() {
             tracing::debug!(session = %self.id(), "handlers still running after the shutdown timeout");
@@ -752,9 +754,9 @@ pub(crate) fn next_seq(counter: &AtomicI32) -> i32 {
     counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
 }
 
-/// A deadline `limit` from now (none for `None`).
+/// A deadline `limit` from now (none for `None`, or for a limit too far to represent).
 pub(crate) fn deadline_after(limit: Option<Duration>) -> Option<Instant> {
-    limit.map(|limit| Instant::now() + limit)
+    limit.and_then(|limit| Instant::now().checked_add(limit))
 }
 
 #[cfg(test)]
