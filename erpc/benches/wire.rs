@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use erpc::proto::{Proto, RawProto};
+use erpc::proto::{Limits, Proto, RawProto};
 use erpc::{CodecId, Message, MessageType, Meta, Status};
 
 const LIMIT: usize = 16 << 20;
@@ -33,7 +33,10 @@ fn frames(c: &mut Criterion) {
         group.bench_function(format!("decode/{body_len}"), |b| {
             b.iter(|| {
                 let mut input = BytesMut::from(&frame[..]);
-                RawProto.decode(&mut input, LIMIT).unwrap().unwrap()
+                RawProto
+                    .decode(&mut input, &Limits::with_max_message_size(LIMIT))
+                    .unwrap()
+                    .unwrap()
             })
         });
     }

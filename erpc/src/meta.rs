@@ -114,20 +114,30 @@ impl Meta {
     }
 
     /// Parses the query form (wire.md §3.2); pieces with an empty key and value are skipped.
-    /// Never fails.
+    /// Never fails, and keeps every pair: for input from the network, use
+    /// [`decode_query_within`](Self::decode_query_within).
     pub fn decode_query(query: &[u8]) -> Meta {
+        Meta::decode_query_within(query, usize::MAX).unwrap_or_default()
+    }
+
+    /// [`decode_query`](Self::decode_query) keeping at most `max_pairs` pairs: more is an
+    /// error carrying the count reached (`max_pairs + 1`), found before anything more is kept.
+    pub fn decode_query_within(query: &[u8], max_pairs: usize) -> Result<Meta, usize> {
         let mut meta = Meta::new();
         if query.is_empty() {
-            return meta;
+            return Ok(meta);
         }
         for (key, value) in escape::pairs(query) {
             if key.is_empty() && value.is_empty() {
                 continue;
             }
+            if meta.pairs.len() == max_pairs {
+                return Err(max_pairs.saturating_add(1));
+            }
             meta.pairs
                 .push((escape::unescape(key).into(), escape::unescape(value).into()));
         }
-        meta
+        Ok(meta)
     }
 }
 

@@ -1,12 +1,12 @@
 //! Hostile input against jsonproto, pbproto, httproto and thriftproto (wire.md §13).
 
 use bytes::{BufMut, BytesMut};
-use erpc::proto::{HttpProto, JsonProto, PbProto, Proto, ProtoError, ThriftProto, ThriftStructProto};
+use erpc::proto::{HttpProto, JsonProto, Limits, PbProto, Proto, ProtoError, ThriftProto, ThriftStructProto};
 
 const LIMIT: usize = 1 << 20;
 
 fn decode(proto: &dyn Proto, bytes: &[u8]) -> Result<Option<erpc::Message>, ProtoError> {
-    proto.decode(&mut BytesMut::from(bytes), LIMIT)
+    proto.decode(&mut BytesMut::from(bytes), &Limits::with_max_message_size(LIMIT))
 }
 
 fn malformed(r: Result<Option<erpc::Message>, ProtoError>) -> bool {
@@ -24,7 +24,7 @@ fn json_and_pb_frames() {
         let mut huge = BytesMut::with_capacity(8);
         huge.put_u32(u32::MAX);
         assert!(matches!(
-            proto.decode(&mut huge, LIMIT),
+            proto.decode(&mut huge, &Limits::with_max_message_size(LIMIT)),
             Err(ProtoError::TooLarge { .. })
         ));
         assert!(huge.capacity() < 1024, "nothing reserved for a declared 4 GiB frame");
@@ -106,7 +106,7 @@ fn thrift_frames() {
         let mut huge = BytesMut::with_capacity(8);
         huge.put_u32(0x7fff_ffff);
         assert!(matches!(
-            proto.decode(&mut huge, LIMIT),
+            proto.decode(&mut huge, &Limits::with_max_message_size(LIMIT)),
             Err(ProtoError::TooLarge { .. })
         ));
         assert!(huge.capacity() < 1024);
@@ -142,7 +142,10 @@ fn meta_named_like_an_http_header_of_the_protocol_is_not_sent() {
         .add("ok", "1");
     let mut frame = BytesMut::new();
     HttpProto.encode(&msg, &mut frame, LIMIT).unwrap();
-    let back = HttpProto.decode(&mut frame, LIMIT).unwrap().unwrap();
+    let back = HttpProto
+        .decode(&mut frame, &Limits::with_max_message_size(LIMIT))
+        .unwrap()
+        .unwrap();
     assert_eq!(back.seq, 7);
     assert_eq!(back.meta.iter().count(), 1);
     assert_eq!(back.meta.get_str("ok"), Some("1"));

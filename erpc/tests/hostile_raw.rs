@@ -4,7 +4,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use erpc::codec::{CodecError, DecodeBody};
-use erpc::proto::{Proto, ProtoError, RawProto};
+use erpc::proto::{Limits, Proto, ProtoError, RawProto};
 use erpc::xfer::XferError;
 use erpc::{CodecId, Message, MessageType, Meta, Status, XferPipe};
 
@@ -25,7 +25,7 @@ fn frame(msg: &Message) -> BytesMut {
 }
 
 fn decode(bytes: &[u8]) -> Result<Option<Message>, ProtoError> {
-    RawProto.decode(&mut BytesMut::from(bytes), LIMIT)
+    RawProto.decode(&mut BytesMut::from(bytes), &Limits::with_max_message_size(LIMIT))
 }
 
 /// A frame with the given payload (no filters).
@@ -73,7 +73,7 @@ fn total_size_four_is_rejected_without_touching_the_next_frame() {
     input.extend_from_slice(&frame(&call()));
     let before = input.len();
     assert!(matches!(
-        RawProto.decode(&mut input, LIMIT),
+        RawProto.decode(&mut input, &Limits::with_max_message_size(LIMIT)),
         Err(ProtoError::Malformed { .. })
     ));
     assert_eq!(input.len(), before, "no byte of the next frame was consumed");
@@ -89,7 +89,7 @@ fn sizes_below_the_minimum_or_above_the_limit_are_rejected_before_allocating() {
     }
     let mut input = BytesMut::with_capacity(16);
     input.put_u32(u32::MAX);
-    match RawProto.decode(&mut input, LIMIT) {
+    match RawProto.decode(&mut input, &Limits::with_max_message_size(LIMIT)) {
         Err(ProtoError::TooLarge { size, limit, .. }) => {
             assert_eq!((size, limit), (u32::MAX as usize, LIMIT))
         }
@@ -99,12 +99,14 @@ fn sizes_below_the_minimum_or_above_the_limit_are_rejected_before_allocating() {
 }
 
 #[test]
-fn a_partial_frame_reserves_at_most_the_declared_size() {
-    let mut input = BytesMut::new();
-    input.put_u32(1000);
+fn a_partial_frame_reserves_nothing_for_its_declared_size() {
+    // The buffer grows as bytes arrive: a frame declaring 16 MiB that sends 5 bytes costs 5.
+    let mut input = BytesMut::with_capacity(64);
+    input.put_u32(16 * 1024 * 1024);
     input.put_u8(0);
-    assert!(RawProto.decode(&mut input, LIMIT).unwrap().is_none());
-    assert!(input.capacity() >= 1000 && input.capacity() < 4096);
+    let limits = Limits::with_max_message_size(32 * 1024 * 1024);
+    assert!(RawProto.decode(&mut input, &limits).unwrap().is_none());
+    assert!(input.capacity() <= 64, "reserved {} bytes", input.capacity());
 }
 
 #[test]
@@ -223,7 +225,7 @@ fn corrupt_gzip_and_gzip_bombs_fail() {
     RawProto.encode(&bomb, &mut out, 8 << 20).unwrap();
     assert!(out.len() < 64 * 1024, "4 MiB of spaces compress well");
     assert!(matches!(
-        RawProto.decode(&mut out, LIMIT),
+        RawProto.decode(&mut out, &Limits::with_max_message_size(LIMIT)),
         Err(ProtoError::Xfer(XferError::TooLarge { .. }))
     ));
 }
@@ -239,7 +241,9 @@ fn every_cut_point_of_a_valid_frame_asks_for_more_then_decodes() {
     let mut input = BytesMut::new();
     for (i, byte) in whole.iter().enumerate() {
         input.put_u8(*byte);
-        let got = RawProto.decode(&mut input, LIMIT).unwrap();
+        let got = RawProto
+            .decode(&mut input, &Limits::with_max_message_size(LIMIT))
+            .unwrap();
         assert_eq!(got.is_some(), i == whole.len() - 1);
         if let Some(got) = got {
             assert_eq!(got, msg);
@@ -256,9 +260,21 @@ fn frames_back_to_back_decode_in_order() {
         RawProto.encode(&msg, &mut input, LIMIT).unwrap();
     }
     for seq in 1..=3 {
-        assert_eq!(RawProto.decode(&mut input, LIMIT).unwrap().unwrap().seq, seq);
+        assert_eq!(
+            RawProto
+                .decode(&mut input, &Limits::with_max_message_size(LIMIT))
+                .unwrap()
+                .unwrap()
+                .seq,
+            seq
+        );
     }
-    assert!(RawProto.decode(&mut input, LIMIT).unwrap().is_none());
+    assert!(
+        RawProto
+            .decode(&mut input, &Limits::with_max_message_size(LIMIT))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! protocol can carry; arbitrary and corrupted bytes never panic; truncated frames ask for more.
 
 use bytes::BytesMut;
-use erpc::proto::{self, Proto};
+use erpc::proto::{self, Limits, Proto};
 use erpc::{CodecId, Message, MessageType, Meta, Status, XferPipe};
 use proptest::prelude::*;
 
@@ -116,13 +116,13 @@ fn round_trip(proto: &dyn Proto, msg: &Message) -> Result<Message, TestCaseError
         let mut part = BytesMut::from(&whole[..cut]);
         prop_assert!(
             proto
-                .decode(&mut part, LIMIT)
+                .decode(&mut part, &Limits::with_max_message_size(LIMIT))
                 .map_err(|e| TestCaseError::fail(e.to_string()))?
                 .is_none()
         );
     }
     let decoded = proto
-        .decode(&mut frame, LIMIT)
+        .decode(&mut frame, &Limits::with_max_message_size(LIMIT))
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert!(frame.is_empty());
     decoded.ok_or_else(|| TestCaseError::fail("no message"))
@@ -154,7 +154,7 @@ proptest! {
         for name in proto::NAMES {
             let proto = proto::by_name(name).unwrap();
             let mut input = BytesMut::from(&bytes[..]);
-            while let Ok(Some(_)) = proto.decode(&mut input, 4096) {}
+            while let Ok(Some(_)) = proto.decode(&mut input, &Limits::with_max_message_size(4096)) {}
         }
     }
 
@@ -165,7 +165,7 @@ proptest! {
             if proto.encode(&msg, &mut frame, LIMIT).is_ok() {
                 let i = at.index(frame.len());
                 frame[i] = byte;
-                let _ = proto.decode(&mut frame, LIMIT);
+                let _ = proto.decode(&mut frame, &Limits::with_max_message_size(LIMIT));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Property tests: rawproto's encode then decode is the identity, and no input panics.
 
 use bytes::BytesMut;
-use erpc::proto::{Proto, RawProto};
+use erpc::proto::{Limits, Proto, RawProto};
 use erpc::{CodecId, Message, MessageType, Meta, Status, XferPipe};
 use proptest::prelude::*;
 
@@ -60,7 +60,7 @@ proptest! {
     fn encode_then_decode_is_the_identity(msg in message()) {
         let mut frame = BytesMut::new();
         RawProto.encode(&msg, &mut frame, LIMIT).unwrap();
-        let decoded = RawProto.decode(&mut frame, LIMIT).unwrap().unwrap();
+        let decoded = RawProto.decode(&mut frame, &Limits::with_max_message_size(LIMIT)).unwrap().unwrap();
         prop_assert!(frame.is_empty());
         prop_assert_eq!(decoded, msg);
     }
@@ -68,7 +68,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let mut input = BytesMut::from(&bytes[..]);
-        while let Ok(Some(_)) = RawProto.decode(&mut input, LIMIT) {}
+        while let Ok(Some(_)) = RawProto.decode(&mut input, &Limits::with_max_message_size(LIMIT)) {}
     }
 
     #[test]
@@ -77,7 +77,7 @@ proptest! {
         RawProto.encode(&msg, &mut frame, LIMIT).unwrap();
         let i = at.index(frame.len());
         frame[i] = byte;
-        let _ = RawProto.decode(&mut frame, LIMIT);
+        let _ = RawProto.decode(&mut frame, &Limits::with_max_message_size(LIMIT));
     }
 
     #[test]

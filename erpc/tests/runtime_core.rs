@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use common::{Events, WAIT, wait_until, within};
 use erpc::codec::{CodecError, DecodeBody};
 use erpc::plugin::{HookResult, Plugin};
-use erpc::proto::{Proto, RawProto};
+use erpc::proto::{Limits, Proto, RawProto};
 use erpc::router::CallCtx;
 use erpc::session::PreSession;
 use erpc::status::code;
@@ -214,7 +214,10 @@ async fn a_bad_frame_behind_a_good_call_still_gets_the_call_answered() {
     let mut received = BytesMut::new();
     let reply = within("the reply to the good call", async {
         loop {
-            if let Some(reply) = RawProto.decode(&mut received, MIB).unwrap() {
+            if let Some(reply) = RawProto
+                .decode(&mut received, &Limits::with_max_message_size(MIB))
+                .unwrap()
+            {
                 return reply;
             }
             assert_ne!(

@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::BytesMut;
-use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, HttpProto, Proto, ProtoError};
+use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, HttpProto, Limits, Proto, ProtoError};
 use erpc::{Message, Meta};
 
 /// Meta as HTTP can carry it: keys compared without case, keys that are not HTTP tokens
@@ -65,7 +65,7 @@ fn httproto_vectors() {
         encoded.unwrap();
         let mut input = BytesMut::from(&v.wire[..]);
         let decoded = HttpProto
-            .decode(&mut input, DEFAULT_MAX_MESSAGE_SIZE)
+            .decode(&mut input, &Limits::default())
             .unwrap()
             .expect("a whole frame");
         assert!(input.is_empty());
@@ -92,7 +92,7 @@ fn httproto_vectors() {
                     .collect::<Vec<_>>()
             };
             assert_eq!(head(&ours), head(&v.wire), "head of {}", v.case);
-            let back = HttpProto.decode(&mut ours, DEFAULT_MAX_MESSAGE_SIZE).unwrap().unwrap();
+            let back = HttpProto.decode(&mut ours, &Limits::default()).unwrap().unwrap();
             assert!(same(&back, &v.message), "{}", v.case);
         }
     }
@@ -105,7 +105,7 @@ fn the_repeated_meta_keys_go_loses_are_kept() {
         .find(|v| v.case == "call_large_seq_multimeta")
         .unwrap();
     let decoded = HttpProto
-        .decode(&mut BytesMut::from(&v.wire[..]), DEFAULT_MAX_MESSAGE_SIZE)
+        .decode(&mut BytesMut::from(&v.wire[..]), &Limits::default())
         .unwrap()
         .unwrap();
     assert_eq!(decoded.meta.get_all(b"A").collect::<Vec<_>>(), [&b"1"[..], b"2"]);

@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::BytesMut;
-use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, JsonProto, PbProto, Proto};
+use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, JsonProto, Limits, PbProto, Proto};
 
 fn check(proto: &dyn Proto, name: &str) {
     let vectors = common::vectors(name);
@@ -11,7 +11,7 @@ fn check(proto: &dyn Proto, name: &str) {
     for v in &vectors {
         let mut input = BytesMut::from(&v.wire[..]);
         let decoded = proto
-            .decode(&mut input, DEFAULT_MAX_MESSAGE_SIZE)
+            .decode(&mut input, &Limits::default())
             .unwrap()
             .expect("a whole frame");
         assert!(input.is_empty());
@@ -25,10 +25,7 @@ fn check(proto: &dyn Proto, name: &str) {
         if v.message.xfer_pipe.ids().contains(&b'g') {
             let head = 5 + v.message.xfer_pipe.len();
             assert_eq!(ours[4..head], v.wire[4..head], "pipe of {}", v.case);
-            assert_eq!(
-                proto.decode(&mut ours, DEFAULT_MAX_MESSAGE_SIZE).unwrap().unwrap(),
-                v.message
-            );
+            assert_eq!(proto.decode(&mut ours, &Limits::default()).unwrap().unwrap(), v.message);
         } else {
             assert_eq!(hex::encode(&ours), hex::encode(&v.wire), "encoding {name}/{}", v.case);
         }

@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::BytesMut;
-use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, Proto, RawProto};
+use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, Limits, Proto, RawProto};
 
 fn encode(msg: &erpc::Message) -> Vec<u8> {
     let mut out = BytesMut::new();
@@ -14,7 +14,7 @@ fn encode(msg: &erpc::Message) -> Vec<u8> {
 fn decode(frame: &[u8]) -> erpc::Message {
     let mut input = BytesMut::from(frame);
     let msg = RawProto
-        .decode(&mut input, DEFAULT_MAX_MESSAGE_SIZE)
+        .decode(&mut input, &Limits::default())
         .unwrap()
         .expect("a whole frame");
     assert!(input.is_empty(), "the frame is consumed exactly");

@@ -6,7 +6,7 @@ mod common;
 
 use bytes::BytesMut;
 use erpc::MessageType;
-use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, Proto, ThriftProto};
+use erpc::proto::{DEFAULT_MAX_MESSAGE_SIZE, Limits, Proto, ThriftProto};
 
 #[test]
 fn thrift_binary_vectors() {
@@ -15,7 +15,7 @@ fn thrift_binary_vectors() {
     for v in &vectors {
         let mut input = BytesMut::from(&v.wire[..]);
         let mut decoded = ThriftProto
-            .decode(&mut input, DEFAULT_MAX_MESSAGE_SIZE)
+            .decode(&mut input, &Limits::default())
             .unwrap()
             .expect("a whole frame");
         assert!(input.is_empty());
@@ -36,7 +36,7 @@ fn thrift_binary_vectors() {
             .encode(&v.message, &mut ours, DEFAULT_MAX_MESSAGE_SIZE)
             .unwrap();
         let back = ThriftProto
-            .decode(&mut ours.clone(), DEFAULT_MAX_MESSAGE_SIZE)
+            .decode(&mut ours.clone(), &Limits::default())
             .unwrap()
             .unwrap();
         assert_eq!(back, v.message, "our frame of {}", v.case);

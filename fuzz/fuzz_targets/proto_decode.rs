@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     for name in erpc::proto::NAMES {
         let proto = erpc::proto::by_name(name).expect("a built-in protocol");
         let mut input = BytesMut::from(data);
-        while let Ok(Some(msg)) = proto.decode(&mut input, 64 * 1024) {
+        while let Ok(Some(msg)) = proto.decode(&mut input, &erpc::proto::Limits::with_max_message_size(64 * 1024)) {
             // What decodes must encode again (or be refused cleanly).
             let _ = proto.encode(&msg, &mut BytesMut::new(), 1 << 20);
         }

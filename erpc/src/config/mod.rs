@@ -70,7 +70,9 @@ pub enum ConfigError {
     },
 }
 
-/// A peer's configuration. `PeerConfig::default()` is Go's default configuration.
+/// A peer's configuration. `PeerConfig::default()` is Go's default configuration plus the
+/// limits Go lacks (meta size, handshake and frame timeouts), each chosen so that no honest
+/// peer meets it; the README's "Where we differ from Go" lists them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PeerConfig {
@@ -115,8 +117,35 @@ pub struct PeerConfig {
     /// that stops reading cannot stall the pusher.
     #[serde(with = "duration::option")]
     pub push_timeout: Option<Duration>,
-    /// Largest message accepted or sent, in bytes; checked before anything is allocated.
+    /// Largest message accepted or sent, in bytes; checked before anything is allocated. It
+    /// also bounds a body or document after its transfer filters (gzip) are undone.
     pub max_message_size: usize,
+    /// Most meta pairs one incoming message may carry (checked while decoding, after transfer
+    /// filters, in every protocol); a message with more closes its session as malformed.
+    pub max_meta_pairs: usize,
+    /// Most bytes of meta one incoming message may carry, as written on the wire (the query
+    /// text, or the header lines of httproto).
+    pub max_meta_bytes: usize,
+    /// Most sessions a peer holds at once, accepted and dialed (0: no limit). Connections
+    /// beyond it are closed as soon as they are accepted, before anything is read.
+    pub max_sessions: usize,
+    /// Most accepted sessions from one remote IP address (0: no limit).
+    pub max_sessions_per_ip: usize,
+    /// Limit of a connection's handshake: the TLS handshake and the PostAccept/PostDial
+    /// hooks (authentication), separate from the call timeout (0: none).
+    #[serde(with = "duration")]
+    pub handshake_timeout: Duration,
+    /// A session that reads no complete message for this long is closed (0: never, as in
+    /// Go; `erpc serve` sets 5 minutes). Heartbeats count as messages.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    /// A frame whose first byte has arrived must be complete within this time, or the session
+    /// is closed: the guard against slowloris clients that dribble a frame (0: none).
+    #[serde(with = "duration")]
+    pub frame_timeout: Duration,
+    /// Queue length of pending connections of each listener (0: the system's maximum,
+    /// `net.core.somaxconn`, as Go does).
+    pub listen_backlog: u32,
     /// `TCP_NODELAY` on TCP connections.
     pub nodelay: bool,
     /// TCP keep-alive period (none: the system's default).
@@ -150,6 +179,14 @@ impl Default for PeerConfig {
             call_timeout: Duration::from_secs(30),
             push_timeout: None,
             max_message_size: crate::proto::DEFAULT_MAX_MESSAGE_SIZE,
+            max_meta_pairs: crate::proto::DEFAULT_MAX_META_PAIRS,
+            max_meta_bytes: crate::proto::DEFAULT_MAX_META_BYTES,
+            max_sessions: 0,
+            max_sessions_per_ip: 0,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::ZERO,
+            frame_timeout: Duration::from_secs(30),
+            listen_backlog: 0,
             nodelay: true,
             keepalive: None,
             read_buffer_size: None,

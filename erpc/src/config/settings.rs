@@ -5,12 +5,13 @@ use std::time::Duration;
 use super::{ConfigError, PeerConfig};
 use crate::codec::{self, CodecId};
 use crate::net::SocketOptions;
+use crate::proto::Limits;
 
 /// The runtime form of [`PeerConfig`]: codec names resolved, "0 means none" turned into
 /// `Option`s. Sessions, the router and the peer all read it; none of them owns it.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
-    pub(crate) max_message_size: usize,
+    pub(crate) limits: Limits,
     pub(crate) default_codec: CodecId,
     pub(crate) call_timeout: Option<Duration>,
     pub(crate) push_timeout: Option<Duration>,
@@ -37,7 +38,11 @@ impl Settings {
             .ok_or_else(|| ConfigError::UnknownCodec(config.default_body_codec.clone()))?;
         let call_timeout = nonzero(config.call_timeout);
         Ok(Settings {
-            max_message_size: config.max_message_size,
+            limits: Limits {
+                max_message_size: config.max_message_size,
+                max_meta_pairs: config.max_meta_pairs,
+                max_meta_bytes: config.max_meta_bytes,
+            },
             default_codec,
             call_timeout,
             push_timeout: config.push_timeout.and_then(nonzero).or(call_timeout),

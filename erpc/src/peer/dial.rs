@@ -110,7 +110,7 @@ impl Dialer {
             id,
             seq,
             storage,
-            settings.max_message_size,
+            settings.limits,
             settings.default_codec,
             settings.handshake_timeout(),
         )

@@ -116,7 +116,7 @@ pub(super) async fn serve_conn(accepting: &Accepting, conn: Conn, proto: Arc<dyn
         remote,
         Arc::default(),
         Storage::default(),
-        settings.max_message_size,
+        settings.limits,
         settings.default_codec,
         settings.handshake_timeout(),
     );

@@ -63,7 +63,6 @@ pub(crate) fn decode(
         });
     }
     if src.len() < 4 + size {
-        src.reserve(4 + size - src.len());
         return Ok(None);
     }
     let frame = src.split_to(4 + size).freeze();

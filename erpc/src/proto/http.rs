@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Proto, ProtoError};
+use super::{Limits, Proto, ProtoError};
 use crate::codec::CodecId;
 use crate::message::{Message, MessageType};
 use crate::meta::Meta;
@@ -189,7 +189,8 @@ impl Proto for HttpProto {
         Ok(())
     }
 
-    fn decode(&self, src: &mut BytesMut, max_size: usize) -> Result<Option<Message>, ProtoError> {
+    fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError> {
+        let max_size = limits.max_message_size;
         let Some(head_len) = find_head_end(src)? else {
             return Ok(None);
         };
@@ -219,7 +220,7 @@ impl Proto for HttpProto {
             (
                 MessageType::Call,
                 path.to_string(),
-                Meta::decode_query(query.as_bytes()),
+                limits.decode_meta(NAME, query.as_bytes())?,
                 None,
             )
         };
@@ -259,12 +260,14 @@ impl Proto for HttpProto {
                 }
                 "accept-encoding" | "user-agent" | "content-encoding" => {}
                 _ => {
+                    if meta.len() == limits.max_meta_pairs {
+                        return Err(limits.meta_too_large(NAME, "pairs", meta.len() + 1));
+                    }
                     meta.add(key.trim().to_string(), value.to_string());
                 }
             }
         }
         if src.len() < head_len + body_len {
-            src.reserve(head_len + body_len - src.len());
             return Ok(None);
         }
         let frame = src.split_to(head_len + body_len).freeze();

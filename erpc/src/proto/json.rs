@@ -20,10 +20,9 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Proto, ProtoError, framed};
+use super::{Limits, Proto, ProtoError, framed};
 use crate::codec::CodecId;
 use crate::message::{Message, MessageType};
-use crate::meta::Meta;
 use crate::status::Status;
 
 const NAME: &str = "json";
@@ -65,8 +64,8 @@ impl Proto for JsonProto {
         framed::encode(NAME, &msg.xfer_pipe, doc.freeze(), dst, max_size)
     }
 
-    fn decode(&self, src: &mut BytesMut, max_size: usize) -> Result<Option<Message>, ProtoError> {
-        let Some((xfer_pipe, doc)) = framed::decode(NAME, src, max_size)? else {
+    fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError> {
+        let Some((xfer_pipe, doc)) = framed::decode(NAME, src, limits.max_message_size)? else {
             return Ok(None);
         };
         let fields = go_layout(&doc)
@@ -86,7 +85,7 @@ impl Proto for JsonProto {
             mtype,
             service_method,
             status: Status::decode_query(&fields.status),
-            meta: Meta::decode_query(&fields.meta),
+            meta: limits.decode_meta(NAME, &fields.meta)?,
             body_codec: CodecId(fields.body_codec as u8),
             body: fields.body,
             xfer_pipe,

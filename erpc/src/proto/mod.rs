@@ -26,14 +26,77 @@ pub use thrift::{ThriftProto, ThriftStructProto};
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::message::Message;
+use crate::meta::Meta;
 use crate::xfer::XferError;
 
 /// The default message size limit: 16 MiB (Go's is 1 GiB). A frame declaring more is refused
 /// before its body is read; raise it with `PeerConfig::max_message_size` for large transfers.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// The default limit of meta pairs per incoming message (Go has none).
+pub const DEFAULT_MAX_META_PAIRS: usize = 1024;
+
+/// The default limit of meta bytes per incoming message: 64 KiB, what rawproto's 16-bit meta
+/// length allows anyway.
+pub const DEFAULT_MAX_META_BYTES: usize = 64 * 1024;
+
+/// What a decoder accepts: checked while decoding, before anything of that size is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame, and largest body or document once its transfer filters are undone.
+    pub max_message_size: usize,
+    /// Most meta pairs in one message.
+    pub max_meta_pairs: usize,
+    /// Most meta bytes in one message, as written on the wire.
+    pub max_meta_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_meta_pairs: DEFAULT_MAX_META_PAIRS,
+            max_meta_bytes: DEFAULT_MAX_META_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    /// The default limits with another message size limit.
+    pub fn with_max_message_size(max_message_size: usize) -> Limits {
+        Limits {
+            max_message_size,
+            ..Limits::default()
+        }
+    }
+
+    /// Parses meta in its query form (wire.md §3.2) within the meta limits.
+    pub fn decode_meta(&self, proto: &'static str, query: &[u8]) -> Result<Meta, ProtoError> {
+        if query.len() > self.max_meta_bytes {
+            return Err(self.meta_too_large(proto, "bytes", query.len()));
+        }
+        Meta::decode_query_within(query, self.max_meta_pairs)
+            .map_err(|pairs| self.meta_too_large(proto, "pairs", pairs))
+    }
+
+    /// The error for meta over one of the limits (`what` is `pairs` or `bytes`).
+    pub fn meta_too_large(&self, proto: &'static str, what: &'static str, found: usize) -> ProtoError {
+        let limit = if what == "pairs" {
+            self.max_meta_pairs
+        } else {
+            self.max_meta_bytes
+        };
+        ProtoError::MetaTooLarge {
+            proto,
+            what,
+            found,
+            limit,
+        }
+    }
+}
 
 /// Why a frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +110,18 @@ pub enum ProtoError {
         proto: &'static str,
         /// The frame's size as the protocol counts it.
         size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The meta of an incoming message is over `max_meta_pairs` or `max_meta_bytes`.
+    #[error("{proto}: meta of more than {limit} {what} ({found} found; raise max_meta_{what} if this is expected)")]
+    MetaTooLarge {
+        /// The protocol's name.
+        proto: &'static str,
+        /// `pairs` or `bytes`.
+        what: &'static str,
+        /// How many were found (counting stops just past the limit).
+        found: usize,
         /// The limit.
         limit: usize,
     },
@@ -87,9 +162,32 @@ pub trait Proto: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Appends one frame for `msg` to `dst`. On error nothing is appended.
     fn encode(&self, msg: &Message, dst: &mut BytesMut, max_size: usize) -> Result<(), ProtoError>;
-    /// Takes one frame off the front of `src`: `Ok(None)` when more bytes are needed (it may
-    /// reserve room for the rest of the frame, never beyond `max_size`).
-    fn decode(&self, src: &mut BytesMut, max_size: usize) -> Result<Option<Message>, ProtoError>;
+    /// Takes one frame off the front of `src`: `Ok(None)` when more bytes are needed. It never
+    /// reserves room for a frame's declared length (the buffer grows as bytes arrive, so a
+    /// frame that declares 16 MiB and sends 10 bytes costs 10 bytes), and refuses anything
+    /// over `limits` as soon as it can tell.
+    fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError>;
+
+    /// Whether replies must leave in the order their calls arrived (HTTP/1.1): the session
+    /// then takes one incoming call at a time and reads the next request after the reply to
+    /// the previous one is queued.
+    fn replies_in_order(&self) -> bool {
+        false
+    }
+
+    /// Whether `call` is the last message of its connection (HTTP `Connection: close`,
+    /// HTTP/1.0): the session stops reading, writes the reply, and closes.
+    fn is_last_call(&self, call: &Message) -> bool {
+        let _ = call;
+        false
+    }
+
+    /// What to send before closing a connection whose input was refused with `error` (an HTTP
+    /// error response, say). By default nothing: the binary protocols have no way to say it.
+    fn refusal(&self, error: &ProtoError) -> Option<Bytes> {
+        let _ = error;
+        None
+    }
 }
 
 /// The names [`by_name`] knows, for help texts.

@@ -7,10 +7,9 @@
 use bytes::{Bytes, BytesMut};
 use prost::Message as _;
 
-use super::{Proto, ProtoError, framed};
+use super::{Limits, Proto, ProtoError, framed};
 use crate::codec::CodecId;
 use crate::message::{Message, MessageType};
-use crate::meta::Meta;
 use crate::status::Status;
 
 const NAME: &str = "protobuf";
@@ -60,8 +59,8 @@ impl Proto for PbProto {
         framed::encode(NAME, &msg.xfer_pipe, payload.encode_to_vec().into(), dst, max_size)
     }
 
-    fn decode(&self, src: &mut BytesMut, max_size: usize) -> Result<Option<Message>, ProtoError> {
-        let Some((xfer_pipe, document)) = framed::decode(NAME, src, max_size)? else {
+    fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError> {
+        let Some((xfer_pipe, document)) = framed::decode(NAME, src, limits.max_message_size)? else {
             return Ok(None);
         };
         let payload = Payload::decode(document).map_err(|e| ProtoError::Malformed {
@@ -76,7 +75,7 @@ impl Proto for PbProto {
             mtype,
             service_method: payload.service_method,
             status: Status::decode_query(&payload.status),
-            meta: Meta::decode_query(&payload.meta),
+            meta: limits.decode_meta(NAME, &payload.meta)?,
             body_codec: CodecId(payload.body_codec as u8),
             body: payload.body,
             xfer_pipe,

@@ -13,10 +13,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Cursor, Proto, ProtoError};
+use super::{Cursor, Limits, Proto, ProtoError};
 use crate::codec::CodecId;
 use crate::message::{Message, MessageType};
-use crate::meta::Meta;
 use crate::status::Status;
 use crate::xfer::XferPipe;
 
@@ -44,7 +43,8 @@ impl Proto for RawProto {
         result
     }
 
-    fn decode(&self, src: &mut BytesMut, max_size: usize) -> Result<Option<Message>, ProtoError> {
+    fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError> {
+        let max_size = limits.max_message_size;
         let Some(head) = src.get(..4) else {
             return Ok(None);
         };
@@ -63,11 +63,10 @@ impl Proto for RawProto {
             });
         }
         if src.len() < total {
-            src.reserve(total - src.len());
             return Ok(None);
         }
         let frame = src.split_to(total).freeze();
-        decode_frame(frame, max_size).map(Some)
+        decode_frame(frame, limits).map(Some)
     }
 }
 
@@ -131,14 +130,14 @@ fn put_u16_prefixed(dst: &mut BytesMut, field: &str, write: impl FnOnce(&mut Byt
     Ok(())
 }
 
-fn decode_frame(frame: Bytes, max_size: usize) -> Result<Message, ProtoError> {
+fn decode_frame(frame: Bytes, limits: &Limits) -> Result<Message, ProtoError> {
     let mut cur = Cursor::new(NAME, frame.slice(4..));
     let xfer_len = cur.u8("xfer_len")?;
     let xfer_pipe = XferPipe::from_ids(cur.bytes(usize::from(xfer_len), "xfer ids")?)?;
     let payload = if xfer_pipe.is_empty() {
         cur.rest()
     } else {
-        xfer_pipe.unpack(cur.rest(), max_size)?
+        xfer_pipe.unpack(cur.rest(), limits.max_message_size)?
     };
     let mut cur = Cursor::new(NAME, payload);
     let seq_len = cur.u8("seq length")?;
@@ -160,7 +159,7 @@ fn decode_frame(frame: Bytes, max_size: usize) -> Result<Message, ProtoError> {
     let status_len = cur.u16("status length")?;
     let status = Status::decode_query(cur.bytes(usize::from(status_len), "status")?);
     let meta_len = cur.u16("meta length")?;
-    let meta = Meta::decode_query(cur.bytes(usize::from(meta_len), "meta")?);
+    let meta = limits.decode_meta(NAME, cur.bytes(usize::from(meta_len), "meta")?)?;
     let body_codec = CodecId(cur.u8("body codec")?);
     Ok(Message {
         seq,

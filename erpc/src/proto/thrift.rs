@@ -26,7 +26,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Proto, ProtoError};
+use super::{Limits, Proto, ProtoError};
 use crate::codec::CodecId;
 use crate::codec::thrift::{STRING, STRUCT, value_len};
 use crate::message::{Message, MessageType};
@@ -58,8 +58,8 @@ impl Proto for ThriftProto {
     fn encode(&self, msg: &Message, dst: &mut BytesMut, max_size: usize) -> Result<(), ProtoError> {
         encode(self.name(), msg, false, dst, max_size)
     }
-    fn decode(&self, src: &mut BytesMut, max_size: usize) -> Result<Option<Message>, ProtoError> {
-        decode(self.name(), src, max_size, false)
+    fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError> {
+        decode(self.name(), src, limits, false)
     }
 }
 
@@ -73,8 +73,8 @@ impl Proto for ThriftStructProto {
     fn encode(&self, msg: &Message, dst: &mut BytesMut, max_size: usize) -> Result<(), ProtoError> {
         encode(self.name(), msg, true, dst, max_size)
     }
-    fn decode(&self, src: &mut BytesMut, max_size: usize) -> Result<Option<Message>, ProtoError> {
-        decode(self.name(), src, max_size, true)
+    fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError> {
+        decode(self.name(), src, limits, true)
     }
 }
 
@@ -237,12 +237,12 @@ impl<'a> Reader<'a> {
 fn decode(
     proto: &'static str,
     src: &mut BytesMut,
-    max_size: usize,
+    limits: &Limits,
     inline_struct: bool,
 ) -> Result<Option<Message>, ProtoError> {
     let Some(head) = src.get(..4) else { return Ok(None) };
     let frame_len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let limit = max_size.min(MAX_FRAME);
+    let limit = limits.max_message_size.min(MAX_FRAME);
     if frame_len > limit {
         return Err(ProtoError::TooLarge {
             proto,
@@ -251,7 +251,6 @@ fn decode(
         });
     }
     if src.len() < 4 + frame_len {
-        src.reserve(4 + frame_len - src.len());
         return Ok(None);
     }
     let frame: Bytes = src.split_to(4 + frame_len).freeze().slice(4..);
@@ -280,6 +279,11 @@ fn decode(
                 INFO_KEY_VALUE => {
                     let count = h.varint("header count")?;
                     for _ in 0..count {
+                        // Status, meta, codec, filters and type are one header each; the rest
+                        // could only be a flood.
+                        if headers.len() > limits.max_meta_pairs + 8 {
+                            return Err(limits.meta_too_large(proto, "pairs", headers.len()));
+                        }
                         let klen = h.varint("header key length")? as usize;
                         let key = h.take(klen, "header key")?;
                         let vlen = h.varint("header value length")? as usize;
@@ -317,7 +321,10 @@ fn decode(
         .to_string();
     let seq = r.u32("seqid")? as i32;
     let status = header("Tp-Status").map_or(Status::OK, Status::decode_query);
-    let meta = header("Tp-Meta").map_or_else(Meta::new, Meta::decode_query);
+    let meta = match header("Tp-Meta") {
+        Some(query) => limits.decode_meta(proto, query)?,
+        None => Meta::new(),
+    };
     let offset = frame.len() - r.buf.len();
     let (body, body_codec, xfer_pipe) = if inline_struct {
         let len = value_len(r.buf, STRUCT).ok_or_else(|| r.bad("the body is not a well-formed Thrift struct"))?;
@@ -339,7 +346,7 @@ fn decode(
         let body = if pipe.is_empty() || body.is_empty() {
             body
         } else {
-            pipe.unpack(body, max_size)?
+            pipe.unpack(body, limits.max_message_size)?
         };
         (body, codec, pipe)
     };
@@ -379,7 +386,13 @@ mod tests {
         assert!(out.ends_with(&hex_bytes(
             b"80010001000000092f6d6174682f61646400000001000000075b312c322c335d"
         )));
-        assert_eq!(ThriftProto.decode(&mut out, 1 << 20).unwrap().unwrap(), call());
+        assert_eq!(
+            ThriftProto
+                .decode(&mut out, &super::Limits::with_max_message_size(1 << 20))
+                .unwrap()
+                .unwrap(),
+            call()
+        );
     }
 
     #[test]
@@ -397,7 +410,13 @@ mod tests {
         let mut out = BytesMut::new();
         ThriftStructProto.encode(&msg, &mut out, 1 << 20).unwrap();
         assert_eq!(out.len(), 93);
-        assert_eq!(ThriftStructProto.decode(&mut out, 1 << 20).unwrap().unwrap(), msg);
+        assert_eq!(
+            ThriftStructProto
+                .decode(&mut out, &super::Limits::with_max_message_size(1 << 20))
+                .unwrap()
+                .unwrap(),
+            msg
+        );
     }
 
     fn hex_bytes(hex: &[u8]) -> Vec<u8> {

@@ -43,7 +43,7 @@ impl Link {
         let (reader, writer) = conn.into_split();
         let settings = &session.env().settings;
         let link = Arc::new(Link {
-            outbox: Outbox::new(writer, settings.max_message_size),
+            outbox: Outbox::new(writer, settings.limits.max_message_size),
             inline_replies: AtomicBool::new(false),
             stop_reader: Notify::new(),
             writer_task: Mutex::new(None),
@@ -117,7 +117,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         reason: None,
     };
     let env = session.env().clone();
-    let max_size = env.settings.max_message_size;
+    let limits = env.settings.limits;
     let expires = env.settings.session_age.map(|age| tokio::time::Instant::now() + age);
     let proto = session.proto().clone();
     let mut chunk = READ_CHUNK_MIN;
@@ -128,7 +128,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             {
                 break 'read status;
             }
-            match proto.decode(&mut buf, max_size) {
+            match proto.decode(&mut buf, &limits) {
                 Ok(Some(msg)) => {
                     if let Err(status) = session.receive(msg) {
                         break 'read status;

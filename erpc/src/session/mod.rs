@@ -411,13 +411,18 @@ impl Session {
         };
         let pushed = match waiting_frame {
             Some(frame) => Ok(link.outbox.push(frame, false)),
-            None => with_frame(self.proto().as_ref(), msg, self.settings().max_message_size, |frame| {
-                let pushed = link.outbox.push(frame, false);
-                if matches!(pushed, Err(Refused::Full)) {
-                    *waiting_frame = Some(frame.to_vec());
-                }
-                pushed
-            }),
+            None => with_frame(
+                self.proto().as_ref(),
+                msg,
+                self.settings().limits.max_message_size,
+                |frame| {
+                    let pushed = link.outbox.push(frame, false);
+                    if matches!(pushed, Err(Refused::Full)) {
+                        *waiting_frame = Some(frame.to_vec());
+                    }
+                    pushed
+                },
+            ),
         }?;
         Ok(match pushed {
             Ok(end) => {
@@ -495,7 +500,7 @@ impl Session {
         let pushed = with_frame(
             self.proto().as_ref(),
             reply,
-            self.settings().max_message_size,
+            self.settings().limits.max_message_size,
             |frame| link.outbox.push(frame, true),
         )?;
         match pushed {
@@ -787,7 +792,7 @@ mod tests {
             id.to_string(),
             Arc::default(),
             Storage::default(),
-            settings.max_message_size,
+            settings.limits,
             settings.default_codec,
             None,
         )

@@ -12,7 +12,7 @@ use super::Storage;
 use crate::codec::CodecId;
 use crate::message::Message;
 use crate::net::Conn;
-use crate::proto::Proto;
+use crate::proto::{Limits, Proto};
 use crate::status::{Status, code};
 
 /// A connection in its handshake phase: no reader or writer task runs yet and no plugin sees
@@ -24,7 +24,7 @@ pub struct PreSession {
     seq: Arc<AtomicI32>,
     storage: Storage,
     id: String,
-    max_size: usize,
+    limits: Limits,
     default_codec: CodecId,
     timeout: Option<Duration>,
 }
@@ -37,7 +37,7 @@ impl PreSession {
         id: String,
         seq: Arc<AtomicI32>,
         storage: Storage,
-        max_size: usize,
+        limits: Limits,
         default_codec: CodecId,
         timeout: Option<Duration>,
     ) -> Self {
@@ -48,7 +48,7 @@ impl PreSession {
             seq,
             storage,
             id,
-            max_size,
+            limits,
             default_codec,
             timeout,
         }
@@ -93,7 +93,7 @@ impl PreSession {
     pub async fn send(&mut self, msg: &Message) -> Result<(), Status> {
         let mut frame = BytesMut::new();
         self.proto
-            .encode(msg, &mut frame, self.max_size)
+            .encode(msg, &mut frame, self.limits.max_message_size)
             .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
         let write = self.conn.io().write_all(&frame);
         let result = match self.timeout {
@@ -111,7 +111,7 @@ impl PreSession {
             loop {
                 if let Some(msg) = self
                     .proto
-                    .decode(&mut self.buf, self.max_size)
+                    .decode(&mut self.buf, &self.limits)
                     .map_err(|e| Status::bad_message(e.to_string()))?
                 {
                     return Ok(msg);
