@@ -152,6 +152,35 @@ pub enum ProtoError {
     /// A transfer filter failed.
     #[error(transparent)]
     Xfer(#[from] XferError),
+    /// The head of a message (HTTP: the request or status line and the headers) is over the
+    /// protocol's limit.
+    #[error("{proto}: a head of more than {limit} {what}; send large data in the body")]
+    HeadTooLarge {
+        /// The protocol's name.
+        proto: &'static str,
+        /// What is counted: `bytes` or `header lines`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// The frame uses a feature of its protocol that is not implemented here (HTTP
+    /// `Transfer-Encoding`).
+    #[error("{proto}: not implemented: {reason}")]
+    NotImplemented {
+        /// The protocol's name.
+        proto: &'static str,
+        /// What is not implemented and what to send instead.
+        reason: String,
+    },
+    /// A request refused for `error`, which the protocol answers with `status` (an HTTP status
+    /// for httproto) before the connection closes: see [`Proto::refusal`].
+    #[error("{error} (answered with status {status})")]
+    Refused {
+        /// The status the answer carries.
+        status: u16,
+        /// What was wrong with the request.
+        error: Box<ProtoError>,
+    },
 }
 
 /// A wire protocol.
