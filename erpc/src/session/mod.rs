@@ -24,6 +24,7 @@ mod pending;
 mod pre;
 mod registry;
 mod storage;
+mod watchdog;
 
 pub use call::{Call, PendingCall, Push, Reply};
 pub use pre::PreSession;
@@ -588,6 +589,16 @@ impl Session {
                 Err(status) => Outcome::Failed(status),
             },
         );
+    }
+
+    /// Number of handlers running for messages of this session.
+    pub(crate) fn handlers_running(&self) -> usize {
+        self.inner.handlers.load(Ordering::Acquire)
+    }
+
+    /// Resolves when no handler of this session is running (every call taken is answered).
+    pub(crate) async fn handlers_done(&self) {
+        self.wait_for(|s| s.handlers_running() == 0).await;
     }
 
     /// Counts a running handler; the guard uncounts it.
