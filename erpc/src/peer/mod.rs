@@ -179,6 +179,7 @@ impl PeerBuilder {
             hooks,
             registry: Arc::downgrade(&registry),
             redial: Some(redial),
+            remote_warnings: session::log::RemoteWarnings::default(),
         });
         let sessions = Sessions::new(&registry);
         let admission = Admission::new(&env.settings);
