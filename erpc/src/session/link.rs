@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Session;
+use super::log::remote_warn;
 use super::outbox::Outbox;
 use super::watchdog::Watchdog;
 use crate::message::MessageType;
@@ -159,7 +160,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!(session = %session.id(), error = %e, "bad frame; closing the session");
+                    remote_warn!(env, session = %session.id(), error = %e, "bad frame; closing the session");
                     if let Some(refusal) = proto.refusal(&e) {
                         // Written after the replies already queued, before the link closes.
                         let _ = link.outbox.push(&refusal, true);

@@ -49,6 +49,7 @@ use crate::net::Conn;
 use crate::proto::Proto;
 use crate::status::{Status, code};
 use link::Link;
+use log::remote_warn;
 use outbox::{Refused, until, with_frame};
 use pending::{Outcome, Pending};
 
@@ -514,7 +515,8 @@ impl Session {
                 Ok(Queued { link: Some(link), end })
             }
             Err(Refused::Overflow) => {
-                tracing::warn!(
+                remote_warn!(
+                    self.env(),
                     session = %self.id(),
                     "the peer sends calls but does not read the replies; closing the session"
                 );
