@@ -17,15 +17,14 @@ mod call;
 mod client;
 mod demo;
 mod demo_service;
+mod logging;
 mod plot;
 mod serve;
 mod watch;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 /// Serve, call and benchmark eRPC services (wire-compatible with Go eRPC v7).
 #[derive(Parser, Debug)]
@@ -84,17 +83,7 @@ pub enum CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = match cli.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = logging::init(cli.verbose);
 
     let result = match cli.command {
         Command::Bench(args) => bench::run(args).map_err(CliError::Failed),
@@ -112,6 +101,8 @@ fn main() -> ExitCode {
             Err(e) => Err(CliError::Failed(format!("cannot start the async runtime: {e}"))),
         },
     };
+    // The last log lines go before the error.
+    drop(logs);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(msg)) => {

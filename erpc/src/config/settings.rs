@@ -25,6 +25,12 @@ pub(crate) struct Settings {
     pub(crate) dial_timeout: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) socket: SocketOptions,
+    pub(crate) handshake_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Option<Duration>,
+    pub(crate) max_sessions: Option<usize>,
+    pub(crate) max_sessions_per_ip: Option<usize>,
+    pub(crate) listen_backlog: Option<u32>,
 }
 
 fn nonzero(d: Duration) -> Option<Duration> {
@@ -61,6 +67,12 @@ impl Settings {
                 config.read_buffer_size,
                 config.write_buffer_size,
             ),
+            handshake_timeout: nonzero(config.handshake_timeout),
+            idle_timeout: nonzero(config.idle_timeout),
+            frame_timeout: nonzero(config.frame_timeout),
+            max_sessions: (config.max_sessions > 0).then_some(config.max_sessions),
+            max_sessions_per_ip: (config.max_sessions_per_ip > 0).then_some(config.max_sessions_per_ip),
+            listen_backlog: (config.listen_backlog > 0).then_some(config.listen_backlog),
         })
     }
 
@@ -68,10 +80,5 @@ impl Settings {
     #[cfg(test)]
     pub(crate) fn for_tests() -> Settings {
         Settings::from_config(&PeerConfig::default()).expect("the default config is valid")
-    }
-
-    /// How long a handshake message may take in PostDial/PostAccept.
-    pub(crate) fn handshake_timeout(&self) -> Option<Duration> {
-        self.context_age.or(self.call_timeout)
     }
 }

@@ -226,9 +226,12 @@ pub(crate) enum Listener {
 
 impl Listener {
     /// Binds `addr` (`ip:port`, or a path for unix networks).
-    pub(crate) async fn bind(network: Network, addr: &str) -> io::Result<Listener> {
+    /// Binds and listens with a queue of `backlog` pending connections (none: the system's
+    /// maximum, as Go does).
+    pub(crate) async fn bind(network: Network, addr: &str, backlog: Option<u32>) -> io::Result<Listener> {
+        let backlog = backlog.map_or_else(system_max_backlog, |b| i32::try_from(b).unwrap_or(i32::MAX));
         match network {
-            Network::Unix => Ok(Listener::Unix(UnixListener::bind(addr)?, addr.to_string())),
+            Network::Unix => Ok(Listener::Unix(listen_unix(addr, backlog)?, addr.to_string())),
             Network::Tcp | Network::Tcp4 | Network::Tcp6 => {
                 let addrs = resolve(network, addr).await?;
                 let mut last = io::Error::new(
@@ -236,7 +239,7 @@ impl Listener {
                     format!("{addr} resolves to no usable address"),
                 );
                 for sa in addrs {
-                    match TcpListener::bind(sa).await {
+                    match listen_tcp(sa, backlog) {
                         Ok(l) => return Ok(Listener::Tcp(l)),
                         Err(e) => last = e,
                     }
@@ -289,6 +292,39 @@ impl Listener {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// A TCP listener made with socket2, for the backlog (tokio's `bind` fixes it at 1024) and
+/// `SO_REUSEADDR` (as Go sets it, so a restarted server rebinds at once).
+fn listen_tcp(addr: std::net::SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// A unix stream listener with the given backlog.
+fn listen_unix(path: &str, backlog: i32) -> io::Result<UnixListener> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    socket.listen(backlog)?;
+    UnixListener::from_std(socket.into())
+}
+
+/// The system's largest listen backlog: `net.core.somaxconn` on Linux (what Go reads), else
+/// 4096 (the kernel caps what is asked anyway).
+fn system_max_backlog() -> i32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .filter(|&n: &i32| n > 0)
+        .unwrap_or(4096)
 }
 
 /// Connects to `addr`, binding `local` first when given (for unix, a socket path).

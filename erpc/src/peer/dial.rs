@@ -112,15 +112,26 @@ impl Dialer {
             storage,
             settings.limits,
             settings.default_codec,
-            settings.handshake_timeout(),
+            settings.handshake_timeout,
         )
     }
 
+    /// The PostDial hooks (the client's part of the handshake), within the handshake timeout.
     pub(crate) async fn post_dial(&self, pre: &mut PreSession, is_redial: bool) -> Result<(), Status> {
-        for plugin in self.plugins.iter() {
-            guarded_async(plugin.as_ref(), "post_dial", || plugin.post_dial(&mut *pre, is_redial)).await?;
+        let hooks = async {
+            for plugin in self.plugins.iter() {
+                guarded_async(plugin.as_ref(), "post_dial", || plugin.post_dial(&mut *pre, is_redial)).await?;
+            }
+            Ok(())
+        };
+        match self.settings.handshake_timeout {
+            None => hooks.await,
+            Some(limit) => tokio::time::timeout(limit, hooks).await.unwrap_or_else(|_| {
+                Err(Status::conn_closed(format!(
+                    "the handshake did not finish within {limit:?} (handshake_timeout)"
+                )))
+            }),
         }
-        Ok(())
     }
 
     /// One connection attempt, TLS included, within the dial timeout.
@@ -145,10 +156,14 @@ impl Dialer {
                     let host = if host.is_empty() { "localhost" } else { host };
                     let name = net::tls::server_name(host).map_err(|e| e.to_string())?;
                     let (io, local_addr, remote_addr) = conn.into_parts();
-                    let io = connector
-                        .connect(name, io)
-                        .await
-                        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                    let handshake = connector.connect(name, io);
+                    let io = match self.settings.handshake_timeout {
+                        None => handshake.await,
+                        Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
+                            format!("the TLS handshake did not finish within {limit:?} (handshake_timeout)")
+                        })?,
+                    }
+                    .map_err(|e| format!("TLS handshake failed: {e}"))?;
                     Ok(Conn::new(io, local_addr, remote_addr))
                 }
             }

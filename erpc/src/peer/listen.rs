@@ -2,7 +2,8 @@
 //!
 //! An accept loop holds no handle on its peer: it has what accepting needs ([`Accepting`]),
 //! whose env refers to the peer's registry weakly, and it stops when the peer closes or is
-//! dropped.
+//! dropped. Each accepted connection is first admitted (the session caps), then gets its
+//! handshake — TLS and the PostAccept hooks — within one `handshake_timeout`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::Peer;
+use super::admission::{Admission, Permit};
 use crate::config::Network;
 use crate::error::Error;
 use crate::net::{Conn, Listener};
@@ -24,6 +26,7 @@ pub(super) struct Accepting {
     pub(super) env: Arc<Env>,
     pub(super) plugins: Plugins,
     pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(super) admission: Option<Arc<Admission>>,
 }
 
 /// Binds, runs PostListen, and spawns the accept loop; returns the bound address.
@@ -34,7 +37,7 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
             "the peer is closed; build a new one to listen again".into(),
         ));
     }
-    let listener = Listener::bind(network, addr)
+    let listener = Listener::bind(network, addr, inner.env.settings.listen_backlog)
         .await
         .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?;
     let bound = listener.local_addr();
@@ -66,7 +69,17 @@ async fn accept_loop(accepting: Accepting, listener: Listener, proto: Arc<dyn Pr
         match accepted {
             Ok(conn) => {
                 backoff = Duration::from_millis(5);
-                tokio::spawn(accept_conn(accepting.clone(), conn, proto.clone()));
+                let permit = match &accepting.admission {
+                    None => None,
+                    Some(admission) => match admission.admit(&conn.remote_addr) {
+                        Ok(permit) => Some(permit),
+                        Err(refusal) => {
+                            tracing::debug!(remote = %conn.remote_addr, %refusal, "connection refused");
+                            continue; // dropping it closes it
+                        }
+                    },
+                };
+                tokio::spawn(accept_conn(accepting.clone(), conn, proto.clone(), permit));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -82,27 +95,39 @@ async fn accept_loop(accepting: Accepting, listener: Listener, proto: Arc<dyn Pr
     listener.cleanup();
 }
 
-/// TLS handshake, then [`serve_conn`].
-async fn accept_conn(accepting: Accepting, conn: Conn, proto: Arc<dyn Proto>) {
+/// The handshake (TLS, then [`serve_conn`]) within the handshake timeout; with a session
+/// cap, the permit is held until the session closes.
+async fn accept_conn(accepting: Accepting, conn: Conn, proto: Arc<dyn Proto>, permit: Option<Permit>) {
     let remote = conn.remote_addr.clone();
-    let conn = match &accepting.tls {
-        None => conn,
-        Some(acceptor) => {
-            let (io, local_addr, remote_addr) = conn.into_parts();
-            let limit = accepting
-                .env
-                .settings
-                .handshake_timeout()
-                .unwrap_or(Duration::from_secs(10));
-            match tokio::time::timeout(limit, acceptor.accept(io)).await {
-                Ok(Ok(io)) => Conn::new(io, local_addr, remote_addr),
-                Ok(Err(e)) => return tracing::debug!(remote, error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(remote, "TLS handshake timed out"),
+    let handshake = async {
+        let conn = match &accepting.tls {
+            None => conn,
+            Some(acceptor) => {
+                let (io, local_addr, remote_addr) = conn.into_parts();
+                match acceptor.accept(io).await {
+                    Ok(io) => Conn::new(io, local_addr, remote_addr),
+                    Err(e) => return Err(Status::conn_closed(format!("TLS handshake failed: {e}"))),
+                }
+            }
+        };
+        serve_conn(&accepting, conn, proto).await
+    };
+    let served = match accepting.env.settings.handshake_timeout {
+        None => handshake.await,
+        Some(limit) => tokio::time::timeout(limit, handshake).await.unwrap_or_else(|_| {
+            Err(Status::conn_closed(format!(
+                "the handshake did not finish within {limit:?} (handshake_timeout)"
+            )))
+        }),
+    };
+    match served {
+        Ok(session) => {
+            if let Some(permit) = permit {
+                session.closed().await;
+                drop(permit);
             }
         }
-    };
-    if let Err(status) = serve_conn(&accepting, conn, proto).await {
-        tracing::debug!(remote, %status, "connection not served");
+        Err(status) => tracing::debug!(remote, %status, "connection not served"),
     }
 }
 
@@ -118,7 +143,7 @@ pub(super) async fn serve_conn(accepting: &Accepting, conn: Conn, proto: Arc<dyn
         Storage::default(),
         settings.limits,
         settings.default_codec,
-        settings.handshake_timeout(),
+        settings.handshake_timeout,
     );
     for plugin in accepting.plugins.iter() {
         guarded_async(plugin.as_ref(), "post_accept", || plugin.post_accept(&mut pre)).await?;

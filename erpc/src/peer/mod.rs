@@ -16,8 +16,11 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod dial;
 mod listen;
+
+use admission::Admission;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +58,8 @@ struct PeerInner {
     dialer: Arc<Dialer>,
     proto: Arc<dyn Proto>,
     tls_server: Option<tokio_rustls::TlsAcceptor>,
+    /// The session caps of accepted connections, when configured.
+    admission: Option<Arc<Admission>>,
     stop_listening: watch::Sender<bool>,
     listeners: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
@@ -174,8 +179,10 @@ impl PeerBuilder {
             hooks,
             registry: Arc::downgrade(&registry),
             redial: Some(redial),
+            remote_warnings: session::log::RemoteWarnings::default(),
         });
         let sessions = Sessions::new(&registry);
+        let admission = Admission::new(&env.settings);
         let peer = Peer {
             inner: Arc::new(PeerInner {
                 config,
@@ -185,6 +192,7 @@ impl PeerBuilder {
                 dialer,
                 proto,
                 tls_server: tls_server.map(tokio_rustls::TlsAcceptor::from),
+                admission,
                 stop_listening: watch::Sender::new(false),
                 listeners: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
@@ -337,6 +345,7 @@ impl Peer {
             env: self.inner.env.clone(),
             plugins: self.inner.plugins.clone(),
             tls: self.inner.tls_server.clone(),
+            admission: self.inner.admission.clone(),
         }
     }
 

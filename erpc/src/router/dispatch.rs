@@ -24,7 +24,8 @@ use super::{CallCtx, PushCtx, Route, Routes};
 use crate::codec::CodecId;
 use crate::message::{Message, MessageType};
 use crate::plugin::Plugins;
-use crate::session::{Dispatch, HandlerGuard, Queued, Session, is_conn_closed, log};
+use crate::session::log::{self, remote_warn};
+use crate::session::{Dispatch, HandlerGuard, Queued, Session, is_conn_closed};
 use crate::status::{Status, panic_text};
 
 /// Routes received messages to handlers: the frozen route table and the peer's plugins.
@@ -141,7 +142,7 @@ impl Dispatch for Dispatcher {
             };
             let session = ctx.session();
             if let Err(status) = &result {
-                tracing::warn!(session = %session.id(), service_method = ctx.service_method(), %status, "push not handled");
+                remote_warn!(session.env(), session = %session.id(), service_method = ctx.service_method(), %status, "push not handled");
             }
             log::push_in(
                 session.settings(),
@@ -182,7 +183,11 @@ fn run_here_first(session: &Session, fut: impl Future<Output = ()> + Send + 'sta
 
 fn panicked(ctx: &CallCtx, panic: &(dyn Any + Send)) -> Status {
     let text = panic_text(panic);
-    tracing::error!(session = %ctx.session().id(), service_method = ctx.service_method(), panic = %text, "handler panicked");
+    // A handler that panics on some input panics whenever a client sends it: limited like a
+    // warning caused by remote input.
+    if ctx.session().env().remote_warnings.allow() {
+        tracing::error!(session = %ctx.session().id(), service_method = ctx.service_method(), panic = %text, "handler panicked");
+    }
     Status::internal(text)
 }
 
@@ -222,7 +227,7 @@ fn finish_call(
         && !is_conn_closed(status)
     {
         // The reply cannot be framed (too large, say): the caller still gets an answer.
-        tracing::warn!(session = %session.id(), %status, "reply could not be written; answering 500");
+        remote_warn!(session.env(), session = %session.id(), %status, "reply could not be written; answering 500");
         let mut fallback = Message::new(MessageType::Reply, reply.seq);
         fallback.xfer_pipe = reply.xfer_pipe.clone();
         fallback.status = Status::internal(status.cause().unwrap_or(status.msg()).to_string());

@@ -15,6 +15,7 @@ use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
 
+use super::log::RemoteWarnings;
 use super::{HandlerGuard, PreSession, Registry, Session};
 use crate::config::Settings;
 use crate::message::Message;
@@ -64,6 +65,8 @@ pub(crate) struct Env {
     pub(crate) hooks: Option<Arc<dyn Hooks>>,
     pub(crate) registry: Weak<Registry>,
     pub(crate) redial: Option<Weak<dyn Redial>>,
+    /// Limits the warnings remote peers cause (see `log::remote_warn!`).
+    pub(crate) remote_warnings: RemoteWarnings,
 }
 
 impl Env {
@@ -76,6 +79,7 @@ impl Env {
             hooks: None,
             registry: Weak::new(),
             redial: None,
+            remote_warnings: RemoteWarnings::default(),
         }
     }
 }

@@ -16,9 +16,13 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::Session;
-use super::outbox::{Outbox, until};
+use super::log::remote_warn;
+use super::outbox::Outbox;
+use super::watchdog::Watchdog;
+use crate::message::MessageType;
 use crate::net::{Conn, ReadHalf, buffers};
 use crate::status::{Status, code};
 
@@ -43,14 +47,18 @@ impl Link {
         let (reader, writer) = conn.into_split();
         let settings = &session.env().settings;
         let link = Arc::new(Link {
-            outbox: Outbox::new(writer, settings.limits.max_message_size),
+            outbox: Outbox::new(writer, settings.limits.max_message_size, settings.frame_timeout),
             inline_replies: AtomicBool::new(false),
             stop_reader: Notify::new(),
             writer_task: Mutex::new(None),
         });
         let drain_limit = settings.shutdown_timeout;
         let writing = link.clone();
-        let task = tokio::spawn(async move { writing.outbox.run(drain_limit).await });
+        let task = tokio::spawn(async move {
+            writing.outbox.run(drain_limit).await;
+            // A writer that failed takes the reader with it: the link is lost either way.
+            writing.stop_reader.notify_one();
+        });
         *link.writer_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         tokio::spawn(read_loop(session.clone(), link.clone(), reader, buffer));
         link
@@ -118,11 +126,19 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     };
     let env = session.env().clone();
     let limits = env.settings.limits;
-    let expires = env.settings.session_age.map(|age| tokio::time::Instant::now() + age);
     let proto = session.proto().clone();
+    let in_order = proto.replies_in_order();
+    let mut watchdog = Watchdog::new(&env.settings);
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut timer_at: Option<Instant> = None;
     let mut chunk = READ_CHUNK_MIN;
     let reason = 'read: loop {
-        loop {
+        // Set when the next frame must wait: for the reply to the call just taken (replies in
+        // order), or for good (the peer's last call).
+        let mut hold = Hold::No;
+        let mut took_messages = false;
+        while hold == Hold::No {
             if let Some(hooks) = &env.hooks
                 && let Err(status) = hooks.pre_read_header(&session)
             {
@@ -130,39 +146,82 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             }
             match proto.decode(&mut buf, &limits) {
                 Ok(Some(msg)) => {
+                    took_messages = true;
+                    let is_call = msg.mtype == MessageType::Call;
+                    let last = is_call && proto.is_last_call(&msg);
                     if let Err(status) = session.receive(msg) {
                         break 'read status;
+                    }
+                    if last {
+                        hold = Hold::LastCall;
+                    } else if in_order && is_call && session.handlers_running() > 0 {
+                        hold = Hold::UntilReplied;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!(session = %session.id(), error = %e, "bad frame; closing the session");
+                    remote_warn!(env, session = %session.id(), error = %e, "bad frame; closing the session");
+                    if let Some(refusal) = proto.refusal(&e) {
+                        // Written after the replies already queued, before the link closes.
+                        let _ = link.outbox.push(&refusal, true);
+                    }
                     break 'read Status::bad_message(e.to_string());
                 }
             }
         }
+        watchdog.after_decode(took_messages, !buf.is_empty());
         // Replies of the handlers that finished at once go out together, if the socket takes
         // them now; the writer task sees to the rest.
         if link.inline_replies.load(Ordering::Acquire) && link.inline_replies.swap(false, Ordering::AcqRel) {
             link.outbox.write_now();
+        }
+        if hold != Hold::No {
+            tokio::select! {
+                () = session.handlers_done() => {}
+                () = link.stop_reader.notified() => break stopped(&link),
+            }
+            if hold == Hold::LastCall {
+                break Status::conn_closed("the peer's last request was answered");
+            }
+            continue;
         }
         // Nothing half-read: hold no buffer while waiting.
         buffers::give_if_empty(&mut buf);
         if link.outbox.is_backed_up() && session.pending_calls() == 0 {
             // The peer sends calls faster than it reads the replies: take no more until it
             // catches up. Only while this end waits for no reply of its own, so that two
-            // peers calling each other never both stop reading.
+            // peers calling each other never both stop reading. (A peer that stops reading
+            // altogether is dropped by the writer's stall limit.)
             tokio::select! {
                 () = link.outbox.room() => {}
                 () = session.pending().registered() => {}
-                () = link.stop_reader.notified() => break Status::conn_closed("the session was closed"),
+                () = link.stop_reader.notified() => break stopped(&link),
             }
             continue;
         }
+        // The timer only ever moves earlier here; when it fires early, it is set again.
+        match watchdog.due() {
+            None => timer_at = None,
+            Some(due) => {
+                if timer_at.is_none_or(|at| due < at) {
+                    timer.as_mut().reset(due);
+                    timer_at = Some(due);
+                }
+            }
+        }
         let read = tokio::select! {
             read = reader.read_into(&mut buf, chunk) => read,
-            () = link.stop_reader.notified() => break Status::conn_closed("the session was closed"),
-            () = until(expires) => break Status::conn_closed("session age expired"),
+            () = link.stop_reader.notified() => break stopped(&link),
+            () = &mut timer, if timer_at.is_some() => {
+                timer_at = None;
+                match watchdog.expired(Instant::now()) {
+                    Some(reason) => {
+                        tracing::info!(session = %session.id(), remote = %session.remote_addr(), %reason, "closing the session");
+                        break reason;
+                    }
+                    None => continue,
+                }
+            }
         };
         match read {
             Ok(0) => break Status::new(code::CONN_CLOSED, "Connection Closed"),
@@ -179,4 +238,22 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         code::CONN_CLOSED => reason,
         _ => Status::conn_closed(reason.to_string()),
     });
+}
+
+/// Why the reader was stopped: the session closing, or its writer failing.
+fn stopped(link: &Link) -> Status {
+    match link.outbox.failure() {
+        Some(error) => Status::conn_closed(format!("write failed: {error}")),
+        None => Status::conn_closed("the session was closed"),
+    }
+}
+
+/// Why the reader stops decoding for a while.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    No,
+    /// The protocol keeps replies in order: the next request waits for this one's reply.
+    UntilReplied,
+    /// The peer said this request is its last: answer it, then close.
+    LastCall,
 }

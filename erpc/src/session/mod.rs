@@ -24,6 +24,7 @@ mod pending;
 mod pre;
 mod registry;
 mod storage;
+mod watchdog;
 
 pub use call::{Call, PendingCall, Push, Reply};
 pub use pre::PreSession;
@@ -48,6 +49,7 @@ use crate::net::Conn;
 use crate::proto::Proto;
 use crate::status::{Status, code};
 use link::Link;
+use log::remote_warn;
 use outbox::{Refused, until, with_frame};
 use pending::{Outcome, Pending};
 
@@ -513,7 +515,8 @@ impl Session {
                 Ok(Queued { link: Some(link), end })
             }
             Err(Refused::Overflow) => {
-                tracing::warn!(
+                remote_warn!(
+                    self.env(),
                     session = %self.id(),
                     "the peer sends calls but does not read the replies; closing the session"
                 );
@@ -588,6 +591,16 @@ impl Session {
                 Err(status) => Outcome::Failed(status),
             },
         );
+    }
+
+    /// Number of handlers running for messages of this session.
+    pub(crate) fn handlers_running(&self) -> usize {
+        self.inner.handlers.load(Ordering::Acquire)
+    }
+
+    /// Resolves when no handler of this session is running (every call taken is answered).
+    pub(crate) async fn handlers_done(&self) {
+        self.wait_for(|s| s.handlers_running() == 0).await;
     }
 
     /// Counts a running handler; the guard uncounts it.

@@ -98,10 +98,14 @@ pub(crate) struct Outbox {
     progress: Notify,
     watchers: AtomicUsize,
     hard_cap: usize,
+    /// How long a write may wait without the peer taking a byte (none: forever).
+    stall_limit: Option<Duration>,
+    /// Why the writer stopped, if a write failed.
+    failure: Mutex<Option<String>>,
 }
 
 impl Outbox {
-    pub(crate) fn new(half: WriteHalf, max_message_size: usize) -> Outbox {
+    pub(crate) fn new(half: WriteHalf, max_message_size: usize, stall_limit: Option<Duration>) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 buf: BytesMut::new(),
@@ -120,6 +124,8 @@ impl Outbox {
             progress: Notify::new(),
             watchers: AtomicUsize::new(0),
             hard_cap: HARD_CAP + max_message_size,
+            stall_limit,
+            failure: Mutex::new(None),
         }
     }
 
@@ -280,7 +286,15 @@ impl Outbox {
                     }
                 }
                 let Writer { half, batch, written } = &mut *writer;
-                poll_fn(|cx| poll_write_batch(half, batch, written, cx, self)).await?;
+                let mut stall = StallGuard::new(self.stall_limit);
+                poll_fn(|cx| {
+                    let before = *written;
+                    match poll_write_batch(half, batch, written, cx, self) {
+                        Poll::Pending => stall.poll(cx, *written != before),
+                        done => done,
+                    }
+                })
+                .await?;
                 wrote = true;
             }
             writer.half.flush().await?;
@@ -306,7 +320,13 @@ impl Outbox {
 
     fn write_failed(&self, error: &std::io::Error) {
         tracing::debug!(%error, "write failed");
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
         self.stop();
+    }
+
+    /// Why the writer stopped, if a write failed.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Stops everything: nothing more is queued or written; waiters are released.
@@ -358,6 +378,45 @@ impl Outbox {
             Err(_) => tracing::debug!("the peer did not take the last messages within {limit:?}"),
         }
         self.stop();
+    }
+}
+
+/// Ends a write the peer takes nothing of for too long: a peer that stopped reading holds no
+/// output memory for ever. The timer is made only when a write has to wait.
+struct StallGuard {
+    limit: Option<Duration>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallGuard {
+    fn new(limit: Option<Duration>) -> StallGuard {
+        StallGuard { limit, timer: None }
+    }
+
+    /// Called when the write would block; `progressed` if it wrote something first.
+    fn poll(&mut self, cx: &mut Context<'_>, progressed: bool) -> Poll<std::io::Result<()>> {
+        let Some(limit) = self.limit else {
+            return Poll::Pending;
+        };
+        let Some(deadline) = Instant::now().checked_add(limit) else {
+            return Poll::Pending;
+        };
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if progressed {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the peer took none of our output for {limit:?} (frame_timeout): it stopped reading"),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

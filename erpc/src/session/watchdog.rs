@@ -1,0 +1,141 @@
+//! [`Watchdog`]: the reader's time limits — session age, idle timeout, frame timeout.
+//!
+//! All three are checked on one timer that is re-armed lazily: while messages flow, the timer
+//! is left where it is and, when it fires early, simply set again to the new due time. A busy
+//! session touches the timer about once per limit, not once per read; and the clock is read
+//! only when a message completes or a new frame starts.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::Settings;
+use crate::status::Status;
+
+pub(crate) struct Watchdog {
+    /// When the session's age runs out.
+    expires: Option<Instant>,
+    idle_timeout: Option<Duration>,
+    frame_timeout: Option<Duration>,
+    last_message: Instant,
+    /// When the first byte of the frame now partly read arrived.
+    frame_started: Option<Instant>,
+}
+
+impl Watchdog {
+    pub(crate) fn new(settings: &Settings) -> Watchdog {
+        let now = Instant::now();
+        Watchdog {
+            expires: settings.session_age.and_then(|age| now.checked_add(age)),
+            idle_timeout: settings.idle_timeout,
+            frame_timeout: settings.frame_timeout,
+            last_message: now,
+            frame_started: None,
+        }
+    }
+
+    /// Notes what a decoding pass left: whether it took whole messages, and whether part of a
+    /// frame waits in the buffer.
+    pub(crate) fn after_decode(&mut self, took_messages: bool, partial_frame: bool) {
+        if self.idle_timeout.is_none() && self.frame_timeout.is_none() {
+            return;
+        }
+        if took_messages {
+            let now = Instant::now();
+            self.last_message = now;
+            self.frame_started = partial_frame.then_some(now);
+        } else if !partial_frame {
+            self.frame_started = None;
+        } else if self.frame_started.is_none() {
+            self.frame_started = Some(Instant::now());
+        }
+    }
+
+    /// The earliest time one of the limits may run out (none: no limit applies now).
+    pub(crate) fn due(&self) -> Option<Instant> {
+        let idle = self.idle_timeout.and_then(|d| self.last_message.checked_add(d));
+        let frame = self
+            .frame_started
+            .zip(self.frame_timeout)
+            .and_then(|(started, d)| started.checked_add(d));
+        [self.expires, idle, frame].into_iter().flatten().min()
+    }
+
+    /// Why the session must close at `now`, if a limit ran out.
+    pub(crate) fn expired(&self, now: Instant) -> Option<Status> {
+        if let (Some(started), Some(limit)) = (self.frame_started, self.frame_timeout)
+            && now.saturating_duration_since(started) >= limit
+        {
+            return Some(Status::conn_closed(format!(
+                "a frame was not completed within the frame timeout of {limit:?} (a slow or \
+                 stalled sender; raise frame_timeout for very slow links)"
+            )));
+        }
+        if let Some(limit) = self.idle_timeout
+            && now.saturating_duration_since(self.last_message) >= limit
+        {
+            return Some(Status::conn_closed(format!(
+                "no message for {limit:?}: closed as idle (idle_timeout)"
+            )));
+        }
+        if self.expires.is_some_and(|at| now >= at) {
+            return Some(Status::conn_closed("session age expired"));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PeerConfig;
+
+    fn watchdog(idle: u64, frame: u64) -> Watchdog {
+        let config = PeerConfig {
+            idle_timeout: Duration::from_secs(idle),
+            frame_timeout: Duration::from_secs(frame),
+            ..PeerConfig::default()
+        };
+        Watchdog::new(&Settings::from_config(&config).unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_started_frame_must_complete_in_time() {
+        let mut dog = watchdog(0, 10);
+        assert_eq!(dog.due(), None, "no frame started, no idle limit: nothing is due");
+        dog.after_decode(false, true);
+        let due = dog.due().expect("a frame started");
+        tokio::time::advance(Duration::from_secs(9)).await;
+        dog.after_decode(false, true); // more bytes of the same frame: its start stays
+        assert_eq!(dog.due(), Some(due));
+        assert!(dog.expired(Instant::now()).is_none());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let why = dog.expired(Instant::now()).expect("the frame is late");
+        assert!(why.to_string().contains("frame timeout"), "{why}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_completed_frame_restarts_the_frame_clock() {
+        let mut dog = watchdog(0, 10);
+        dog.after_decode(false, true);
+        tokio::time::advance(Duration::from_secs(8)).await;
+        dog.after_decode(true, true); // one message done, the next begun
+        tokio::time::advance(Duration::from_secs(8)).await;
+        assert!(dog.expired(Instant::now()).is_none());
+        dog.after_decode(true, false);
+        assert_eq!(dog.due(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_counts_from_the_last_whole_message() {
+        let mut dog = watchdog(60, 0);
+        tokio::time::advance(Duration::from_secs(50)).await;
+        dog.after_decode(true, false);
+        tokio::time::advance(Duration::from_secs(50)).await;
+        assert!(dog.expired(Instant::now()).is_none());
+        dog.after_decode(false, true); // bytes that never make a message do not count
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let why = dog.expired(Instant::now()).expect("idle");
+        assert!(why.to_string().contains("idle"), "{why}");
+    }
+}
