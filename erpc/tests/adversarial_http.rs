@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use erpc::proto::{self, HttpProto, Limits, Proto, ProtoError};
+use erpc::proto::{self, DecodeState, HttpProto, Limits, Proto, ProtoError};
 use erpc::{Message, MessageType, Peer, Router};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -401,10 +401,54 @@ fn a_head_dribbled_one_byte_at_a_time_decodes_once_whole() {
 }
 
 #[test]
+fn a_dribbled_head_is_searched_once_not_once_per_read() {
+    // With the connection's DecodeState, each call searches only the bytes that arrived since
+    // the last (plus the two a terminator may straddle): a decoder told that the front of the
+    // buffer was searched does not look there again, even for a blank line it would find.
+    let request = b"POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\n[]";
+    let mut input = BytesMut::new();
+    let mut state = DecodeState::default();
+    for (i, &b) in request.iter().enumerate() {
+        input.extend_from_slice(&[b]);
+        let got = HttpProto.decode_with_state(&mut input, &limits(), &mut state).unwrap();
+        if i + 1 < request.len() {
+            assert!(got.is_none(), "nothing before the last byte (at {i})");
+        } else {
+            assert_eq!(&got.expect("the whole request").body[..], b"[]");
+            assert_eq!(state, DecodeState::default(), "the state is reset for the next frame");
+        }
+    }
+    let head = b"POST /a HTTP/1.1\r\n\r\nPOST /b";
+    let mut input = BytesMut::from(&head[..]);
+    let mut state = DecodeState {
+        scanned: head.len(),
+        frame_len: None,
+    };
+    assert!(
+        HttpProto
+            .decode_with_state(&mut input, &limits(), &mut state)
+            .unwrap()
+            .is_none(),
+        "the bytes already searched were searched again"
+    );
+    // While a body arrives, the head is not read again: a known frame length is waited for.
+    let mut input = BytesMut::from(&b"garbage, not even http"[..]);
+    let mut state = DecodeState {
+        scanned: 0,
+        frame_len: Some(100),
+    };
+    assert!(
+        HttpProto
+            .decode_with_state(&mut input, &limits(), &mut state)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
 fn nothing_is_parsed_before_the_head_is_complete() {
-    // The work per call before the blank line is one scan for it: a head that the parser
-    // refuses from its first byte waits, untouched, until its blank line arrives. So a
-    // dribbled head costs one memchr scan per read and one parse in all.
+    // Before the blank line the only work is the search for it: a head that the parser
+    // refuses from its first byte waits, untouched, until its blank line arrives.
     let garbage = b"\x00\x01 not http at all\r\nX: y\r\n";
     let mut input = BytesMut::new();
     for &b in garbage {
@@ -611,4 +655,35 @@ async fn refused_requests_are_answered_then_closed_and_others_go_on() {
         let reply = read_response(&mut bystander, &mut bystander_buf).await;
         assert!(reply.ends_with("\"still here\""), "{reply}");
     }
+}
+
+#[tokio::test]
+async fn a_refusal_arrives_whole_behind_a_large_request() {
+    // A body over the limit, sent in full right behind its head: the server refuses it at the
+    // head, and must not reset the connection (closing with the body unread would) before the
+    // client has read the 413.
+    let (_server, addr) = server().await;
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let body = vec![b'1'; 2 * 1024 * 1024];
+    let head = format!("POST /echo HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 32 * 1024 * 1024);
+    let (mut reading, mut writing) = conn.split();
+    let send = async {
+        writing.write_all(head.as_bytes()).await.unwrap();
+        // The server may stop reading once it has refused: what it does not take is fine.
+        let _ = writing.write_all(&body).await;
+    };
+    let receive = async {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match reading.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("the connection was reset after {} bytes: {e}", got.len()),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let ((), response) = common::within("the refusal", async { tokio::join!(send, receive) }).await;
+    assert!(response.starts_with("HTTP/1.1 413 "), "{response}");
 }

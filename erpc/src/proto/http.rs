@@ -17,13 +17,13 @@
 //! a connection ([`Proto::is_last_call`]: `Connection: close`, HTTP/1.0), and the error
 //! response to a refused request ([`Proto::refusal`]: 400 malformed, 413 body too large, 431
 //! head too large, 501 `Transfer-Encoding`, each with `Connection: close`). The session acts on
-//! those; the decoder itself keeps no state.
+//! those.
 //!
-//! The decoder's work per call: one memchr scan of the buffered head for its blank line, then,
-//! only once the head is complete, one parse. Being stateless it cannot resume a scan, so a head
-//! dribbled one byte per read is rescanned on each read: quadratic in the head's length, which
-//! the head limit (64 KiB) bounds. While a body arrives, each call parses the head again (one
-//! pass over at most 64 KiB and 100 headers).
+//! The decoder's work is linear in the bytes that arrive: on a connection it keeps a
+//! [`DecodeState`], so the search for a head's blank line resumes where the last read left it
+//! (a head dribbled one byte per read is searched once in all, not once per read), the head is
+//! parsed only once it is complete, and while the body arrives nothing is looked at until all
+//! of it is there.
 //!
 //! Differences from Go:
 //! - header names are matched case-insensitively (Go matches `Content-Type` exactly, so
@@ -59,7 +59,7 @@ use std::fmt::Write as _;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::{Limits, Proto, ProtoError};
+use super::{DecodeState, Limits, Proto, ProtoError};
 use crate::codec::CodecId;
 use crate::message::{Message, MessageType};
 use crate::status::Status;
@@ -221,11 +221,25 @@ impl Proto for HttpProto {
     }
 
     fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError> {
+        self.decode_with_state(src, limits, &mut DecodeState::default())
+    }
+
+    /// Resumes the search for the end of a head where the last call stopped, and once the
+    /// head is read, waits for the rest of the frame without reading the head again.
+    fn decode_with_state(
+        &self,
+        src: &mut BytesMut,
+        limits: &Limits,
+        state: &mut DecodeState,
+    ) -> Result<Option<Message>, ProtoError> {
+        if state.frame_len.is_some_and(|len| src.len() < len) {
+            return Ok(None);
+        }
         skip_blank_lines(src);
         // A response starts with its version; anything else is read as a request (and is
         // answered when refused: a server has no way to answer a bad response).
         let request = !src.starts_with(b"HTTP/");
-        decode_frame(src, limits, request).map_err(|error| {
+        decode_frame(src, limits, request, state).map_err(|error| {
             if request {
                 ProtoError::Refused {
                     status: refusal_status(&error),
@@ -300,12 +314,18 @@ fn skip_blank_lines(src: &mut BytesMut) {
 }
 
 /// Decodes one message from `src` (a request if `request`, else a response), or waits.
-fn decode_frame(src: &mut BytesMut, limits: &Limits, request: bool) -> Result<Option<Message>, ProtoError> {
+fn decode_frame(
+    src: &mut BytesMut,
+    limits: &Limits,
+    request: bool,
+    state: &mut DecodeState,
+) -> Result<Option<Message>, ProtoError> {
     let max_size = limits.max_message_size;
     if src.is_empty() {
+        *state = DecodeState::default();
         return Ok(None);
     }
-    let Some(head_len) = head_end(src, MAX_HEAD.min(max_size))? else {
+    let Some(head_len) = head_end(src, MAX_HEAD.min(max_size), &mut state.scanned)? else {
         return Ok(None);
     };
     let head = &src[..head_len];
@@ -325,8 +345,10 @@ fn decode_frame(src: &mut BytesMut, limits: &Limits, request: bool) -> Result<Op
         });
     }
     if src.len() < size {
+        state.frame_len = Some(size);
         return Ok(None);
     }
+    *state = DecodeState::default();
     let frame = src.split_to(size).freeze();
     let mut body = frame.slice(head_len..);
     let msg = &mut parsed.msg;
@@ -343,19 +365,21 @@ fn decode_frame(src: &mut BytesMut, limits: &Limits, request: bool) -> Result<Op
 }
 
 /// Where the head ends (just past its blank line) if it is all in `src`; an error once `limit`
-/// bytes hold no end. The work is one memchr scan from line end to line end, linear in the
-/// bytes buffered, and nothing is parsed before the head is complete. Being stateless, a call
-/// cannot know which bytes an earlier call scanned: a head that arrives one byte per read is
-/// scanned again on each read (quadratic, but bounded by the head limit and at SIMD speed).
-fn head_end(src: &[u8], limit: usize) -> Result<Option<usize>, ProtoError> {
+/// bytes hold no end. The search starts where the last one (`scanned`) stopped, less the two
+/// bytes a terminator may straddle, so a head that arrives a byte at a time is still searched
+/// once in all (a memchr scan from line end to line end), and nothing is parsed before the
+/// head is complete.
+fn head_end(src: &[u8], limit: usize, scanned: &mut usize) -> Result<Option<usize>, ProtoError> {
     let window = &src[..src.len().min(limit)];
-    for nl in memchr::memchr_iter(b'\n', window) {
+    let from = scanned.saturating_sub(2).min(window.len());
+    for nl in memchr::memchr_iter(b'\n', &window[from..]).map(|at| from + at) {
         match &window[nl + 1..] {
             [b'\n', ..] => return Ok(Some(nl + 2)),
             [b'\r', b'\n', ..] => return Ok(Some(nl + 3)),
             _ => {}
         }
     }
+    *scanned = window.len();
     if src.len() >= limit {
         return Err(ProtoError::HeadTooLarge {
             proto: NAME,

@@ -98,6 +98,18 @@ impl Limits {
     }
 }
 
+/// What a decoder remembers between calls on one connection's buffer (see
+/// [`Proto::decode_with_state`]). Resetting it is always safe: it only saves work. A decoder
+/// resets it when it takes a frame off the buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeState {
+    /// Bytes at the front of the buffer already searched for the end of a head, in vain.
+    pub scanned: usize,
+    /// The length of the frame at the front, once its head has been read and checked: until
+    /// that many bytes are buffered there is nothing more to look at.
+    pub frame_len: Option<usize>,
+}
+
 /// Why a frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtoError {
@@ -196,6 +208,20 @@ pub trait Proto: Send + Sync + 'static {
     /// frame that declares 16 MiB and sends 10 bytes costs 10 bytes), and refuses anything
     /// over `limits` as soon as it can tell.
     fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, ProtoError>;
+
+    /// [`decode`](Self::decode) on a connection: `state` is what this protocol remembered
+    /// from the calls before on the same buffer, so a frame arriving in pieces is not examined
+    /// again from its start on every read. What sessions call; protocols whose frames start
+    /// with their length need nothing more than `decode` (the default).
+    fn decode_with_state(
+        &self,
+        src: &mut BytesMut,
+        limits: &Limits,
+        state: &mut DecodeState,
+    ) -> Result<Option<Message>, ProtoError> {
+        let _ = state;
+        self.decode(src, limits)
+    }
 
     /// Whether replies must leave in the order their calls arrived (HTTP/1.1): the session
     /// then takes one incoming call at a time and reads the next request after the reply to

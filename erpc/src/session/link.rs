@@ -24,6 +24,7 @@ use super::outbox::Outbox;
 use super::watchdog::Watchdog;
 use crate::message::MessageType;
 use crate::net::{Conn, ReadHalf, buffers};
+use crate::proto::DecodeState;
 use crate::status::{Status, code};
 
 /// Room the reader makes before each read: it starts small and doubles, up to the maximum,
@@ -128,6 +129,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     let limits = env.settings.limits;
     let proto = session.proto().clone();
     let in_order = proto.replies_in_order();
+    let mut decode_state = DecodeState::default();
     let mut watchdog = Watchdog::new(&env.settings);
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
@@ -144,7 +146,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             {
                 break 'read status;
             }
-            match proto.decode(&mut buf, &limits) {
+            match proto.decode_with_state(&mut buf, &limits, &mut decode_state) {
                 Ok(Some(msg)) => {
                     took_messages = true;
                     let is_call = msg.mtype == MessageType::Call;
@@ -164,6 +166,8 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                     if let Some(refusal) = proto.refusal(&e) {
                         // Written after the replies already queued, before the link closes.
                         let _ = link.outbox.push(&refusal, true);
+                        link.outbox.drain();
+                        linger(&mut reader, &mut buf).await;
                     }
                     break 'read Status::bad_message(e.to_string());
                 }
@@ -238,6 +242,25 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         code::CONN_CLOSED => reason,
         _ => Status::conn_closed(reason.to_string()),
     });
+}
+
+/// After a refusal, reads and drops what the peer still sends, for a moment: a socket closed
+/// with unread bytes resets the connection, and a reset can destroy the refusal before the
+/// peer has read it. Bounded in time and bytes.
+async fn linger(reader: &mut ReadHalf, buf: &mut BytesMut) {
+    const LINGER: Duration = Duration::from_secs(1);
+    const LINGER_BYTES: usize = 1024 * 1024;
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut dropped = 0;
+        while dropped < LINGER_BYTES {
+            buf.clear();
+            match reader.read_into(buf, READ_CHUNK_MIN).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// Why the reader was stopped: the session closing, or its writer failing.

@@ -12,7 +12,7 @@ use super::Storage;
 use crate::codec::CodecId;
 use crate::message::Message;
 use crate::net::Conn;
-use crate::proto::{Limits, Proto};
+use crate::proto::{DecodeState, Limits, Proto};
 use crate::status::{Status, code};
 
 /// A connection in its handshake phase: no reader or writer task runs yet and no plugin sees
@@ -21,6 +21,7 @@ pub struct PreSession {
     conn: Conn,
     proto: Arc<dyn Proto>,
     buf: BytesMut,
+    decode_state: DecodeState,
     seq: Arc<AtomicI32>,
     storage: Storage,
     id: String,
@@ -45,6 +46,7 @@ impl PreSession {
             conn,
             proto,
             buf: BytesMut::new(),
+            decode_state: DecodeState::default(),
             seq,
             storage,
             id,
@@ -111,7 +113,7 @@ impl PreSession {
             loop {
                 if let Some(msg) = self
                     .proto
-                    .decode(&mut self.buf, &self.limits)
+                    .decode_with_state(&mut self.buf, &self.limits, &mut self.decode_state)
                     .map_err(|e| Status::bad_message(e.to_string()))?
                 {
                     return Ok(msg);
