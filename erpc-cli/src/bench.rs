@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use erpc::codec::Proto;
-use erpc::{CodecId, Peer, Session};
+use erpc::{CodecId, Peer, PeerConfig, Session};
 use serde::Serialize;
 
+use crate::CliError;
 use crate::bench_message::{BenchmarkMessage, prepare_args};
+use crate::peer_args::PeerArgs;
 
 /// Flags of `erpc bench`.
 #[derive(Args, Debug)]
@@ -70,6 +72,9 @@ pub struct BenchArgs {
     /// raw-conns --addr {addr}`).
     #[arg(last = true, value_name = "SERVER_CMD", requires = "idle")]
     pub(crate) server_cmd: Vec<String>,
+    // The client's configuration, passed on to the `erpc serve` child: both ends run with it.
+    #[command(flatten)]
+    pub(crate) peer: PeerArgs,
 }
 
 /// One measurement, with exactly the fields of bench-peers' JSON line.
@@ -94,8 +99,14 @@ pub struct Report {
     cpu_us_per_call: Option<f64>,
 }
 
-/// Runs the benchmark; returns the process exit code.
-pub fn run(args: BenchArgs) -> Result<(), String> {
+/// Runs the benchmark.
+pub fn run(args: BenchArgs) -> Result<(), CliError> {
+    // Checked before a server child is started, so a bad file is reported once, by this process.
+    let config = args.peer.resolve(PeerConfig::default(), |_| {})?;
+    run_with(args, config).map_err(CliError::Failed)
+}
+
+fn run_with(args: BenchArgs, config: PeerConfig) -> Result<(), String> {
     let proto = erpc::proto::by_name(&args.proto).ok_or_else(|| {
         format!(
             "unknown protocol {:?}; use one of {}",
@@ -116,7 +127,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     crate::bench_idle::raise_nofile(args.conns as u64 + 256)?;
     let mut server = match &args.addr {
         Some(_) => None,
-        None => Some(ServerChild::start(&args.proto)?),
+        None => Some(ServerChild::start(&args.proto, &args.peer)?),
     };
     let addr = match (&args.addr, &server) {
         (Some(addr), _) => addr.clone(),
@@ -141,7 +152,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     for &concurrency in &args.concurrency {
         let server_cpu_before = server.as_ref().and_then(|s| cpu_seconds(Some(s.child.id())));
         let client_cpu_before = cpu_seconds(None);
-        let measured = runtime.block_on(measure(&addr, proto.clone(), &args, concurrency))?;
+        let measured = runtime.block_on(measure(&addr, proto.clone(), &config, &args, concurrency))?;
         let client_cpu = cpu_seconds(None).zip(client_cpu_before).map(|(a, b)| a - b);
         let server_cpu = server
             .as_ref()
@@ -326,12 +337,16 @@ impl Failures {
 async fn measure(
     addr: &str,
     proto: Arc<dyn erpc::proto::Proto>,
+    config: &PeerConfig,
     args: &BenchArgs,
     concurrency: usize,
 ) -> Result<Measured, String> {
     let total = args.total;
     let concurrency = concurrency.clamp(1, total.max(1));
-    let client = Peer::builder().build().map_err(|e| e.to_string())?;
+    let client = Peer::builder()
+        .config(config.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut sessions = Vec::new();
     for _ in 0..args.conns.max(1) {
         sessions.push(
@@ -432,7 +447,8 @@ pub(crate) struct ServerChild {
 }
 
 impl ServerChild {
-    pub(crate) fn start(proto: &str) -> Result<ServerChild, String> {
+    /// Starts `erpc serve` with `peer`'s options.
+    pub(crate) fn start(proto: &str, peer: &PeerArgs) -> Result<ServerChild, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
         let mut child = Command::new(exe)
             .args([
@@ -445,6 +461,7 @@ impl ServerChild {
                 proto,
                 "--exit-on-stdin-eof",
             ])
+            .args(peer.to_args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -4,7 +4,7 @@ use clap::Args;
 use erpc::{Raw, Router};
 
 use crate::CliError;
-use crate::client::{Connection, Payload, show_body};
+use crate::client::{Connection, Payload, codec_id, show_body};
 
 /// Flags of `erpc call`.
 #[derive(Args, Debug)]
@@ -41,13 +41,12 @@ pub struct PushArgs {
 
 /// Calls and prints the reply body on stdout.
 pub async fn call(args: CallArgs) -> Result<(), CliError> {
-    let codec = args.payload.codec_id()?;
-    let body = Raw(args.payload.body(args.body.as_deref())?);
-    let (peer, session) = args.connection.dial(&args.addr, Router::new()).await?;
-    let mut call = session
-        .call::<_, Raw>(&args.service_method, &body)
-        .codec(codec)
-        .timeout(args.connection.timeout);
+    let config = args.connection.config(|c| args.payload.apply(c))?;
+    let codec = codec_id(&config.default_body_codec).map_err(CliError::Usage)?;
+    let body = Raw(Payload::body(&config.default_body_codec, args.body.as_deref())?);
+    let (peer, session) = args.connection.dial(config, &args.addr, Router::new()).await?;
+    // The reply is waited for as long as the config's call_timeout (`--timeout`).
+    let mut call = session.call::<_, Raw>(&args.service_method, &body).codec(codec);
     for (k, v) in &args.payload.meta {
         call = call.meta(k.clone(), v.clone());
     }
@@ -65,9 +64,10 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
 
 /// Pushes; succeeds once the message is written.
 pub async fn push(args: PushArgs) -> Result<(), CliError> {
-    let codec = args.payload.codec_id()?;
-    let body = Raw(args.payload.body(args.body.as_deref())?);
-    let (peer, session) = args.connection.dial(&args.addr, Router::new()).await?;
+    let config = args.connection.config(|c| args.payload.apply(c))?;
+    let codec = codec_id(&config.default_body_codec).map_err(CliError::Usage)?;
+    let body = Raw(Payload::body(&config.default_body_codec, args.body.as_deref())?);
+    let (peer, session) = args.connection.dial(config, &args.addr, Router::new()).await?;
     let mut push = session.push(&args.service_method, &body).codec(codec);
     for (k, v) in &args.payload.meta {
         push = push.meta(k.clone(), v.clone());

@@ -8,13 +8,14 @@ use erpc::config::Network;
 use erpc::{CodecId, DecodeBody, EncodeBody, Peer, PeerConfig, Router, Session};
 
 use crate::CliError;
+use crate::peer_args::{PeerArgs, parse_duration, parse_network};
 
 /// How to reach the server.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
-    /// Transport: tcp, tcp4, tcp6 or unix (ADDR is then a socket path).
-    #[arg(long, default_value = "tcp", value_parser = parse_network)]
-    pub network: Network,
+    /// Transport: tcp, tcp4, tcp6 or unix (ADDR is then a socket path). [default: tcp]
+    #[arg(long, value_parser = parse_network)]
+    pub network: Option<Network>,
     /// Wire protocol.
     #[arg(long, default_value = "raw")]
     pub proto: String,
@@ -27,40 +28,41 @@ pub struct Connection {
     /// With --tls: trust the certificates in this PEM file.
     #[arg(long, requires = "tls")]
     pub ca: Option<std::path::PathBuf>,
-    /// How long to wait for the connection and the reply.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// How long to wait for the connection and the reply (dial_timeout and call_timeout).
+    /// [default: 10s]
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub peer: PeerArgs,
 }
 
 /// What to send.
 #[derive(Args, Debug, Clone)]
 pub struct Payload {
-    /// Body codec: json, plain, form, xml, protobuf…
-    #[arg(long, default_value = "json")]
-    pub codec: String,
+    /// Body codec: json, plain, form, xml, thrift, protobuf (the peer's default_body_codec).
+    /// [default: json]
+    #[arg(long, value_parser = parse_codec)]
+    pub codec: Option<String>,
     /// Meta pair to send, `KEY=VALUE`; repeat for more.
     #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
     pub meta: Vec<(String, String)>,
 }
 
 impl Payload {
-    /// The codec id, or a usage error naming the registered codecs.
-    pub fn codec_id(&self) -> Result<CodecId, CliError> {
-        erpc::codec::by_name(&self.codec).map(|c| c.id()).ok_or_else(|| {
-            CliError::Usage(format!(
-                "unknown codec {:?}; use json, plain, form, xml, thrift or protobuf",
-                self.codec
-            ))
-        })
+    /// `--codec` sets the client peer's default body codec, the one its messages are sent with.
+    pub fn apply(&self, config: &mut PeerConfig) {
+        if let Some(codec) = &self.codec {
+            config.default_body_codec.clone_from(codec);
+        }
     }
 
-    /// The body bytes. BODY is JSON (checked here, so a typo is reported here and not by the
-    /// server) and sent as it is with the json codec; the thrift, xml and form codecs get the
-    /// JSON value converted; plain and protobuf bodies are sent as given.
-    pub fn body(&self, body: Option<&str>) -> Result<bytes::Bytes, CliError> {
+    /// The body bytes for `codec`. BODY is JSON (checked here, so a typo is reported here and
+    /// not by the server) and sent as it is with the json codec; the thrift, xml and form
+    /// codecs get the JSON value converted; plain and protobuf bodies are sent as given.
+    pub fn body(codec: &str, body: Option<&str>) -> Result<bytes::Bytes, CliError> {
         let body = body.unwrap_or("");
-        let converted = matches!(self.codec.as_str(), "thrift" | "xml" | "form");
-        if body.is_empty() || !(self.codec == "json" || converted) {
+        let converted = matches!(codec, "thrift" | "xml" | "form");
+        if body.is_empty() || !(codec == "json" || converted) {
             return Ok(bytes::Bytes::copy_from_slice(body.as_bytes()));
         }
         let value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
@@ -72,9 +74,20 @@ impl Payload {
             return Ok(bytes::Bytes::copy_from_slice(body.as_bytes()));
         }
         value
-            .encode_body(self.codec_id()?)
-            .map_err(|e| CliError::Usage(format!("BODY cannot be sent with the {} codec: {e}", self.codec)))
+            .encode_body(codec_id(codec).map_err(CliError::Usage)?)
+            .map_err(|e| CliError::Usage(format!("BODY cannot be sent with the {codec} codec: {e}")))
     }
+}
+
+/// The id of the codec called `name`, or why there is none.
+pub fn codec_id(name: &str) -> Result<CodecId, String> {
+    erpc::codec::by_name(name)
+        .map(|c| c.id())
+        .ok_or_else(|| format!("unknown codec {name:?}; use json, plain, form, xml, thrift or protobuf"))
+}
+
+fn parse_codec(name: &str) -> Result<String, String> {
+    codec_id(name).map(|_| name.to_string())
 }
 
 /// A received body as text: JSON for the codecs the command line cannot show as they are
@@ -103,15 +116,30 @@ impl Connection {
         })
     }
 
-    /// Builds a client peer (with `router` for what the server pushes or calls back) and dials.
-    pub async fn dial(&self, addr: &str, router: Router) -> Result<(Peer, Session), CliError> {
-        let proto = self.proto()?;
-        let config = PeerConfig {
-            network: self.network,
-            dial_timeout: self.timeout,
-            call_timeout: self.timeout,
+    /// The client peer's configuration: a 10 s dial and call timeout by default, then
+    /// `--config` and the peer flags, then `--network`, `--timeout` and `command_flags`.
+    pub fn config(&self, command_flags: impl FnOnce(&mut PeerConfig)) -> Result<PeerConfig, CliError> {
+        let defaults = PeerConfig {
+            dial_timeout: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(10),
             ..PeerConfig::default()
         };
+        self.peer.resolve(defaults, |config| {
+            if let Some(network) = self.network {
+                config.network = network;
+            }
+            if let Some(timeout) = self.timeout {
+                config.dial_timeout = timeout;
+                config.call_timeout = timeout;
+            }
+            command_flags(config);
+        })
+    }
+
+    /// Builds a client peer with `config` (and `router` for what the server pushes or calls
+    /// back) and dials.
+    pub async fn dial(&self, config: PeerConfig, addr: &str, router: Router) -> Result<(Peer, Session), CliError> {
+        let proto = self.proto()?;
         let mut builder = Peer::builder().config(config).router(router);
         if self.tls {
             let tls = match (&self.ca, self.insecure) {
@@ -140,22 +168,6 @@ impl Connection {
         })?;
         Ok((peer, session))
     }
-}
-
-fn parse_network(s: &str) -> Result<Network, String> {
-    let network: Network = serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown network {s:?}; use tcp, tcp4, tcp6 or unix"))?;
-    if !network.is_available() {
-        return Err(format!(
-            "network {s:?} is not available yet; use tcp, tcp4, tcp6 or unix"
-        ));
-    }
-    Ok(network)
-}
-
-/// Durations like `500ms`, `2s`, `1m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    erpc::config::duration::parse(s)
 }
 
 fn parse_meta(s: &str) -> Result<(String, String), String> {

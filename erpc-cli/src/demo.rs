@@ -2,24 +2,44 @@
 
 use std::time::Duration;
 
+use clap::Args;
 use erpc::codec::Proto;
 use erpc::router::PushCtx;
-use erpc::{Peer, Router, Status};
+use erpc::{Peer, PeerConfig, Router, Status};
 use tokio::sync::mpsc;
 
 use crate::bench_message::{BenchmarkMessage, prepare_args};
+use crate::peer_args::{PeerArgs, network_name};
 use crate::{CliError, demo_service};
 
+/// Flags of `erpc demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    // The configuration of both peers (the server listens on its local_ip:listen_port).
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
 /// Starts the demo service, calls it, waits for a push, and closes both ends.
-pub async fn run() -> Result<(), CliError> {
+pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
+    // Both ends in this process, on loopback, the server on a free port unless told otherwise.
+    let defaults = PeerConfig {
+        local_ip: "127.0.0.1".into(),
+        ..PeerConfig::default()
+    };
+    let config = args.peer.resolve(defaults, |_| {})?;
 
     let server = Peer::builder()
+        .config(config.clone())
         .router(demo_service::router())
         .build()
         .map_err(|e| failed(&e))?;
-    let addr = server.listen_on("127.0.0.1:0").await.map_err(|e| failed(&e))?;
-    println!("server: listening on {addr} (tcp, rawproto)");
+    let addr = server.listen().await.map_err(|e| failed(&e))?;
+    println!(
+        "server: listening on {addr} ({}, rawproto)",
+        network_name(config.network)
+    );
     let pusher = tokio::spawn(demo_service::push_status(server.clone(), Duration::from_millis(300)));
 
     let (pushes_tx, mut pushes) = mpsc::unbounded_channel();
@@ -31,7 +51,11 @@ pub async fn run() -> Result<(), CliError> {
             Ok::<_, Status>(())
         }
     });
-    let client = Peer::builder().router(client_routes).build().map_err(|e| failed(&e))?;
+    let client = Peer::builder()
+        .config(config)
+        .router(client_routes)
+        .build()
+        .map_err(|e| failed(&e))?;
     let session = client.dial(&addr).await.map_err(CliError::Status)?;
     println!("client: connected to {addr} as {}", session.id());
 

@@ -3,6 +3,7 @@
 //! ```text
 //! erpc demo                                   # a server and a client talking, in one process
 //! erpc serve --listen 127.0.0.1:9090          # the demo service
+//! erpc serve --config erpc.toml               # any PeerConfig field, from TOML or YAML
 //! erpc call 127.0.0.1:9090 /math/add '[1,2,3]'
 //! erpc push 127.0.0.1:9090 /push/status '"hi"'
 //! erpc watch 127.0.0.1:9090 --count 3
@@ -18,6 +19,7 @@ mod client;
 mod demo;
 mod demo_service;
 mod logging;
+mod peer_args;
 mod plot;
 mod serve;
 mod watch;
@@ -40,7 +42,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a demo server and client in one process: calls, an error, a push.
-    Demo,
+    Demo(demo::DemoArgs),
     /// Serve the demo service until interrupted.
     Serve(serve::ServeArgs),
     /// Call a service method and print the reply body.
@@ -86,11 +88,11 @@ fn main() -> ExitCode {
     let logs = logging::init(cli.verbose);
 
     let result = match cli.command {
-        Command::Bench(args) => bench::run(args).map_err(CliError::Failed),
+        Command::Bench(args) => bench::run(args),
         command => match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime.block_on(async move {
                 match command {
-                    Command::Demo => demo::run().await,
+                    Command::Demo(args) => demo::run(args).await,
                     Command::Serve(args) => serve::run(args).await,
                     Command::Call(args) => call::call(args).await,
                     Command::Push(args) => call::push(args).await,

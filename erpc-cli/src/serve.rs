@@ -4,22 +4,23 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
-use erpc::Peer;
 use erpc::config::Network;
+use erpc::{Peer, PeerConfig};
 use tokio::io::AsyncReadExt;
 
-use crate::client::parse_duration;
+use crate::peer_args::{PeerArgs, network_name, parse_duration, parse_network};
 use crate::{CliError, demo_service};
 
 /// Flags of `erpc serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Transport: tcp, tcp4, tcp6 or unix (LISTEN is then a socket path).
-    #[arg(long, default_value = "tcp")]
-    network: String,
+    /// Transport: tcp, tcp4, tcp6 or unix (LISTEN is then a socket path). [default: tcp]
+    #[arg(long, value_parser = parse_network)]
+    network: Option<Network>,
     /// Address to listen on (port 0: a free one; the first line printed says which).
-    #[arg(long, default_value = "127.0.0.1:9090")]
-    listen: String,
+    /// [default: local_ip:listen_port of the config, 127.0.0.1:9090]
+    #[arg(long)]
+    listen: Option<String>,
     /// Wire protocol.
     #[arg(long, default_value = "raw")]
     proto: String,
@@ -32,19 +33,23 @@ pub struct ServeArgs {
     /// Stop when standard input closes (for a parent process that runs the server).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
+/// `erpc serve`'s defaults: the library's, on 127.0.0.1:9090, and idle sessions closed after
+/// 5 minutes (the library, like Go, keeps them forever; a public server should not).
+pub fn defaults() -> PeerConfig {
+    PeerConfig {
+        local_ip: "127.0.0.1".into(),
+        listen_port: 9090,
+        idle_timeout: Duration::from_secs(5 * 60),
+        ..PeerConfig::default()
+    }
 }
 
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let network: Network = serde_json::from_value(serde_json::Value::String(args.network.clone()))
-        .ok()
-        .filter(|n: &Network| n.is_available())
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "unknown network {:?}; use tcp, tcp4, tcp6 or unix",
-                args.network
-            ))
-        })?;
     let proto = erpc::proto::by_name(&args.proto).ok_or_else(|| {
         CliError::Usage(format!(
             "unknown protocol {:?}; use one of: {}",
@@ -52,7 +57,16 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             erpc::proto::NAMES.join(", ")
         ))
     })?;
-    let mut builder = Peer::builder().router(demo_service::router());
+    let config = args.peer.resolve(defaults(), |config| {
+        if let Some(network) = args.network {
+            config.network = network;
+        }
+    })?;
+    // `--listen` wins over the config's local_ip and listen_port; it may be a socket path,
+    // which those two cannot express.
+    let listen = args.listen.clone().unwrap_or_else(|| config.listen_addr());
+    let network = config.network;
+    let mut builder = Peer::builder().config(config).router(demo_service::router());
     if args.tls {
         let tls = erpc::net::tls::self_signed_server_config(&["localhost", "127.0.0.1"])
             .map_err(|e| CliError::Failed(e.to_string()))?;
@@ -60,12 +74,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     let peer = builder.build().map_err(|e| CliError::Failed(e.to_string()))?;
     let addr = peer
-        .listen_with(network, &args.listen, proto.clone())
+        .listen_with(network, &listen, proto.clone())
         .await
         .map_err(|e| CliError::Failed(format!("cannot serve: {e}")))?;
     // Signal handlers go in before the address is announced: whoever reads it may signal at once.
     let shutdown = peer.shutdown_on_signal();
-    println!("listening on {addr} ({}, {})", args.network, proto.name());
+    println!("listening on {addr} ({}, {})", network_name(network), proto.name());
     let _ = std::io::stdout().flush();
     let pusher = (!args.push_interval.is_zero())
         .then(|| tokio::spawn(demo_service::push_status(peer.clone(), args.push_interval)));

@@ -8,7 +8,8 @@ use erpc::{Raw, Router, Status};
 use tokio::sync::mpsc;
 
 use crate::CliError;
-use crate::client::{Connection, parse_duration, show_body};
+use crate::client::{Connection, show_body};
+use crate::peer_args::parse_duration;
 
 /// Flags of `erpc watch`.
 #[derive(Args, Debug)]
@@ -40,7 +41,8 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
             Ok::<_, Status>(())
         }
     });
-    let (peer, session) = args.connection.dial(&args.addr, router).await?;
+    let config = args.connection.config(|_| {})?;
+    let (peer, session) = args.connection.dial(config, &args.addr, router).await?;
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut seen = 0;
     // One Ctrl-C future for the whole loop: a fresh one per push would miss a Ctrl-C that

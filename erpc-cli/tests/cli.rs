@@ -48,11 +48,18 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--push-interval", "200ms"];
+        args.extend(extra);
+        Server::spawn(&args, Stdio::null())
+    }
+
+    /// `erpc serve ARGS`, once it has printed the address it listens on.
+    fn spawn(args: &[&str], stderr: Stdio) -> Server {
         let mut child = erpc()
-            .args(["serve", "--listen", "127.0.0.1:0", "--push-interval", "200ms"])
-            .args(extra)
+            .arg("serve")
+            .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -62,12 +69,19 @@ impl Server {
         let addr = line
             .split_whitespace()
             .nth(2)
-            .expect("serve prints 'listening on ADDR'")
+            .unwrap_or_else(|| panic!("serve prints 'listening on ADDR', got {line:?}"))
             .to_string();
         Server {
             child: Some(child),
             addr,
         }
+    }
+
+    /// Stops the server and returns what it wrote on stderr (if that was piped).
+    fn stop(mut self) -> String {
+        let mut child = self.child.take().expect("the server runs");
+        let _ = child.kill();
+        child.wait_with_output().map(|out| stderr(&out)).unwrap_or_default()
     }
 }
 
@@ -269,4 +283,160 @@ fn bench_says_why_calls_failed() {
     assert!(err.contains("Connection Closed"), "{err}");
     // stdout keeps its one JSON line.
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+}
+
+/// A config file in a directory of its own, removed when dropped.
+struct ConfigFile {
+    path: std::path::PathBuf,
+}
+
+impl ConfigFile {
+    fn new(name: &str, text: &str) -> ConfigFile {
+        let dir = std::env::temp_dir().join(format!("erpc-cli-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        ConfigFile { path }
+    }
+
+    fn path(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.path.parent().unwrap());
+    }
+}
+
+fn port(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A 2000-byte plain body: over a 1024-byte limit, under the default.
+fn big_body() -> String {
+    "a".repeat(2000)
+}
+
+#[test]
+fn serve_takes_its_limits_and_address_from_a_toml_or_yaml_file() {
+    for (name, text) in [
+        (
+            "peer.toml",
+            "local_ip = \"127.0.0.1\"\nlisten_port = 0\nmax_message_size = 1024\n",
+        ),
+        (
+            "peer.yaml",
+            "local_ip: 127.0.0.1\nlisten_port: 0\nmax_message_size: 1024\n",
+        ),
+    ] {
+        let file = ConfigFile::new(name, text);
+        // No --listen: the address is the file's (a free port, not serve's default 9090).
+        let server = Server::spawn(&["--config", file.path(), "--push-interval", "0"], Stdio::piped());
+        assert_ne!(port(&server.addr), 9090, "{name}");
+
+        let out = run(&["call", "--codec", "plain", &server.addr, "/echo/parrot", "small"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), "small");
+        // Over the file's limit: the server closes the session; its log says why.
+        let out = run(&["call", "--codec", "plain", &server.addr, "/echo/parrot", &big_body()]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: a 2000-byte body must not pass a 1024-byte limit"
+        );
+        assert!(stderr(&out).contains("code=102"), "{name}: {}", stderr(&out));
+        let log = server.stop();
+        assert!(log.contains("exceeds the size limit of 1024 bytes"), "{name}: {log}");
+    }
+}
+
+#[test]
+fn flags_override_the_file() {
+    let file = ConfigFile::new("override.toml", "listen_port = 1\nmax_message_size = 1024\n");
+    // --listen over listen_port, --max-message-size over max_message_size.
+    let server = Server::spawn(
+        &[
+            "--config",
+            file.path(),
+            "--listen",
+            "127.0.0.1:0",
+            "--max-message-size",
+            "100000",
+            "--push-interval",
+            "0",
+        ],
+        Stdio::null(),
+    );
+    assert_ne!(port(&server.addr), 1);
+    let out = run(&["call", "--codec", "plain", &server.addr, "/echo/parrot", &big_body()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim().len(), 2000);
+
+    // The client reads the same file: its own limit stops the body before it is sent.
+    let out = run(&[
+        "call",
+        "--config",
+        file.path(),
+        "--codec",
+        "plain",
+        &server.addr,
+        "/echo/parrot",
+        &big_body(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("size limit of 1024 bytes"), "{}", stderr(&out));
+    // …unless a flag raises it.
+    let out = run(&[
+        "call",
+        "--config",
+        file.path(),
+        "--max-message-size",
+        "100000",
+        "--codec",
+        "plain",
+        &server.addr,
+        "/echo/parrot",
+        &big_body(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_config_file_exits_2_naming_the_file_and_the_field() {
+    for (name, text, field) in [
+        ("bad-type.toml", "max_sessions = \"many\"\n", "max_sessions"),
+        ("bad-key.yaml", "idle_timout: 5m\n", "idle_timout"),
+        ("bad-value.yml", "max_message_size: 10\n", "max_message_size"),
+    ] {
+        let file = ConfigFile::new(name, text);
+        for command in [
+            vec!["serve", "--config", file.path()],
+            vec!["call", "--config", file.path(), "127.0.0.1:1", "/math/add"],
+            vec!["demo", "--config", file.path()],
+        ] {
+            let out = run(&command);
+            assert_eq!(out.status.code(), Some(2), "{command:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(err.starts_with("error: "), "{err}");
+            assert!(err.contains(name) && err.contains(field), "{command:?}: {err}");
+        }
+    }
+    let out = run(&["serve", "--config", "/nonexistent/erpc.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read config file /nonexistent/erpc.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_sample_config_serves() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/erpc.toml");
+    let server = Server::start(&["--config", sample]);
+    let out = run(&["call", &server.addr, "/math/add", "[1,2,3]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "6");
 }

@@ -1,0 +1,347 @@
+//! The peer options every command that opens a peer takes (`--config FILE` and the common
+//! limits), and the one function that turns them into the `PeerConfig` the peer runs with.
+//!
+//! Precedence, lowest first: the library's defaults changed by the command (`erpc serve`
+//! closes idle sessions after 5 minutes; `erpc call` gives up after 10 s), the keys the file
+//! sets, the common flags here, the command's own flags (`--network`, `--timeout`, …).
+//! A key the file does not name keeps the command's default, so a file must be read for which
+//! keys it sets, not only for their values: `idle_timeout = "0s"` in a file turns `serve`'s
+//! idle timeout off, while a file without the key leaves it on.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use erpc::PeerConfig;
+use erpc::config::{Network, duration};
+use serde_json::{Map, Value};
+
+use crate::CliError;
+
+// Per flag rather than `next_help_heading`, which would carry over to the flags after them.
+const HEADING: &str = "Peer options";
+
+/// `--config FILE` and the flags for the most common `PeerConfig` fields.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PeerArgs {
+    /// Peer configuration, .toml, .yaml or .yml: any `PeerConfig` field (see
+    /// examples/erpc.toml); the flags override it.
+    #[arg(long = "config", value_name = "FILE", help_heading = HEADING)]
+    pub file: Option<PathBuf>,
+    /// Close a session that has read no message for this long, e.g. 30s or 5m; 0: never.
+    /// [default: 5m for serve, never for the other commands]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = HEADING)]
+    pub idle_timeout: Option<Duration>,
+    /// Largest message accepted or sent, in bytes. [default: 16777216]
+    #[arg(long, value_name = "BYTES", help_heading = HEADING)]
+    pub max_message_size: Option<usize>,
+    /// Most sessions held at once; more connections are closed when accepted. 0: no limit.
+    /// [default: 0]
+    #[arg(long, value_name = "N", help_heading = HEADING)]
+    pub max_sessions: Option<usize>,
+}
+
+impl PeerArgs {
+    /// The configuration to run with: `defaults` (the command's), then the keys the file
+    /// sets, then the common flags, then the command's own flags (`command_flags`), checked
+    /// with `PeerConfig::validate`. Every way a command builds its peer goes through here.
+    pub fn resolve(
+        &self,
+        defaults: PeerConfig,
+        command_flags: impl FnOnce(&mut PeerConfig),
+    ) -> Result<PeerConfig, CliError> {
+        let mut config = match &self.file {
+            Some(path) => lay_file_over(defaults, path)?,
+            None => defaults,
+        };
+        if let Some(idle) = self.idle_timeout {
+            config.idle_timeout = idle;
+        }
+        if let Some(size) = self.max_message_size {
+            config.max_message_size = size;
+        }
+        if let Some(n) = self.max_sessions {
+            config.max_sessions = n;
+        }
+        command_flags(&mut config);
+        config.validate().map_err(|e| match &self.file {
+            // The value may come from a flag as well; both are named so either can be fixed.
+            Some(path) => CliError::Usage(format!(
+                "invalid peer configuration ({} and flags): {e}",
+                path.display()
+            )),
+            None => CliError::Usage(format!("invalid peer configuration: {e}")),
+        })?;
+        Ok(config)
+    }
+
+    /// The same options as arguments of a child `erpc serve` (which `erpc bench` starts).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(path) = &self.file {
+            args.extend(["--config".into(), path.display().to_string()]);
+        }
+        if let Some(idle) = self.idle_timeout {
+            args.extend(["--idle-timeout".into(), duration::format(idle)]);
+        }
+        if let Some(size) = self.max_message_size {
+            args.extend(["--max-message-size".into(), size.to_string()]);
+        }
+        if let Some(n) = self.max_sessions {
+            args.extend(["--max-sessions".into(), n.to_string()]);
+        }
+        args
+    }
+}
+
+/// `defaults` with the fields the file at `path` names replaced by the file's values.
+fn lay_file_over(defaults: PeerConfig, path: &Path) -> Result<PeerConfig, CliError> {
+    // The library's loader first: its errors name the file, and the key and line at fault.
+    let from_file = PeerConfig::from_file(path).map_err(|e| CliError::Usage(e.to_string()))?;
+    let keys = keys_set(path)?;
+    let mut merged = fields(&defaults)?;
+    let file_values = fields(&from_file)?;
+    let unknown: Vec<&String> = keys.iter().filter(|k| !file_values.contains_key(*k)).collect();
+    if !unknown.is_empty() {
+        // PeerConfig ignores unknown keys; a misspelt limit would silently not apply.
+        return Err(CliError::Usage(format!(
+            "config file {}: unknown key(s) {unknown:?}; PeerConfig's keys are: {}",
+            path.display(),
+            file_values.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    for key in keys {
+        merged.insert(key.clone(), file_values[&key].clone());
+    }
+    serde_json::from_value(Value::Object(merged))
+        .map_err(|e| CliError::Failed(format!("cannot combine {} with the defaults: {e}", path.display())))
+}
+
+/// A configuration as a map from its keys (every field, `None` as null) to values.
+fn fields(config: &PeerConfig) -> Result<Map<String, Value>, CliError> {
+    match serde_json::to_value(config) {
+        Ok(Value::Object(map)) => Ok(map),
+        other => Err(CliError::Failed(format!(
+            "PeerConfig did not serialise as a map: {other:?}"
+        ))),
+    }
+}
+
+/// The top-level keys of a config file that `PeerConfig::from_file` has already read.
+fn keys_set(path: &Path) -> Result<BTreeSet<String>, CliError> {
+    let bad = |why: String| CliError::Usage(format!("config file {}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        return Ok(table.keys().cloned().collect());
+    }
+    match serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))? {
+        serde_yaml_ng::Value::Mapping(map) => Ok(map
+            .keys()
+            .map(|k| k.as_str().map_or_else(|| format!("{k:?}"), str::to_string))
+            .collect()),
+        // An empty document sets nothing.
+        serde_yaml_ng::Value::Null => Ok(BTreeSet::new()),
+        _ => Err(bad("the document must be a mapping of PeerConfig keys".into())),
+    }
+}
+
+/// Durations as Go writes them: `500ms`, `30s`, `5m`, `1h30m`; `0` is zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    duration::parse(s)
+}
+
+/// A network this build can use, by its config name.
+pub fn parse_network(s: &str) -> Result<Network, String> {
+    let network: Network = serde_json::from_value(Value::String(s.to_string()))
+        .map_err(|_| format!("unknown network {s:?}; use tcp, tcp4, tcp6 or unix"))?;
+    if !network.is_available() {
+        return Err(format!(
+            "network {s:?} is not available yet; use tcp, tcp4, tcp6 or unix"
+        ));
+    }
+    Ok(network)
+}
+
+/// A network's config name (`tcp`, `unix`…), as printed in `listening on` lines.
+pub fn network_name(network: Network) -> String {
+    match serde_json::to_value(network) {
+        Ok(Value::String(name)) => name,
+        _ => format!("{network:?}").to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config file in a fresh directory, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> TempFile {
+            let dir = std::env::temp_dir().join(format!("erpc-cli-peer-args-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+        }
+    }
+
+    fn with_file(file: &TempFile) -> PeerArgs {
+        PeerArgs {
+            file: Some(file.0.clone()),
+            ..PeerArgs::default()
+        }
+    }
+
+    fn serve_like_defaults() -> PeerConfig {
+        PeerConfig {
+            idle_timeout: Duration::from_secs(300),
+            ..PeerConfig::default()
+        }
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags_then_command_flags() {
+        let file = TempFile::new(
+            "layers.toml",
+            "max_message_size = 4096\nmax_sessions = 7\nredial_times = 2\n",
+        );
+        // Defaults alone.
+        let config = PeerArgs::default().resolve(serve_like_defaults(), |_| {}).unwrap();
+        assert_eq!(config, serve_like_defaults());
+        // The file over the defaults: what it names changes, the rest keeps the command's.
+        let config = with_file(&file).resolve(serve_like_defaults(), |_| {}).unwrap();
+        assert_eq!(
+            (config.max_message_size, config.max_sessions, config.redial_times),
+            (4096, 7, 2)
+        );
+        assert_eq!(config.idle_timeout, Duration::from_secs(300));
+        assert_eq!(config.call_timeout, PeerConfig::default().call_timeout);
+        // Flags over the file.
+        let args = PeerArgs {
+            max_message_size: Some(100_000),
+            idle_timeout: Some(Duration::from_secs(30)),
+            ..with_file(&file)
+        };
+        let config = args.resolve(serve_like_defaults(), |_| {}).unwrap();
+        assert_eq!(
+            (config.max_message_size, config.max_sessions, config.idle_timeout),
+            (100_000, 7, Duration::from_secs(30))
+        );
+        // The command's own flags last.
+        let config = args.resolve(serve_like_defaults(), |c| c.max_sessions = 1).unwrap();
+        assert_eq!(config.max_sessions, 1);
+    }
+
+    #[test]
+    fn a_file_that_sets_the_idle_timeout_beats_serves_default() {
+        for (name, text) in [
+            ("off.toml", "idle_timeout = \"0s\"\n"),
+            ("off.yaml", "idle_timeout: 0\n"),
+            ("short.yml", "idle_timeout: 45s\n"),
+        ] {
+            let file = TempFile::new(name, text);
+            let config = with_file(&file).resolve(serve_like_defaults(), |_| {}).unwrap();
+            let want = if name.starts_with("off") {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(45)
+            };
+            assert_eq!(config.idle_timeout, want, "{name}");
+        }
+        // `--idle-timeout 0` turns it off over a file that sets it.
+        let file = TempFile::new("on.toml", "idle_timeout = \"1m\"\n");
+        let args = PeerArgs {
+            idle_timeout: Some(Duration::ZERO),
+            ..with_file(&file)
+        };
+        assert_eq!(
+            args.resolve(serve_like_defaults(), |_| {}).unwrap().idle_timeout,
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn bad_files_say_which_file_and_what_is_wrong() {
+        let cases = [
+            ("type.toml", "max_sessions = \"many\"\n", "max_sessions"),
+            ("syntax.toml", "max_sessions = \n", "syntax.toml"),
+            ("typo.yaml", "idle_timout: 5m\n", "idle_timout"),
+            ("list.yaml", "- 1\n", "list.yaml"),
+            ("small.toml", "max_message_size = 10\n", "max_message_size"),
+            ("codec.yml", "default_body_codec: yaml\n", "default_body_codec"),
+            ("duration.toml", "idle_timeout = \"5 minutes\"\n", "5 minutes"),
+        ];
+        for (name, text, mentions) in cases {
+            let file = TempFile::new(name, text);
+            let err = match with_file(&file).resolve(PeerConfig::default(), |_| {}) {
+                Err(CliError::Usage(msg)) => msg,
+                other => panic!("{name}: expected a usage error, got {other:?}"),
+            };
+            assert!(err.contains(name), "{name}: {err}");
+            assert!(err.contains(mentions), "{name}: {err}");
+        }
+        let missing = PeerArgs {
+            file: Some("/nonexistent/erpc.toml".into()),
+            ..PeerArgs::default()
+        };
+        let err = format!("{:?}", missing.resolve(PeerConfig::default(), |_| {}).unwrap_err());
+        assert!(err.contains("/nonexistent/erpc.toml"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_file_keeps_the_defaults() {
+        for name in ["empty.toml", "empty.yaml"] {
+            let file = TempFile::new(name, "");
+            let config = with_file(&file).resolve(serve_like_defaults(), |_| {}).unwrap();
+            assert_eq!(config, serve_like_defaults(), "{name}");
+        }
+    }
+
+    /// The sample in examples/ loads, and documents every field (so a new field is noticed).
+    #[test]
+    fn the_sample_config_loads_and_names_every_field() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/erpc.toml");
+        let args = PeerArgs {
+            file: Some(path.clone()),
+            ..PeerArgs::default()
+        };
+        let config = args.resolve(PeerConfig::default(), |_| {}).unwrap();
+        assert_eq!(config.idle_timeout, Duration::from_secs(300));
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in fields(&PeerConfig::default()).unwrap().keys() {
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{key} ="))),
+                "examples/erpc.toml does not mention {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn forwarded_args_read_back_the_same() {
+        let args = PeerArgs {
+            file: Some("peer.yaml".into()),
+            idle_timeout: Some(Duration::from_millis(1500)),
+            max_message_size: Some(65536),
+            max_sessions: Some(3),
+        };
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            peer: PeerArgs,
+        }
+        let argv = std::iter::once("erpc".to_string()).chain(args.to_args());
+        let parsed = <Wrapper as clap::Parser>::try_parse_from(argv).unwrap().peer;
+        assert_eq!(format!("{parsed:?}"), format!("{args:?}"));
+    }
+}
