@@ -202,13 +202,6 @@ mod tests {
         }
     }
 
-    fn serve_like_defaults() -> PeerConfig {
-        PeerConfig {
-            idle_timeout: Duration::from_secs(300),
-            ..PeerConfig::default()
-        }
-    }
-
     #[test]
     fn defaults_then_file_then_flags_then_command_flags() {
         let file = TempFile::new(
@@ -216,10 +209,10 @@ mod tests {
             "max_message_size = 4096\nmax_sessions = 7\nredial_times = 2\n",
         );
         // Defaults alone.
-        let config = PeerArgs::default().resolve(serve_like_defaults(), |_| {}).unwrap();
-        assert_eq!(config, serve_like_defaults());
+        let config = PeerArgs::default().resolve(crate::serve::defaults(), |_| {}).unwrap();
+        assert_eq!(config, crate::serve::defaults());
         // The file over the defaults: what it names changes, the rest keeps the command's.
-        let config = with_file(&file).resolve(serve_like_defaults(), |_| {}).unwrap();
+        let config = with_file(&file).resolve(crate::serve::defaults(), |_| {}).unwrap();
         assert_eq!(
             (config.max_message_size, config.max_sessions, config.redial_times),
             (4096, 7, 2)
@@ -232,25 +225,28 @@ mod tests {
             idle_timeout: Some(Duration::from_secs(30)),
             ..with_file(&file)
         };
-        let config = args.resolve(serve_like_defaults(), |_| {}).unwrap();
+        let config = args.resolve(crate::serve::defaults(), |_| {}).unwrap();
         assert_eq!(
             (config.max_message_size, config.max_sessions, config.idle_timeout),
             (100_000, 7, Duration::from_secs(30))
         );
         // The command's own flags last.
-        let config = args.resolve(serve_like_defaults(), |c| c.max_sessions = 1).unwrap();
+        let config = args.resolve(crate::serve::defaults(), |c| c.max_sessions = 1).unwrap();
         assert_eq!(config.max_sessions, 1);
     }
 
     #[test]
     fn a_file_that_sets_the_idle_timeout_beats_serves_default() {
+        // serve turns on what the library (like Go) leaves off.
+        assert_eq!(PeerConfig::default().idle_timeout, Duration::ZERO);
+        assert_eq!(crate::serve::defaults().idle_timeout, Duration::from_secs(300));
         for (name, text) in [
             ("off.toml", "idle_timeout = \"0s\"\n"),
             ("off.yaml", "idle_timeout: 0\n"),
             ("short.yml", "idle_timeout: 45s\n"),
         ] {
             let file = TempFile::new(name, text);
-            let config = with_file(&file).resolve(serve_like_defaults(), |_| {}).unwrap();
+            let config = with_file(&file).resolve(crate::serve::defaults(), |_| {}).unwrap();
             let want = if name.starts_with("off") {
                 Duration::ZERO
             } else {
@@ -265,7 +261,7 @@ mod tests {
             ..with_file(&file)
         };
         assert_eq!(
-            args.resolve(serve_like_defaults(), |_| {}).unwrap().idle_timeout,
+            args.resolve(crate::serve::defaults(), |_| {}).unwrap().idle_timeout,
             Duration::ZERO
         );
     }
@@ -302,8 +298,8 @@ mod tests {
     fn an_empty_file_keeps_the_defaults() {
         for name in ["empty.toml", "empty.yaml"] {
             let file = TempFile::new(name, "");
-            let config = with_file(&file).resolve(serve_like_defaults(), |_| {}).unwrap();
-            assert_eq!(config, serve_like_defaults(), "{name}");
+            let config = with_file(&file).resolve(crate::serve::defaults(), |_| {}).unwrap();
+            assert_eq!(config, crate::serve::defaults(), "{name}");
         }
     }
 
