@@ -440,3 +440,57 @@ fn the_sample_config_serves() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "6");
 }
+
+/// Waits (up to 20 s) for the server to close `conn`; how long it took.
+fn closed_by_server(mut conn: std::net::TcpStream) -> Duration {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 64];
+    match conn.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("the server sent {n} bytes instead of closing"),
+        Err(e) => assert!(
+            !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            "the server did not close the connection within 20 s"
+        ),
+    }
+    started.elapsed()
+}
+
+#[test]
+fn serve_closes_idle_sessions_after_the_files_idle_timeout() {
+    // serve's own default is 5 minutes: a close within the read's 20 s is the file's doing.
+    let file = ConfigFile::new("idle.yaml", "idle_timeout: 300ms\n");
+    let server = Server::spawn(
+        &[
+            "--config",
+            file.path(),
+            "--listen",
+            "127.0.0.1:0",
+            "--push-interval",
+            "0",
+        ],
+        Stdio::null(),
+    );
+    let conn = std::net::TcpStream::connect(&server.addr).unwrap();
+    let took = closed_by_server(conn);
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed after {took:?}, before the idle timeout"
+    );
+}
+
+#[test]
+fn max_sessions_from_the_flag_caps_what_serve_accepts() {
+    let server = Server::spawn(
+        &["--max-sessions", "1", "--listen", "127.0.0.1:0", "--push-interval", "0"],
+        Stdio::null(),
+    );
+    // The one allowed session: accepted (and counted) first, as connections are accepted in order.
+    let held = std::net::TcpStream::connect(&server.addr).unwrap();
+    let out = run(&["call", &server.addr, "/math/add", "[1,2]"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("code=102"), "{}", stderr(&out));
+    drop(held);
+}
