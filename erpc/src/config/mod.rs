@@ -126,8 +126,9 @@ pub struct PeerConfig {
     /// Most bytes of meta one incoming message may carry, as written on the wire (the query
     /// text, or the header lines of httproto).
     pub max_meta_bytes: usize,
-    /// Most sessions a peer holds at once, accepted and dialed (0: no limit). Connections
-    /// beyond it are closed as soon as they are accepted, before anything is read.
+    /// Most accepted sessions a peer holds at once (0: no limit), counted from the accept
+    /// (a TLS handshake in progress counts) until the session closes. Connections beyond it
+    /// are closed as soon as they are accepted, before anything is read.
     pub max_sessions: usize,
     /// Most accepted sessions from one remote IP address (0: no limit).
     pub max_sessions_per_ip: usize,

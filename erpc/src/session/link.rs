@@ -9,6 +9,7 @@
 //! or the task being dropped), its exit guard runs the link-lost path: replies already queued
 //! are still written, the pending calls end with `102`, and the session redials or closes.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::Session;
 use super::log::remote_warn;
@@ -131,8 +132,9 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     let in_order = proto.replies_in_order();
     let mut decode_state = DecodeState::default();
     let mut watchdog = Watchdog::new(&env.settings);
-    let timer = tokio::time::sleep_until(Instant::now());
-    tokio::pin!(timer);
+    // Made the first time a limit applies (boxed, so a reader that never needs it carries
+    // none), then kept and moved.
+    let mut timer: Option<Pin<Box<Sleep>>> = None;
     let mut timer_at: Option<Instant> = None;
     let mut chunk = READ_CHUNK_MIN;
     let reason = 'read: loop {
@@ -167,7 +169,8 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                         // Written after the replies already queued, before the link closes.
                         let _ = link.outbox.push(&refusal, true);
                         link.outbox.drain();
-                        linger(&mut reader, &mut buf).await;
+                        // Boxed: rare, and kept out of every idle reader's state.
+                        Box::pin(linger(&mut reader, &mut buf)).await;
                     }
                     break 'read Status::bad_message(e.to_string());
                 }
@@ -181,7 +184,8 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         }
         if hold != Hold::No {
             tokio::select! {
-                () = session.handlers_done() => {}
+                // Boxed: only in-order protocols wait here, and not while idle.
+                () = Box::pin(session.handlers_done()) => {}
                 () = link.stop_reader.notified() => break stopped(&link),
             }
             if hold == Hold::LastCall {
@@ -208,7 +212,10 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             None => timer_at = None,
             Some(due) => {
                 if timer_at.is_none_or(|at| due < at) {
-                    timer.as_mut().reset(due);
+                    match &mut timer {
+                        Some(timer) => timer.as_mut().reset(due),
+                        None => timer = Some(Box::pin(tokio::time::sleep_until(due))),
+                    }
                     timer_at = Some(due);
                 }
             }
@@ -216,7 +223,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         let read = tokio::select! {
             read = reader.read_into(&mut buf, chunk) => read,
             () = link.stop_reader.notified() => break stopped(&link),
-            () = &mut timer, if timer_at.is_some() => {
+            () = fire(&mut timer), if timer_at.is_some() => {
                 timer_at = None;
                 match watchdog.expired(Instant::now()) {
                     Some(reason) => {
@@ -261,6 +268,14 @@ async fn linger(reader: &mut ReadHalf, buf: &mut BytesMut) {
         }
     })
     .await;
+}
+
+/// When the reader's timer fires (never, while there is none).
+async fn fire(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Why the reader was stopped: the session closing, or its writer failing.
