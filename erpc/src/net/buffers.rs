@@ -34,12 +34,9 @@ static SHARED: Mutex<Vec<BytesMut>> = Mutex::new(Vec::new());
 fn take_from(pool: &mut Vec<BytesMut>, room: usize) -> Option<BytesMut> {
     // Half the room will do: read buffers come back with what is left after the frames cut
     // from their front, and readers only grow a buffer with less than half its room free.
-    // The largest one is best: a write batch that needed it once will likely need it again.
-    let (at, _) = pool
-        .iter()
-        .enumerate()
-        .filter(|(_, buf)| buf.capacity() >= room.div_ceil(2))
-        .max_by_key(|(_, buf)| buf.capacity())?;
+    // The most recently given that fits: it is likely still in cache, and it is found at once
+    // (a search for the best fit through the shared overflow cost ~1,000 instructions a take).
+    let at = pool.iter().rposition(|buf| buf.capacity() >= room.div_ceil(2))?;
     Some(pool.swap_remove(at))
 }
 

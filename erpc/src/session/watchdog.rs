@@ -41,9 +41,12 @@ impl Watchdog {
             return;
         }
         if took_messages {
-            let now = Instant::now();
-            self.last_message = now;
-            self.frame_started = partial_frame.then_some(now);
+            // The clock is read only for a limit that needs it.
+            let now = (self.idle_timeout.is_some() || partial_frame).then(Instant::now);
+            if let (Some(now), Some(_)) = (now, self.idle_timeout) {
+                self.last_message = now;
+            }
+            self.frame_started = if partial_frame { now } else { None };
         } else if !partial_frame {
             self.frame_started = None;
         } else if self.frame_started.is_none() {
