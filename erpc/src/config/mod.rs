@@ -159,6 +159,10 @@ pub struct PeerConfig {
     /// How long a graceful close may take.
     #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
+    /// The WebSocket endpoint path of `ws`/`wss` listeners and dials (Go's `rootPath`;
+    /// default `/`, which a listener answers on every path). A dialer sends it with any query
+    /// string (`/token?access_token=abc`).
+    pub ws_path: String,
 }
 
 impl Default for PeerConfig {
@@ -193,6 +197,7 @@ impl Default for PeerConfig {
             read_buffer_size: None,
             write_buffer_size: None,
             shutdown_timeout: Duration::from_secs(5),
+            ws_path: "/".into(),
         }
     }
 }

@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_sessions_per_ip: Option<usize>,
     pub(crate) listen_backlog: Option<u32>,
+    /// `PeerConfig::ws_path`.
+    pub(crate) ws_path: std::sync::Arc<str>,
 }
 
 fn nonzero(d: Duration) -> Option<Duration> {
@@ -73,6 +75,7 @@ impl Settings {
             max_sessions: (config.max_sessions > 0).then_some(config.max_sessions),
             max_sessions_per_ip: (config.max_sessions_per_ip > 0).then_some(config.max_sessions_per_ip),
             listen_backlog: (config.listen_backlog > 0).then_some(config.listen_backlog),
+            ws_path: config.ws_path.as_str().into(),
         })
     }
 

@@ -4,16 +4,25 @@
 //! addresses; sessions neither know nor care whether it is TCP, a unix socket or TLS over
 //! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
+//!
+//! Message transports ([`ws`]: WebSocket, `seqpacket`: unixpacket) carry one eRPC frame per
+//! message. Their `Conn` reads by appending each message's payload to the session's buffer,
+//! and writes each frame as one message (the session's outbox keeps frame boundaries for
+//! them: see [`Messages`]).
 
 pub(crate) mod buffers;
+#[cfg(target_os = "linux")]
+pub(crate) mod seqpacket;
 pub mod tls;
+pub(crate) mod ws;
 
 use std::io;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 
 use serde::{Deserialize, Serialize};
@@ -31,19 +40,39 @@ pub enum Network {
     Tcp6,
     /// Unix stream sockets; addresses are file paths.
     Unix,
-    /// Unix seqpacket sockets (not available yet).
+    /// Unix seqpacket sockets (Linux): one message per datagram; addresses are file paths.
     Unixpacket,
     /// KCP over UDP (not available yet); Go also accepts `udp`, `udp4`, `udp6`.
     #[serde(alias = "udp", alias = "udp4", alias = "udp6")]
     Kcp,
     /// QUIC (not available yet).
     Quic,
+    /// WebSocket over TCP (RFC 6455), one message per binary frame; TLS when the peer has a
+    /// TLS configuration. The endpoint path is `PeerConfig::ws_path`.
+    #[serde(alias = "websocket")]
+    Ws,
+    /// WebSocket over TLS: [`Network::Ws`] that refuses to run without a TLS configuration.
+    Wss,
 }
 
 impl Network {
     /// Whether this build can listen and dial on it.
     pub fn is_available(self) -> bool {
-        matches!(self, Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix)
+        match self {
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix | Network::Ws | Network::Wss => true,
+            Network::Unixpacket => cfg!(target_os = "linux"),
+            _ => false,
+        }
+    }
+
+    /// Whether it runs WebSocket (over TCP, after TLS if any).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Network::Ws | Network::Wss)
+    }
+
+    /// Whether it carries messages rather than a byte stream (one eRPC frame per message).
+    pub fn carries_messages(self) -> bool {
+        matches!(self, Network::Ws | Network::Wss | Network::Unixpacket)
     }
 }
 
@@ -52,8 +81,26 @@ pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-/// The write half of a connection.
+/// The write half of a connection. For a message transport, every `poll_write` that does not
+/// return `Pending` sends exactly the bytes given as one whole message.
 pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// The receiving side of a message transport.
+pub(crate) trait MessageRecv: Send + Unpin {
+    /// Appends the payload of the next message to `buf` and returns its length (`Ok(0)`: the
+    /// end of the connection; empty messages are skipped). Takes a buffer only once a message
+    /// is there, so an idle session holds none.
+    fn poll_recv(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+}
+
+/// A message transport: one eRPC frame per message (a WebSocket, a seqpacket socket).
+///
+/// Its `AsyncWrite` sends each `poll_write`'s bytes as one whole message (never a part), so a
+/// caller that writes frame by frame keeps one frame per message; [`MessageRecv`] receives.
+pub(crate) trait Messages: MessageRecv + AsyncWrite + Send + Unpin + 'static {
+    /// The two halves, for the reader and writer tasks.
+    fn split(self: Box<Self>) -> (Box<dyn MessageRecv>, WriteHalf);
+}
 
 /// The read half of a connection. Socket halves wait for readability before they need a
 /// buffer, so an idle session holds none.
@@ -61,6 +108,7 @@ pub(crate) enum ReadHalf {
     Tcp(tokio::net::tcp::OwnedReadHalf),
     Unix(tokio::net::unix::OwnedReadHalf),
     Boxed(tokio::io::ReadHalf<Box<dyn Stream>>),
+    Messages(Box<dyn MessageRecv>),
 }
 
 impl ReadHalf {
@@ -75,6 +123,7 @@ impl ReadHalf {
                     make_room(buf, room);
                     return half.read_buf(buf).await;
                 }
+                ReadHalf::Messages(half) => return std::future::poll_fn(|cx| half.poll_recv(cx, buf)).await,
             }
             make_room(buf, room);
             // One poll of an ordinary read: unlike `try_read`, it learns from a short read that
@@ -83,6 +132,7 @@ impl ReadHalf {
                 ReadHalf::Tcp(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Unix(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Boxed(half) => half.read_buf(buf).now_or_never(),
+                ReadHalf::Messages(_) => unreachable!("returned above"),
             };
             match read {
                 Some(read) => return read,
@@ -119,6 +169,7 @@ enum Io {
     Tcp(TcpStream),
     Unix(UnixStream),
     Boxed(Box<dyn Stream>),
+    Messages(Box<dyn Messages>),
 }
 
 impl Conn {
@@ -132,14 +183,33 @@ impl Conn {
         }
     }
 
-    /// The stream and the two addresses, to wrap the stream (in TLS, say).
+    /// A connection over a message transport.
+    pub(crate) fn messages(io: impl Messages, local_addr: impl Into<String>, remote_addr: impl Into<String>) -> Conn {
+        Conn {
+            io: Io::Messages(Box::new(io)),
+            local_addr: local_addr.into(),
+            remote_addr: remote_addr.into(),
+        }
+    }
+
+    /// The stream and the two addresses, to wrap the stream (in TLS, say). A message
+    /// transport comes back as a stream of its messages' payloads, back to back.
     pub fn into_parts(self) -> (Box<dyn Stream>, String, String) {
         let io: Box<dyn Stream> = match self.io {
             Io::Tcp(s) => Box::new(s),
             Io::Unix(s) => Box::new(s),
             Io::Boxed(s) => s,
+            Io::Messages(m) => Box::new(MessageStream {
+                inner: m,
+                pending: BytesMut::new(),
+            }),
         };
         (io, self.local_addr, self.remote_addr)
+    }
+
+    /// Whether it carries one frame per message (the outbox then keeps frame boundaries).
+    pub(crate) fn carries_messages(&self) -> bool {
+        matches!(self.io, Io::Messages(_))
     }
 
     pub(crate) fn into_split(self) -> (ReadHalf, WriteHalf) {
@@ -156,16 +226,73 @@ impl Conn {
                 let (r, w) = tokio::io::split(s);
                 (ReadHalf::Boxed(r), Box::new(w))
             }
+            Io::Messages(m) => {
+                let (r, w) = m.split();
+                (ReadHalf::Messages(r), w)
+            }
         }
     }
 
-    /// The stream, for the handshake phase.
-    pub(crate) fn io(&mut self) -> &mut dyn Stream {
-        match &mut self.io {
+    /// Writes one whole frame (one message on a message transport), for the handshake phase.
+    pub(crate) async fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+        let io: &mut (dyn AsyncWrite + Send + Unpin) = match &mut self.io {
             Io::Tcp(s) => s,
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
+            Io::Messages(m) => m.as_mut(),
+        };
+        io.write_all(frame).await?;
+        io.flush().await
+    }
+
+    /// Reads more into `buf` (one message on a message transport), for the handshake phase.
+    /// `Ok(0)` is the end of the connection.
+    pub(crate) async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        let io: &mut (dyn AsyncRead + Send + Unpin) = match &mut self.io {
+            Io::Tcp(s) => s,
+            Io::Unix(s) => s,
+            Io::Boxed(s) => s.as_mut(),
+            Io::Messages(m) => return std::future::poll_fn(|cx| m.poll_recv(cx, buf)).await,
+        };
+        buf.reserve(4096);
+        io.read_buf(buf).await
+    }
+}
+
+/// A message transport seen as a byte stream ([`Conn::into_parts`]): reads return the
+/// messages' payloads back to back, each write is one message.
+struct MessageStream {
+    inner: Box<dyn Messages>,
+    pending: BytesMut,
+}
+
+impl AsyncRead for MessageStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.pending.is_empty() && std::task::ready!(this.inner.poll_recv(cx, &mut this.pending))? == 0 {
+            return Poll::Ready(Ok(()));
         }
+        let n = this.pending.len().min(out.remaining());
+        out.put_slice(&this.pending.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for MessageStream {
+    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_shutdown(cx)
     }
 }
 
@@ -222,6 +349,8 @@ impl SocketOptions {
 pub(crate) enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener, String),
+    #[cfg(target_os = "linux")]
+    Seqpacket(seqpacket::Listener, String),
 }
 
 impl Listener {
@@ -232,7 +361,13 @@ impl Listener {
         let backlog = backlog.map_or_else(system_max_backlog, |b| i32::try_from(b).unwrap_or(i32::MAX));
         match network {
             Network::Unix => Ok(Listener::Unix(listen_unix(addr, backlog)?, addr.to_string())),
-            Network::Tcp | Network::Tcp4 | Network::Tcp6 => {
+            #[cfg(target_os = "linux")]
+            Network::Unixpacket => Ok(Listener::Seqpacket(
+                seqpacket::Listener::bind(addr, backlog)?,
+                addr.to_string(),
+            )),
+            // WebSocket listens on TCP; the upgrade is part of each connection's handshake.
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Ws | Network::Wss => {
                 let addrs = resolve(network, addr).await?;
                 let mut last = io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
@@ -275,6 +410,8 @@ impl Listener {
                     remote_addr: remote,
                 })
             }
+            #[cfg(target_os = "linux")]
+            Listener::Seqpacket(l, path) => Ok(Conn::messages(l.accept().await?, path.clone(), "@")),
         }
     }
 
@@ -283,13 +420,18 @@ impl Listener {
         match self {
             Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             Listener::Unix(_, path) => path.clone(),
+            #[cfg(target_os = "linux")]
+            Listener::Seqpacket(_, path) => path.clone(),
         }
     }
 
     /// Releases what the listener holds on the system (the socket file of unix listeners).
     pub(crate) fn cleanup(&self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
+        match self {
+            Listener::Unix(_, path) => drop(std::fs::remove_file(path)),
+            #[cfg(target_os = "linux")]
+            Listener::Seqpacket(_, path) => drop(std::fs::remove_file(path)),
+            Listener::Tcp(_) => {}
         }
     }
 }
@@ -348,7 +490,13 @@ pub(crate) async fn connect(
                 remote_addr: addr.to_string(),
             })
         }
-        Network::Tcp | Network::Tcp4 | Network::Tcp6 => {
+        #[cfg(target_os = "linux")]
+        Network::Unixpacket => {
+            let socket = seqpacket::Socket::connect(addr).await?;
+            Ok(Conn::messages(socket, format!("@{}", std::process::id()), addr))
+        }
+        // WebSocket dials TCP; the upgrade is part of the dial's handshake.
+        Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Ws | Network::Wss => {
             let addrs = resolve(network, addr).await?;
             let mut last = io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -412,6 +560,6 @@ fn invalid(msg: String) -> io::Error {
 fn unsupported(network: Network) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("network {network:?} is not available in this build; use tcp, tcp4, tcp6 or unix"),
+        format!("network {network:?} is not available in this build; use tcp, tcp4, tcp6, unix, unixpacket, ws or wss"),
     )
 }

@@ -50,6 +50,8 @@ impl Dialer {
         existing: Option<&Session>,
     ) -> Result<PreSession, Status> {
         let local = self.local.as_deref();
+        super::listen::check_transport(self.network, proto.as_ref(), self.tls.is_some())
+            .map_err(|e| Status::from_code(code::DIAL_FAILED, e))?;
         self.plugins
             .run("pre_dial", |p| p.pre_dial(local.unwrap_or(""), addr))?;
         let settings = &self.settings;
@@ -91,6 +93,11 @@ impl Dialer {
                     tracing::debug!(addr, attempt, %status, "post_dial refused the connection");
                 }
             }
+        }
+        // As Go's websocket mixer reports it.
+        if let Some(cause) = last_error.strip_prefix(net::ws::UPGRADE_FAILED) {
+            let cause = cause.trim_start_matches(": ").to_string();
+            return Err(Status::with_cause(code::DIAL_FAILED, net::ws::UPGRADE_FAILED, cause));
         }
         Err(Status::from_code(code::DIAL_FAILED, last_error))
     }
@@ -141,13 +148,46 @@ impl Dialer {
             let conn = net::connect(network, addr, local, &self.settings.socket)
                 .await
                 .map_err(|e| e.to_string())?;
+            let conn = self.tls(conn, addr).await?;
+            if !network.is_websocket() {
+                return Ok(conn);
+            }
+            let settings = &self.settings;
+            let upgrade = net::ws::connect(
+                conn,
+                &settings.ws_path,
+                self.tls.is_some(),
+                settings.limits.max_message_size,
+            );
+            match settings.handshake_timeout {
+                None => upgrade.await,
+                Some(limit) => tokio::time::timeout(limit, upgrade).await.unwrap_or_else(|_| {
+                    Err(format!(
+                        "{}: not within {limit:?} (handshake_timeout)",
+                        net::ws::UPGRADE_FAILED
+                    ))
+                }),
+            }
+        };
+        match self.settings.dial_timeout {
+            Some(limit) => tokio::time::timeout(limit, attempt)
+                .await
+                .unwrap_or_else(|_| Err(format!("dial timed out after {limit:?}"))),
+            None => attempt.await,
+        }
+    }
+
+    /// The TLS handshake over `conn`, if the peer has a TLS configuration.
+    async fn tls(&self, conn: Conn, addr: &str) -> Result<Conn, String> {
+        let network = self.network;
+        {
             match &self.tls {
                 None => Ok(conn),
                 Some(connector) => {
                     // Unix sockets have no host name: their certificates are checked as
                     // "localhost".
                     let host = match network {
-                        Network::Unix => "localhost",
+                        Network::Unix | Network::Unixpacket => "localhost",
                         _ => addr
                             .rsplit_once(':')
                             .map_or(addr, |(host, _)| host)
@@ -167,12 +207,6 @@ impl Dialer {
                     Ok(Conn::new(io, local_addr, remote_addr))
                 }
             }
-        };
-        match self.settings.dial_timeout {
-            Some(limit) => tokio::time::timeout(limit, attempt)
-                .await
-                .unwrap_or_else(|_| Err(format!("dial timed out after {limit:?}"))),
-            None => attempt.await,
         }
     }
 }

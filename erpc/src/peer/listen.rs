@@ -3,7 +3,8 @@
 //! An accept loop holds no handle on its peer: it has what accepting needs ([`Accepting`]),
 //! whose env refers to the peer's registry weakly, and it stops when the peer closes or is
 //! dropped. Each accepted connection is first admitted (the session caps), then gets its
-//! handshake — TLS and the PostAccept hooks — within one `handshake_timeout`.
+//! handshake — TLS, the WebSocket upgrade (ws, wss) and the PostAccept hooks — within one
+//! `handshake_timeout`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub(super) struct Accepting {
 /// Binds, runs PostListen, and spawns the accept loop; returns the bound address.
 pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<dyn Proto>) -> Result<String, Error> {
     let inner = &peer.inner;
+    check_transport(network, proto.as_ref(), inner.tls_server.is_some()).map_err(Error::Invalid)?;
     if *inner.stop_listening.borrow() {
         return Err(Error::Invalid(
             "the peer is closed; build a new one to listen again".into(),
@@ -51,6 +53,7 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
     let task = tokio::spawn(accept_loop(
         peer.accepting(),
         listener,
+        network,
         proto,
         inner.stop_listening.subscribe(),
     ));
@@ -58,7 +61,13 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
     Ok(bound)
 }
 
-async fn accept_loop(accepting: Accepting, listener: Listener, proto: Arc<dyn Proto>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    accepting: Accepting,
+    listener: Listener,
+    network: Network,
+    proto: Arc<dyn Proto>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(5);
     let socket = accepting.env.settings.socket;
     loop {
@@ -79,7 +88,7 @@ async fn accept_loop(accepting: Accepting, listener: Listener, proto: Arc<dyn Pr
                         }
                     },
                 };
-                tokio::spawn(accept_conn(accepting.clone(), conn, proto.clone(), permit));
+                tokio::spawn(accept_conn(accepting.clone(), conn, network, proto.clone(), permit));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -95,9 +104,23 @@ async fn accept_loop(accepting: Accepting, listener: Listener, proto: Arc<dyn Pr
     listener.cleanup();
 }
 
-/// The handshake (TLS, then [`serve_conn`]) within the handshake timeout; with a session
-/// cap, the permit is held until the session closes.
-async fn accept_conn(accepting: Accepting, conn: Conn, proto: Arc<dyn Proto>, permit: Option<Permit>) {
+/// Whether `proto` can run on `network` (with or without TLS configured).
+pub(super) fn check_transport(network: Network, proto: &dyn Proto, tls: bool) -> Result<(), String> {
+    if network == Network::Wss && !tls {
+        return Err("network wss needs a TLS configuration (or use ws)".into());
+    }
+    if proto.needs_messages() && !network.carries_messages() {
+        return Err(format!(
+            "protocol {} runs only on a message transport (ws, wss, unixpacket), not on {network:?}",
+            proto.name()
+        ));
+    }
+    Ok(())
+}
+
+/// The handshake (TLS, the WebSocket upgrade, then [`serve_conn`]) within the handshake
+/// timeout; with a session cap, the permit is held until the session closes.
+async fn accept_conn(accepting: Accepting, conn: Conn, network: Network, proto: Arc<dyn Proto>, permit: Option<Permit>) {
     let remote = conn.remote_addr.clone();
     let handshake = async {
         let conn = match &accepting.tls {
@@ -109,6 +132,14 @@ async fn accept_conn(accepting: Accepting, conn: Conn, proto: Arc<dyn Proto>, pe
                     Err(e) => return Err(Status::conn_closed(format!("TLS handshake failed: {e}"))),
                 }
             }
+        };
+        let conn = if network.is_websocket() {
+            let settings = &accepting.env.settings;
+            crate::net::ws::accept(conn, &settings.ws_path, settings.limits.max_message_size)
+                .await
+                .map_err(Status::conn_closed)?
+        } else {
+            conn
         };
         serve_conn(&accepting, conn, proto).await
     };

@@ -104,7 +104,7 @@ impl std::fmt::Write for Writer<'_> {
 
 /// Go's `strconv.Quote`: `"` and `\` escaped, C escapes for the usual controls, `\xNN` for
 /// other control or invalid bytes, printable UTF-8 kept.
-fn go_quote(text: &[u8], out: &mut BytesMut) {
+pub(super) fn go_quote(text: &[u8], out: &mut BytesMut) {
     out.put_u8(b'"');
     for chunk in text.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -136,14 +136,16 @@ fn go_quote(text: &[u8], out: &mut BytesMut) {
 
 /// The fields of a decoded document.
 #[derive(Default)]
-struct Fields {
-    seq: i64,
-    mtype: i64,
-    service_method: Vec<u8>,
-    status: Vec<u8>,
-    meta: Vec<u8>,
-    body_codec: i64,
-    body: Bytes,
+pub(super) struct Fields {
+    pub(super) seq: i64,
+    pub(super) mtype: i64,
+    pub(super) service_method: Vec<u8>,
+    pub(super) status: Vec<u8>,
+    pub(super) meta: Vec<u8>,
+    pub(super) body_codec: i64,
+    pub(super) body: Bytes,
+    /// The raw `xferPipe` value (the WebSocket sub-protocol's filter ids, a JSON array).
+    pub(super) xfer_pipe: Vec<u8>,
 }
 
 /// Reads a document in exactly Go's layout; `None` if it is laid out otherwise.
@@ -192,12 +194,13 @@ fn go_layout(doc: &Bytes) -> Option<Fields> {
         meta,
         body_codec,
         body,
+        xfer_pipe: Vec::new(),
     })
 }
 
 /// Reads any JSON object leniently, as Go's path extractor does: missing keys are zero,
 /// numbers may be strings, fractions are truncated, raw control bytes inside strings pass.
-fn lenient(doc: &Bytes) -> Option<Fields> {
+pub(super) fn lenient(doc: &Bytes) -> Option<Fields> {
     let mut s = Scanner { doc, pos: 0 };
     s.skip_ws();
     s.literal(b"{")?;
@@ -220,6 +223,7 @@ fn lenient(doc: &Bytes) -> Option<Fields> {
             b"status" => fields.status = value.text(),
             b"meta" => fields.meta = value.text(),
             b"body" => fields.body = value.text().into(),
+            b"xferPipe" => fields.xfer_pipe = value.text(),
             _ => {}
         }
         s.skip_ws();

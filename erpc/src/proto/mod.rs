@@ -16,6 +16,7 @@ mod json;
 mod pb;
 mod raw;
 mod thrift;
+mod ws;
 
 pub(crate) use cursor::Cursor;
 pub use http::HttpProto;
@@ -23,6 +24,7 @@ pub use json::JsonProto;
 pub use pb::PbProto;
 pub use raw::RawProto;
 pub use thrift::{ThriftProto, ThriftStructProto};
+pub use ws::{WsJsonProto, WsPbProto};
 
 use std::sync::Arc;
 
@@ -243,13 +245,21 @@ pub trait Proto: Send + Sync + 'static {
         let _ = error;
         None
     }
+
+    /// Whether its frames are not self-delimiting, so that it runs only on a message
+    /// transport (WebSocket, unixpacket), where [`decode`](Self::decode) is handed exactly
+    /// one message at a time and takes all of it.
+    fn needs_messages(&self) -> bool {
+        false
+    }
 }
 
 /// The names [`by_name`] knows, for help texts.
-pub const NAMES: &[&str] = &["raw", "json", "pb", "http", "thrift", "thrift-struct"];
+pub const NAMES: &[&str] = &["raw", "json", "pb", "http", "thrift", "thrift-struct", "ws-json", "ws-pb"];
 
 /// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`), `http`, `thrift` (or
-/// `thrift-binary`), `thrift-struct`.
+/// `thrift-binary`), `thrift-struct`, and Go's WebSocket sub-protocols `ws-json` and `ws-pb`
+/// (or `ws-protobuf`), which run only on message transports.
 pub fn by_name(name: &str) -> Option<Arc<dyn Proto>> {
     match name {
         "raw" => Some(Arc::new(RawProto)),
@@ -258,6 +268,8 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Proto>> {
         "http" => Some(Arc::new(HttpProto)),
         "thrift" | "thrift-binary" => Some(Arc::new(ThriftProto)),
         "thrift-struct" => Some(Arc::new(ThriftStructProto)),
+        "ws-json" => Some(Arc::new(WsJsonProto)),
+        "ws-pb" | "ws-protobuf" => Some(Arc::new(WsPbProto)),
         _ => None,
     }
 }

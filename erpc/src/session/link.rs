@@ -46,10 +46,11 @@ impl Link {
     /// Starts the reader and writer tasks of `conn` for `session`; `buffer` holds bytes
     /// already read (in the handshake phase).
     pub(crate) fn spawn(session: &Session, conn: Conn, buffer: BytesMut) -> Arc<Link> {
+        let messages = conn.carries_messages();
         let (reader, writer) = conn.into_split();
         let settings = &session.env().settings;
         let link = Arc::new(Link {
-            outbox: Outbox::new(writer, settings.limits.max_message_size, settings.frame_timeout),
+            outbox: Outbox::new(writer, messages, settings.limits.max_message_size, settings.frame_timeout),
             inline_replies: AtomicBool::new(false),
             stop_reader: Notify::new(),
             writer_task: Mutex::new(None),

@@ -21,6 +21,11 @@
 //! for the other. A peer that still lets its replies pile up past a hard cap loses its
 //! session.
 //!
+//! Message transports (WebSocket, unixpacket) carry one frame per message: for them the
+//! queue also records where each frame ends, and the writer hands the socket one frame per
+//! write (their write half sends each write as one message). Streams record nothing: one
+//! flag, read where frames are queued and written, is all they pay.
+//!
 //! Memory: an idle outbox holds no buffer; the queue and the write batch are given back as
 //! soon as the writer finds nothing more to write.
 
@@ -72,6 +77,8 @@ struct Queue {
     buf: BytesMut,
     /// Stream offset just past the last queued byte.
     end: u64,
+    /// Message transports only: where each frame in `buf` ends.
+    frame_ends: Vec<usize>,
 }
 
 struct Writer {
@@ -80,6 +87,8 @@ struct Writer {
     /// advanced) once all are written, so the buffer keeps its whole room for the next batch.
     batch: BytesMut,
     written: usize,
+    /// Message transports only: where each frame in `batch` ends.
+    frame_ends: Vec<usize>,
 }
 
 pub(crate) struct Outbox {
@@ -102,19 +111,24 @@ pub(crate) struct Outbox {
     stall_limit: Option<Duration>,
     /// Why the writer stopped, if a write failed.
     failure: Mutex<Option<String>>,
+    /// Whether the connection carries one frame per message.
+    messages: bool,
 }
 
 impl Outbox {
-    pub(crate) fn new(half: WriteHalf, max_message_size: usize, stall_limit: Option<Duration>) -> Outbox {
+    /// An outbox writing to `half`; `messages` if it carries one frame per message.
+    pub(crate) fn new(half: WriteHalf, messages: bool, max_message_size: usize, stall_limit: Option<Duration>) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 buf: BytesMut::new(),
                 end: 0,
+                frame_ends: Vec::new(),
             }),
             writer: tokio::sync::Mutex::new(Writer {
                 half,
                 batch: BytesMut::new(),
                 written: 0,
+                frame_ends: Vec::new(),
             }),
             state: AtomicU8::new(OPEN),
             backed_up: AtomicBool::new(false),
@@ -126,6 +140,7 @@ impl Outbox {
             hard_cap: HARD_CAP + max_message_size,
             stall_limit,
             failure: Mutex::new(None),
+            messages,
         }
     }
 
@@ -158,6 +173,10 @@ impl Outbox {
         }
         queue.buf.extend_from_slice(frame);
         queue.end += frame.len() as u64;
+        if self.messages {
+            let end = queue.buf.len();
+            queue.frame_ends.push(end);
+        }
         if queue.buf.len() >= HIGH_WATER && !self.backed_up.load(Ordering::Relaxed) {
             self.backed_up.store(true, Ordering::Release);
         }
@@ -224,8 +243,7 @@ impl Outbox {
             if writer.batch.is_empty() && !self.take_queue(&mut writer) {
                 break;
             }
-            let Writer { half, batch, written } = &mut *writer;
-            match poll_write_batch(half, batch, written, &mut cx, self) {
+            match poll_write_batch(&mut writer, &mut cx, self) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return self.write_failed(&e),
                 Poll::Pending => {
@@ -253,6 +271,9 @@ impl Outbox {
             return false;
         }
         std::mem::swap(&mut queue.buf, &mut writer.batch);
+        if self.messages {
+            std::mem::swap(&mut queue.frame_ends, &mut writer.frame_ends);
+        }
         // Under the queue's lock, so that a push crossing the mark again is not undone.
         let was_backed_up = self.backed_up.load(Ordering::Relaxed) && self.backed_up.swap(false, Ordering::AcqRel);
         drop(queue);
@@ -285,12 +306,12 @@ impl Outbox {
                         break;
                     }
                 }
-                let Writer { half, batch, written } = &mut *writer;
+                let writer = &mut *writer;
                 let mut stall = StallGuard::new(self.stall_limit);
                 poll_fn(|cx| {
-                    let before = *written;
-                    match poll_write_batch(half, batch, written, cx, self) {
-                        Poll::Pending => stall.poll(cx, *written != before),
+                    let before = writer.written;
+                    match poll_write_batch(writer, cx, self) {
+                        Poll::Pending => stall.poll(cx, writer.written != before),
                         done => done,
                     }
                 })
@@ -420,15 +441,15 @@ impl StallGuard {
     }
 }
 
-/// Writes `batch` from `written` on until all of it is written (then clears it) or the socket
-/// would block; counts what was written.
-fn poll_write_batch(
-    half: &mut WriteHalf,
-    batch: &mut BytesMut,
-    written: &mut usize,
-    cx: &mut Context<'_>,
-    outbox: &Outbox,
-) -> Poll<std::io::Result<()>> {
+/// Writes the batch from `written` on until all of it is written (then clears it) or the
+/// socket would block; counts what was written.
+fn poll_write_batch(writer: &mut Writer, cx: &mut Context<'_>, outbox: &Outbox) -> Poll<std::io::Result<()>> {
+    if outbox.messages {
+        return poll_write_messages(writer, cx, outbox);
+    }
+    let Writer {
+        half, batch, written, ..
+    } = writer;
     while *written < batch.len() {
         match Pin::new(&mut *half).poll_write(cx, &batch[*written..]) {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
@@ -443,6 +464,38 @@ fn poll_write_batch(
     batch.clear();
     *written = 0;
     // TLS streams keep records until flushed.
+    Pin::new(&mut *half).poll_flush(cx)
+}
+
+/// [`poll_write_batch`] for a message transport: one write per frame, each taken whole.
+fn poll_write_messages(writer: &mut Writer, cx: &mut Context<'_>, outbox: &Outbox) -> Poll<std::io::Result<()>> {
+    let Writer {
+        half,
+        batch,
+        written,
+        frame_ends,
+    } = writer;
+    // Every write takes a whole frame, so `written` is always where a frame ends.
+    let first = frame_ends.partition_point(|&end| end <= *written);
+    for &end in &frame_ends[first..] {
+        match Pin::new(&mut *half).poll_write(cx, &batch[*written..end]) {
+            Poll::Ready(Ok(n)) if n == end - *written => {
+                *written = end;
+                outbox.wrote(n);
+            }
+            Poll::Ready(Ok(n)) => {
+                return Poll::Ready(Err(std::io::Error::other(format!(
+                    "the transport sent {n} bytes of a {}-byte frame as a message",
+                    end - *written
+                ))));
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    batch.clear();
+    frame_ends.clear();
+    *written = 0;
     Pin::new(&mut *half).poll_flush(cx)
 }
 

@@ -6,7 +6,6 @@ use std::sync::atomic::AtomicI32;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Storage;
 use crate::codec::CodecId;
@@ -97,7 +96,7 @@ impl PreSession {
         self.proto
             .encode(msg, &mut frame, self.limits.max_message_size)
             .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
-        let write = self.conn.io().write_all(&frame);
+        let write = self.conn.write_frame(&frame);
         let result = match self.timeout {
             Some(t) => tokio::time::timeout(t, write)
                 .await
@@ -118,8 +117,7 @@ impl PreSession {
                 {
                     return Ok(msg);
                 }
-                self.buf.reserve(4096);
-                match self.conn.io().read_buf(&mut self.buf).await {
+                match self.conn.read_more(&mut self.buf).await {
                     Ok(0) => return Err(Status::new(code::CONN_CLOSED, "Connection Closed")),
                     Ok(_) => {}
                     Err(e) => return Err(Status::conn_closed(e.to_string())),

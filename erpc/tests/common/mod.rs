@@ -14,8 +14,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Awaits `fut`, failing the test if it takes longer than [`WAIT`]: a wait for an event that
 /// never comes fails instead of hanging.
-pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    tokio::time::timeout(WAIT, fut)
+pub async fn within<F: IntoFuture>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(WAIT, fut.into_future())
         .await
         .unwrap_or_else(|_| panic!("waited {WAIT:?} for {what}"))
 }
