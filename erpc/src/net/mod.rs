@@ -411,7 +411,10 @@ impl Listener {
                 })
             }
             #[cfg(target_os = "linux")]
-            Listener::Seqpacket(l, path) => Ok(Conn::messages(l.accept().await?, path.clone(), "@")),
+            Listener::Seqpacket(l, path) => {
+                let (socket, remote) = l.accept().await?;
+                Ok(Conn::messages(socket, path.clone(), remote))
+            }
         }
     }
 

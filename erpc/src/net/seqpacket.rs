@@ -24,8 +24,8 @@ use super::{MessageRecv, Messages, WriteHalf, buffers};
 /// caps it at `net.core.wmem_max` (and doubles it); memory is only used while queued.
 const SEND_BUFFER: usize = 8 * 1024 * 1024;
 
-/// A listening seqpacket socket.
-pub(crate) struct Listener(AsyncFd<RawSocket>);
+/// A listening seqpacket socket, and how many connections it accepted.
+pub(crate) struct Listener(AsyncFd<RawSocket>, std::sync::atomic::AtomicU64);
 
 impl Listener {
     pub(crate) fn bind(path: &str, backlog: i32) -> io::Result<Listener> {
@@ -33,14 +33,20 @@ impl Listener {
         socket.set_nonblocking(true)?;
         socket.bind(&SockAddr::unix(path)?)?;
         socket.listen(backlog)?;
-        Ok(Listener(register(socket)?))
+        Ok(Listener(register(socket)?, Default::default()))
     }
 
-    pub(crate) async fn accept(&self) -> io::Result<Socket> {
+    /// The next connection, and a name for its unnamed other end: `@N`, the N-th accepted.
+    /// (A session's id is its remote address: a shared `@` would make each new session take
+    /// the id of the one before, and close it.)
+    pub(crate) async fn accept(&self) -> io::Result<(Socket, String)> {
         loop {
             let mut ready = self.0.readable().await?;
             match ready.try_io(|fd| fd.get_ref().accept()) {
-                Ok(accepted) => return Socket::new(accepted?.0),
+                Ok(accepted) => {
+                    let n = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    return Ok((Socket::new(accepted?.0)?, format!("@{n}")));
+                }
                 Err(_would_block) => continue,
             }
         }

@@ -75,6 +75,15 @@ pub async fn exchange(
     // A call.
     let sum: i64 = within("a call", session.call("/math/add", &[1, 2, 3])).await.unwrap();
     assert_eq!(sum, 6);
+    // Concurrent calls: their frames are batched, and must still leave one per message.
+    let calls = (0..64i64).map(|i| {
+        let session = session.clone();
+        async move { session.call::<_, i64>("/math/add", &[i, 1]).await }
+    });
+    let sums = within("concurrent calls", futures_util::future::join_all(calls)).await;
+    for (i, sum) in sums.into_iter().enumerate() {
+        assert_eq!(sum.unwrap(), i as i64 + 1);
+    }
 
     // Pushes both ways.
     within("a push", session.push("/push/note", "to the server")).await.unwrap();
