@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use erpc::codec::Proto;
+use erpc::config::Network;
 use erpc::{CodecId, Peer, PeerConfig, Session};
 use serde::Serialize;
 
@@ -47,6 +48,10 @@ pub struct BenchArgs {
     /// Wire protocol.
     #[arg(long, default_value = "raw")]
     pub(crate) proto: String,
+    /// Transport of the server child and the client: tcp, tcp4, tcp6, unix, unixpacket, ws,
+    /// wss (self-signed; the client trusts any certificate). [default: tcp]
+    #[arg(long, value_parser = crate::peer_args::parse_network)]
+    pub(crate) network: Option<Network>,
     /// Body codec (the BenchmarkMessage is protobuf).
     #[arg(long, default_value = "protobuf")]
     codec: String,
@@ -102,7 +107,11 @@ pub struct Report {
 /// Runs the benchmark.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     // Checked before a server child is started, so a bad file is reported once, by this process.
-    let config = args.peer.resolve(PeerConfig::default(), |_| {})?;
+    let config = args.peer.resolve(PeerConfig::default(), |config| {
+        if let Some(network) = args.network {
+            config.network = network;
+        }
+    })?;
     run_with(args, config).map_err(CliError::Failed)
 }
 
@@ -127,7 +136,7 @@ fn run_with(args: BenchArgs, config: PeerConfig) -> Result<(), String> {
     crate::bench_idle::raise_nofile(args.conns as u64 + 256)?;
     let mut server = match &args.addr {
         Some(_) => None,
-        None => Some(ServerChild::start(&args.proto, &args.peer)?),
+        None => Some(ServerChild::start(&args.proto, config.network, &args.peer)?),
     };
     let addr = match (&args.addr, &server) {
         (Some(addr), _) => addr.clone(),
@@ -343,10 +352,12 @@ async fn measure(
 ) -> Result<Measured, String> {
     let total = args.total;
     let concurrency = concurrency.clamp(1, total.max(1));
-    let client = Peer::builder()
-        .config(config.clone())
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut client = Peer::builder().config(config.clone());
+    if config.network == Network::Wss {
+        // The server child's certificate is self-signed.
+        client = client.tls_client(erpc::net::tls::insecure_client_config());
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
     let mut sessions = Vec::new();
     for _ in 0..args.conns.max(1) {
         sessions.push(
@@ -447,14 +458,24 @@ pub(crate) struct ServerChild {
 }
 
 impl ServerChild {
-    /// Starts `erpc serve` with `peer`'s options.
-    pub(crate) fn start(proto: &str, peer: &PeerArgs) -> Result<ServerChild, String> {
+    /// Starts `erpc serve` on `network` with `peer`'s options.
+    pub(crate) fn start(proto: &str, network: Network, peer: &PeerArgs) -> Result<ServerChild, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
+        let listen = match network {
+            Network::Unix | Network::Unixpacket => {
+                let path = std::env::temp_dir().join(format!("erpc-bench-{}.sock", std::process::id()));
+                let _ = std::fs::remove_file(&path);
+                path.display().to_string()
+            }
+            _ => "127.0.0.1:0".to_string(),
+        };
         let mut child = Command::new(exe)
             .args([
                 "serve",
+                "--network",
+                &crate::peer_args::network_name(network),
                 "--listen",
-                "127.0.0.1:0",
+                &listen,
                 "--push-interval",
                 "0",
                 "--proto",
@@ -472,9 +493,10 @@ impl ServerChild {
         BufReader::new(stdout)
             .read_line(&mut line)
             .map_err(|e| format!("cannot read the server's address: {e}"))?;
+        // `listening on ADDR (network, proto)`.
         let addr = line
-            .split_whitespace()
-            .find(|word| word.contains(':'))
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
             .ok_or_else(|| format!("the server did not print its address (got {line:?})"))?
             .to_string();
         Ok(ServerChild { child, addr })

@@ -40,6 +40,10 @@ pub struct PeerArgs {
     /// [default: 0]
     #[arg(long, value_name = "N", help_heading = HEADING)]
     pub max_sessions: Option<usize>,
+    /// With --network ws or wss: the WebSocket endpoint path (a client sends it with any
+    /// query string, e.g. /erpc?token=abc). [default: /]
+    #[arg(long, value_name = "PATH", help_heading = HEADING)]
+    pub ws_path: Option<String>,
 }
 
 impl PeerArgs {
@@ -63,6 +67,9 @@ impl PeerArgs {
         }
         if let Some(n) = self.max_sessions {
             config.max_sessions = n;
+        }
+        if let Some(path) = &self.ws_path {
+            config.ws_path.clone_from(path);
         }
         command_flags(&mut config);
         config.validate().map_err(|e| match &self.file {
@@ -90,6 +97,9 @@ impl PeerArgs {
         }
         if let Some(n) = self.max_sessions {
             args.extend(["--max-sessions".into(), n.to_string()]);
+        }
+        if let Some(path) = &self.ws_path {
+            args.extend(["--ws-path".into(), path.clone()]);
         }
         args
     }
@@ -153,13 +163,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A network this build can use, by its config name.
+/// The networks `--network` takes.
+const AVAILABLE: &str = "tcp, tcp4, tcp6, unix, unixpacket, ws or wss";
+
 pub fn parse_network(s: &str) -> Result<Network, String> {
     let network: Network = serde_json::from_value(Value::String(s.to_string()))
-        .map_err(|_| format!("unknown network {s:?}; use tcp, tcp4, tcp6 or unix"))?;
+        .map_err(|_| format!("unknown network {s:?}; use {AVAILABLE}"))?;
     if !network.is_available() {
-        return Err(format!(
-            "network {s:?} is not available yet; use tcp, tcp4, tcp6 or unix"
-        ));
+        return Err(format!("network {s:?} is not available yet; use {AVAILABLE}"));
     }
     Ok(network)
 }

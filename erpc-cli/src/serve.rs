@@ -67,7 +67,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let listen = args.listen.clone().unwrap_or_else(|| config.listen_addr());
     let network = config.network;
     let mut builder = Peer::builder().config(config).router(demo_service::router());
-    if args.tls {
+    // wss is WebSocket over TLS: it implies --tls.
+    if args.tls || network == Network::Wss {
         let tls = erpc::net::tls::self_signed_server_config(&["localhost", "127.0.0.1"])
             .map_err(|e| CliError::Failed(e.to_string()))?;
         builder = builder.tls_server(tls);
