@@ -341,6 +341,7 @@ mod tests {
             idle_timeout: Some(Duration::from_millis(1500)),
             max_message_size: Some(65536),
             max_sessions: Some(3),
+            ws_path: Some("/erpc?token=1".into()),
         };
         #[derive(clap::Parser)]
         struct Wrapper {

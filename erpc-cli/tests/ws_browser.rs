@@ -72,18 +72,22 @@ fn erpc(args: &[&str]) -> Output {
 /// The first Chromium on PATH.
 fn chromium() -> Option<String> {
     let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|file| file.is_file())
-            .map(|file| file.display().to_string())
-    })
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find_map(|name| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|file| file.is_file())
+                .map(|file| file.display().to_string())
+        })
 }
 
 #[test]
 fn a_browser_calls_math_add_over_websocket() {
     let Some(browser) = chromium() else {
-        eprintln!("SKIPPED a_browser_calls_math_add_over_websocket: no chromium, chromium-browser or google-chrome on PATH (apt-get install chromium)");
+        eprintln!(
+            "SKIPPED a_browser_calls_math_add_over_websocket: no chromium, chromium-browser or google-chrome on PATH (apt-get install chromium)"
+        );
         return;
     };
     let server = Server::start(&["--network", "ws", "--proto", "ws-json", "--listen", "127.0.0.1:0"]);

@@ -31,7 +31,10 @@ async fn every_protocol_rides_unixpacket() {
     for name in ["raw", "json", "pb", "thrift", "ws-json", "ws-pb"] {
         let path = socket_path(&format!("seqpacket-{name}"));
         net_e2e::exchange(peer(name), &path, peer(name), str::to_string, true).await;
-        assert!(!std::path::Path::new(&path).exists(), "the socket file is removed on close");
+        assert!(
+            !std::path::Path::new(&path).exists(),
+            "the socket file is removed on close"
+        );
     }
 }
 
@@ -79,7 +82,10 @@ async fn bad_datagrams_close_only_their_own_session() {
     let good = within("the dial", client.dial(&path)).await.unwrap();
     for (what, datagram) in [
         ("garbage", b"\x00\x00\x00\x09 not a raw frame".to_vec()),
-        ("a frame declaring more than the limit", (1u32 << 30).to_be_bytes().to_vec()),
+        (
+            "a frame declaring more than the limit",
+            (1u32 << 30).to_be_bytes().to_vec(),
+        ),
         ("a datagram over the limit", vec![0; 100 * 1024]),
     ] {
         let socket = raw_client(&path);

@@ -96,7 +96,10 @@ async fn endpoint_path_and_query_as_go() {
         .build()
         .unwrap();
     let err = within("the dial", lost.dial(&addr)).await.unwrap_err();
-    assert_eq!((err.code(), err.msg()), (code::DIAL_FAILED, "upgrade to websocket failed"));
+    assert_eq!(
+        (err.code(), err.msg()),
+        (code::DIAL_FAILED, "upgrade to websocket failed")
+    );
     assert!(err.cause().unwrap().contains("404"), "{err}");
 }
 
@@ -106,7 +109,10 @@ async fn a_server_that_does_not_speak_websocket_fails_the_upgrade() {
     let addr = plain.listen_on("127.0.0.1:0").await.unwrap();
     let client = Peer::builder().config(config(Network::Ws)).build().unwrap();
     let err = within("the dial", client.dial(&addr)).await.unwrap_err();
-    assert_eq!((err.code(), err.msg()), (code::DIAL_FAILED, "upgrade to websocket failed"));
+    assert_eq!(
+        (err.code(), err.msg()),
+        (code::DIAL_FAILED, "upgrade to websocket failed")
+    );
 }
 
 #[tokio::test]
@@ -141,7 +147,10 @@ async fn the_client_handshake_is_gos() {
     // A refusal (as Go's PreHandshake hooks answer) fails the dial with Go's status.
     conn.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n").await.unwrap();
     let err = within("the dial", dial).await.unwrap().unwrap_err();
-    assert_eq!((err.code(), err.msg()), (code::DIAL_FAILED, "upgrade to websocket failed"));
+    assert_eq!(
+        (err.code(), err.msg()),
+        (code::DIAL_FAILED, "upgrade to websocket failed")
+    );
 }
 
 /// Reads an HTTP head (through the empty line).
@@ -225,7 +234,10 @@ async fn bad_frames_close_only_their_own_session() {
     let good = within("the dial", client.dial(&addr)).await.unwrap();
 
     let mut hostile: Vec<(&str, Vec<u8>)> = vec![
-        ("garbage after the handshake", b"\x0f\xff garbage that is no frame at all".repeat(8)),
+        (
+            "garbage after the handshake",
+            b"\x0f\xff garbage that is no frame at all".repeat(8),
+        ),
         // Unmasked client frames are refused (RFC 6455 §5.1).
         ("an unmasked client frame", [&[0x82u8, 0x03][..], b"abc"].concat()),
         // A frame declaring more than the limit: refused from its header alone.
@@ -235,7 +247,10 @@ async fn bad_frames_close_only_their_own_session() {
             f.extend_from_slice(&[0; 4]);
             f
         }),
-        ("a message the protocol refuses", frame(2, b"\x00\x00\x00\x05 not a raw frame")),
+        (
+            "a message the protocol refuses",
+            frame(2, b"\x00\x00\x00\x05 not a raw frame"),
+        ),
     ];
     // A real frame over the limit, sent whole.
     hostile.push(("a whole frame over the size limit", frame(2, &vec![0; 70 * 1024])));

@@ -58,11 +58,10 @@ pub enum Network {
 impl Network {
     /// Whether this build can listen and dial on it.
     pub fn is_available(self) -> bool {
-        match self {
-            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix | Network::Ws | Network::Wss => true,
-            Network::Unixpacket => cfg!(target_os = "linux"),
-            _ => false,
-        }
+        matches!(
+            self,
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix | Network::Ws | Network::Wss
+        ) || (self == Network::Unixpacket && cfg!(target_os = "linux"))
     }
 
     /// Whether it runs WebSocket (over TCP, after TLS if any).

@@ -101,7 +101,7 @@ fn poll_recv(fd: &AsyncFd<RawSocket>, cx: &mut Context<'_>, buf: &mut BytesMut) 
         }
         let start = buf.len();
         buf.resize(start + len, 0);
-        let read = (&*fd.get_ref()).read(&mut buf[start..]);
+        let read = fd.get_ref().read(&mut buf[start..]);
         match read {
             Ok(n) => {
                 buf.truncate(start + n);

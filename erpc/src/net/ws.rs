@@ -75,6 +75,8 @@ fn config(max_message_size: usize) -> WebSocketConfig {
 pub(crate) async fn accept(conn: Conn, root: &str, max_message_size: usize) -> Result<Conn, String> {
     let endpoint = endpoint(root);
     let (io, local_addr, remote_addr) = conn.into_parts();
+    // The error type is tungstenite's, as its callback requires.
+    #[allow(clippy::result_large_err)]
     let check = move |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         let path = request.uri().path();
         if endpoint != "/" && path.trim_end_matches('/') != endpoint {

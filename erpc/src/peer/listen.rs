@@ -120,7 +120,13 @@ pub(super) fn check_transport(network: Network, proto: &dyn Proto, tls: bool) ->
 
 /// The handshake (TLS, the WebSocket upgrade, then [`serve_conn`]) within the handshake
 /// timeout; with a session cap, the permit is held until the session closes.
-async fn accept_conn(accepting: Accepting, conn: Conn, network: Network, proto: Arc<dyn Proto>, permit: Option<Permit>) {
+async fn accept_conn(
+    accepting: Accepting,
+    conn: Conn,
+    network: Network,
+    proto: Arc<dyn Proto>,
+    permit: Option<Permit>,
+) {
     let remote = conn.remote_addr.clone();
     let handshake = async {
         let conn = match &accepting.tls {

@@ -255,7 +255,16 @@ pub trait Proto: Send + Sync + 'static {
 }
 
 /// The names [`by_name`] knows, for help texts.
-pub const NAMES: &[&str] = &["raw", "json", "pb", "http", "thrift", "thrift-struct", "ws-json", "ws-pb"];
+pub const NAMES: &[&str] = &[
+    "raw",
+    "json",
+    "pb",
+    "http",
+    "thrift",
+    "thrift-struct",
+    "ws-json",
+    "ws-pb",
+];
 
 /// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`), `http`, `thrift` (or
 /// `thrift-binary`), `thrift-struct`, and Go's WebSocket sub-protocols `ws-json` and `ws-pb`

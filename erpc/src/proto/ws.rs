@@ -342,7 +342,12 @@ mod tests {
             gz.xfer_pipe.push(b'g').unwrap();
             gz.body = Bytes::from(vec![b'a'; 4000]);
             let back = round_trip(proto, &gz);
-            assert_eq!((back.xfer_pipe.ids(), &back.body), (&b"g"[..], &gz.body), "{}", proto.name());
+            assert_eq!(
+                (back.xfer_pipe.ids(), &back.body),
+                (&b"g"[..], &gz.body),
+                "{}",
+                proto.name()
+            );
         }
     }
 
@@ -352,7 +357,10 @@ mod tests {
             &br#"{ "seq": 3, "mtype": 1, "serviceMethod": "/math/add", "meta": "", "bodyCodec": 106, "body": "[1,2,3]", "xferPipe": [250] }"#[..],
         );
         let msg = WsJsonProto.decode(&mut buf, &Limits::default()).unwrap().unwrap();
-        assert_eq!((msg.seq, msg.mtype, &msg.body[..]), (3, MessageType::Call, &b"[1,2,3]"[..]));
+        assert_eq!(
+            (msg.seq, msg.mtype, &msg.body[..]),
+            (3, MessageType::Call, &b"[1,2,3]"[..])
+        );
         assert!(msg.xfer_pipe.is_empty());
     }
 
@@ -361,7 +369,10 @@ mod tests {
         let limits = Limits::with_max_message_size(64);
         for proto in [&WsJsonProto as &dyn Proto, &WsPbProto] {
             let mut big = BytesMut::from(&[b'{'; 65][..]);
-            assert!(matches!(proto.decode(&mut big, &limits), Err(ProtoError::TooLarge { .. })));
+            assert!(matches!(
+                proto.decode(&mut big, &limits),
+                Err(ProtoError::TooLarge { .. })
+            ));
             let mut junk = BytesMut::from(&b"\xff\xff\xff"[..]);
             assert!(proto.decode(&mut junk, &limits).is_err(), "{}", proto.name());
             assert!(proto.decode(&mut BytesMut::new(), &limits).unwrap().is_none());

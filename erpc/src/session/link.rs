@@ -50,7 +50,12 @@ impl Link {
         let (reader, writer) = conn.into_split();
         let settings = &session.env().settings;
         let link = Arc::new(Link {
-            outbox: Outbox::new(writer, messages, settings.limits.max_message_size, settings.frame_timeout),
+            outbox: Outbox::new(
+                writer,
+                messages,
+                settings.limits.max_message_size,
+                settings.frame_timeout,
+            ),
             inline_replies: AtomicBool::new(false),
             stop_reader: Notify::new(),
             writer_task: Mutex::new(None),

@@ -117,7 +117,12 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// An outbox writing to `half`; `messages` if it carries one frame per message.
-    pub(crate) fn new(half: WriteHalf, messages: bool, max_message_size: usize, stall_limit: Option<Duration>) -> Outbox {
+    pub(crate) fn new(
+        half: WriteHalf,
+        messages: bool,
+        max_message_size: usize,
+        stall_limit: Option<Duration>,
+    ) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 buf: BytesMut::new(),

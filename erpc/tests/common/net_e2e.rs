@@ -52,7 +52,14 @@ pub fn router() -> (Router, Probes) {
             Ok(())
         }
     });
-    (router, Probes { pushes, gate_started, gate })
+    (
+        router,
+        Probes {
+            pushes,
+            gate_started,
+            gate,
+        },
+    )
 }
 
 /// Runs the exchange: `server` is built from the builder given (with [`router`] added) and
@@ -86,27 +93,45 @@ pub async fn exchange(
     }
 
     // Pushes both ways.
-    within("a push", session.push("/push/note", "to the server")).await.unwrap();
-    assert_eq!(within("the push", server_probes.pushes.recv()).await.unwrap(), "to the server");
-    let _: () = within("a call", session.call("/push/back", "to the client")).await.unwrap();
-    assert_eq!(within("the push back", client_probes.pushes.recv()).await.unwrap(), "to the client");
+    within("a push", session.push("/push/note", "to the server"))
+        .await
+        .unwrap();
+    assert_eq!(
+        within("the push", server_probes.pushes.recv()).await.unwrap(),
+        "to the server"
+    );
+    let _: () = within("a call", session.call("/push/back", "to the client"))
+        .await
+        .unwrap();
+    assert_eq!(
+        within("the push back", client_probes.pushes.recv()).await.unwrap(),
+        "to the client"
+    );
     let server_side = server.sessions().pop().expect("the server holds the session");
-    let sum: i64 = within("a call back", server_side.call("/math/add", &[10, 20])).await.unwrap();
+    let sum: i64 = within("a call back", server_side.call("/math/add", &[10, 20]))
+        .await
+        .unwrap();
     assert_eq!(sum, 30);
 
     // An error status.
-    let err = within("a failing call", session.call::<_, ()>("/err/custom", &())).await.unwrap_err();
+    let err = within("a failing call", session.call::<_, ()>("/err/custom", &()))
+        .await
+        .unwrap_err();
     if errors_carried {
         assert_eq!(err, Status::with_cause(10005, "custom error", "because"));
     }
-    let err = within("an unknown route", session.call::<_, ()>("/no/such", &())).await.unwrap_err();
+    let err = within("an unknown route", session.call::<_, ()>("/no/such", &()))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), 404, "{err}");
 
     // A 1 MiB body each way.
     let big = "x".repeat(1 << 20);
     let back: String = within("a 1 MiB call", session.call("/echo/text", &big)).await.unwrap();
     assert_eq!(back.len(), big.len());
-    let back: String = within("a 1 MiB call back", server_side.call("/echo/text", &big)).await.unwrap();
+    let back: String = within("a 1 MiB call back", server_side.call("/echo/text", &big))
+        .await
+        .unwrap();
     assert!(back == big);
 
     // Graceful shutdown: a call in flight is answered, then the session closes on both ends.
@@ -114,7 +139,9 @@ pub async fn exchange(
         let session = session.clone();
         async move { session.call::<_, i64>("/gate/wait", &7).await }
     });
-    within("the gated handler", server_probes.gate_started.recv()).await.unwrap();
+    within("the gated handler", server_probes.gate_started.recv())
+        .await
+        .unwrap();
     let closing = tokio::spawn({
         let server = server.clone();
         async move { server.close().await }
