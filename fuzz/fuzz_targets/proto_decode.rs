@@ -1,4 +1,4 @@
-//! Every protocol's decoder (json, pb, http, thrift, thrift-struct) on the same arbitrary
+//! Every protocol's decoder (json, pb, http, thrift, thrift-struct, ws-json, ws-pb) on the same arbitrary
 //! bytes: errors are fine, panics and runaway allocation are not.
 #![no_main]
 
