@@ -96,3 +96,13 @@ async fn bad_datagrams_close_only_their_own_session() {
     }
     common::wait_until(WAIT, || server.count_sessions() == 1).await;
 }
+
+#[tokio::test]
+async fn tls_rides_unixpacket_as_go_does_it() {
+    // TLS over a seqpacket socket sees its datagrams as one byte stream (each TLS write is a
+    // datagram), as Go's tls.Conn over a unixpacket conn does.
+    let path = socket_path("seqpacket-tls");
+    let server = peer("raw").tls_server(erpc::net::tls::self_signed_server_config(&["localhost"]).unwrap());
+    let client = peer("raw").tls_client(erpc::net::tls::insecure_client_config());
+    net_e2e::exchange(server, &path, client, str::to_string, true).await;
+}
