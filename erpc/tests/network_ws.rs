@@ -342,3 +342,29 @@ async fn a_client_session_redials_after_the_server_restarts() {
     .await;
     assert_eq!(sum, 42);
 }
+
+/// A Go client's CALL, as Go's mixer frames it (wire.md §11), gets Go's REPLY bytes back.
+#[tokio::test]
+async fn a_go_client_gets_gos_reply_bytes() {
+    for (name, call, reply) in [
+        (
+            "ws-json",
+            br#"{"seq":1,"mtype":1,"serviceMethod":"/math/add","meta":"","bodyCodec":106,"body":"[1,2,3]","xferPipe":[]}"#.to_vec(),
+            br#"{"seq":1,"mtype":2,"serviceMethod":"","meta":"","bodyCodec":106,"body":"6","xferPipe":[]}"#.to_vec(),
+        ),
+        (
+            "ws-pb",
+            hex::decode("080110011a092f6d6174682f616464286a32075b312c322c335d").unwrap(),
+            hex::decode("08011002286a320136").unwrap(),
+        ),
+    ] {
+        let server = ws_peer(name).router(net_e2e::router().0).build().unwrap();
+        let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+        let mut conn = upgraded(&addr).await;
+        conn.write_all(&frame(2, &call)).await.unwrap();
+        let mut got = vec![0; 2 + reply.len()];
+        within("the reply", conn.read_exact(&mut got)).await.unwrap();
+        assert_eq!(got[..2], [0x82, reply.len() as u8], "{name}: one unmasked binary frame");
+        assert_eq!(got[2..], reply[..], "{name}: {}", String::from_utf8_lossy(&got[2..]));
+    }
+}
