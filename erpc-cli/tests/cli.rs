@@ -494,3 +494,12 @@ fn max_sessions_from_the_flag_caps_what_serve_accepts() {
     assert!(stderr(&out).contains("code=102"), "{}", stderr(&out));
     drop(held);
 }
+
+#[test]
+fn serve_with_qps_answers_calls_over_the_rate_with_go_s_status() {
+    let server = Server::start(&["--qps", "2"]);
+    // 20 calls in a moment against 2 a second: most are refused, and bench says why.
+    let out = run(&["bench", "--addr", &server.addr, "-c", "1", "-n", "20", "--json"]);
+    let said = stdout(&out) + &stderr(&out);
+    assert!(said.contains("qps overload, total_limit=2"), "{said}");
+}

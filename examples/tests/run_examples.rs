@@ -64,10 +64,16 @@ fn self_contained_examples_run_and_say_what_they_show() {
         ("session_age", "102 Connection Closed"),
         ("twoway", "a violin will be shipped to 221B Baker Street"),
         ("unix", "hello ann over a unix socket"),
+        ("overloader", "after raising the limit: pong"),
     ] {
         let out = stdout(&run(name, &[]));
         assert!(out.contains(expected), "example {name} printed:\n{out}");
     }
+    let overloaded = stdout(&run("overloader", &[]));
+    assert!(
+        overloaded.contains("5 of 8 calls answered") && overloaded.contains("qps overload"),
+        "{overloaded}"
+    );
     let early = stdout(&run("early_comm", &[]));
     assert!(early.contains("stranger: 105 Dial Failed: wrong password"), "{early}");
     let detail = run("detail", &[]);

@@ -8,8 +8,10 @@
 //! depends on the hook, as in Go (see each method).
 
 mod ignorecase;
+mod overloader;
 
 pub use ignorecase::IgnoreCase;
+pub use overloader::{BadInterval, Overloader, OverloaderConfig};
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
