@@ -343,8 +343,9 @@ async fn measure(
 ) -> Result<Measured, String> {
     let total = args.total;
     let concurrency = concurrency.clamp(1, total.max(1));
-    let client = Peer::builder()
-        .config(config.clone())
+    let client = args
+        .peer
+        .client_plugins(Peer::builder().config(config.clone()))
         .build()
         .map_err(|e| e.to_string())?;
     let mut sessions = Vec::new();

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use erpc::PeerConfig;
 use erpc::config::{Network, duration};
+use erpc::plugin::{AuthInfo, Bearer, Checker};
+use erpc::{CodecId, PeerBuilder, PeerConfig, Status};
 use serde_json::{Map, Value};
 
 use crate::CliError;
@@ -40,6 +41,11 @@ pub struct PeerArgs {
     /// [default: 0]
     #[arg(long, value_name = "N", help_heading = HEADING)]
     pub max_sessions: Option<usize>,
+    /// Connection authentication, as Go eRPC's auth plugins do it: `serve` lets in only
+    /// clients that present TOKEN; the other commands present it. Plain text, compared
+    /// exactly; the verdict is `pass`.
+    #[arg(long, value_name = "TOKEN", help_heading = HEADING)]
+    pub auth: Option<String>,
 }
 
 impl PeerArgs {
@@ -91,7 +97,44 @@ impl PeerArgs {
         if let Some(n) = self.max_sessions {
             args.extend(["--max-sessions".into(), n.to_string()]);
         }
+        if let Some(token) = &self.auth {
+            args.extend(["--auth".into(), token.clone()]);
+        }
         args
+    }
+
+    /// The plugins a serving peer gets from these options (`--auth`: the checker).
+    pub fn server_plugins(&self, mut builder: PeerBuilder) -> PeerBuilder {
+        if let Some(token) = self.auth.clone() {
+            builder = builder.plugin(
+                Checker::new(move |presented: String, _: AuthInfo| {
+                    let passed = presented == token;
+                    async move {
+                        if passed {
+                            Ok("pass")
+                        } else {
+                            Err(Status::with_cause(403, "auth fail", "wrong token"))
+                        }
+                    }
+                })
+                .codec(CodecId::PLAIN),
+            );
+        }
+        builder
+    }
+
+    /// The plugins a dialing peer gets from these options (`--auth`: the bearer).
+    pub fn client_plugins(&self, mut builder: PeerBuilder) -> PeerBuilder {
+        if let Some(token) = self.auth.clone() {
+            builder = builder.plugin(
+                Bearer::new(move || {
+                    let token = token.clone();
+                    async move { Ok::<_, Status>(token) }
+                })
+                .codec(CodecId::PLAIN),
+            );
+        }
+        builder
     }
 }
 

@@ -503,3 +503,19 @@ fn serve_with_qps_answers_calls_over_the_rate_with_go_s_status() {
     let said = stdout(&out) + &stderr(&out);
     assert!(said.contains("qps overload, total_limit=2"), "{said}");
 }
+
+#[test]
+fn auth_lets_in_clients_with_the_token_only() {
+    let server = Server::start(&["--auth", "s3cret"]);
+    let out = run(&["call", "--auth", "s3cret", &server.addr, "/math/add", "[1,2,3]"]);
+    assert_eq!(stdout(&out).trim(), "6", "{}", stderr(&out));
+    let out = run(&["call", "--auth", "guess", &server.addr, "/math/add", "[1,2,3]"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("wrong token"),
+        "the checker's cause: {}",
+        stderr(&out)
+    );
+    let out = run(&["call", &server.addr, "/math/add", "[1,2,3]"]);
+    assert_ne!(out.status.code(), Some(0), "a client without the token was served");
+}

@@ -65,6 +65,7 @@ fn self_contained_examples_run_and_say_what_they_show() {
         ("twoway", "a violin will be shipped to 221B Baker Street"),
         ("unix", "hello ann over a unix socket"),
         ("overloader", "after raising the limit: pong"),
+        ("auth", "ann is \"ann\" to the server"),
     ] {
         let out = stdout(&run(name, &[]));
         assert!(out.contains(expected), "example {name} printed:\n{out}");
@@ -74,6 +75,8 @@ fn self_contained_examples_run_and_say_what_they_show() {
         overloaded.contains("5 of 8 calls answered") && overloaded.contains("qps overload"),
         "{overloaded}"
     );
+    let auth = stdout(&run("auth", &[]));
+    assert!(auth.contains("the stranger: 105 Dial Failed: unknown token"), "{auth}");
     let early = stdout(&run("early_comm", &[]));
     assert!(early.contains("stranger: 105 Dial Failed: wrong password"), "{early}");
     let detail = run("detail", &[]);
