@@ -373,6 +373,7 @@ mod tests {
             idle_timeout: Some(Duration::from_millis(1500)),
             max_message_size: Some(65536),
             max_sessions: Some(3),
+            auth: Some("s3cret".into()),
         };
         #[derive(clap::Parser)]
         struct Wrapper {
