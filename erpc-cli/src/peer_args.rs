@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use erpc::config::{Network, duration};
+use erpc::heartbeat::{Ping, Pong};
 use erpc::plugin::{AuthInfo, Bearer, Checker};
 use erpc::{CodecId, PeerBuilder, PeerConfig, Status};
 use serde_json::{Map, Value};
@@ -46,6 +47,10 @@ pub struct PeerArgs {
     /// exactly; the verdict is `pass`.
     #[arg(long, value_name = "TOKEN", help_heading = HEADING)]
     pub auth: Option<String>,
+    /// Ping the other end every SECS seconds of quiet (at least 3) and close the session if
+    /// it does not answer, as Go eRPC's heartbeat does. `serve` always answers pings.
+    #[arg(long, value_name = "SECS", help_heading = HEADING)]
+    pub heartbeat: Option<u64>,
 }
 
 impl PeerArgs {
@@ -100,11 +105,16 @@ impl PeerArgs {
         if let Some(token) = &self.auth {
             args.extend(["--auth".into(), token.clone()]);
         }
+        if let Some(secs) = self.heartbeat {
+            args.extend(["--heartbeat".into(), secs.to_string()]);
+        }
         args
     }
 
-    /// The plugins a serving peer gets from these options (`--auth`: the checker).
-    pub fn server_plugins(&self, mut builder: PeerBuilder) -> PeerBuilder {
+    /// The plugins a serving peer gets from these options: the heartbeat's answering side
+    /// always, the auth checker with `--auth`, a pinger with `--heartbeat`.
+    pub fn server_plugins(&self, builder: PeerBuilder) -> PeerBuilder {
+        let mut builder = self.pinger(builder.with(Pong::new()));
         if let Some(token) = self.auth.clone() {
             builder = builder.plugin(
                 Checker::new(move |presented: String, _: AuthInfo| {
@@ -123,8 +133,18 @@ impl PeerArgs {
         builder
     }
 
-    /// The plugins a dialing peer gets from these options (`--auth`: the bearer).
-    pub fn client_plugins(&self, mut builder: PeerBuilder) -> PeerBuilder {
+    /// A pinger, with `--heartbeat`.
+    fn pinger(&self, builder: PeerBuilder) -> PeerBuilder {
+        match self.heartbeat {
+            Some(secs) => builder.plugin(Ping::new(Duration::from_secs(secs), true)),
+            None => builder,
+        }
+    }
+
+    /// The plugins a dialing peer gets from these options: the auth bearer with `--auth`, a
+    /// pinger with `--heartbeat`.
+    pub fn client_plugins(&self, builder: PeerBuilder) -> PeerBuilder {
+        let mut builder = self.pinger(builder);
         if let Some(token) = self.auth.clone() {
             builder = builder.plugin(
                 Bearer::new(move || {
@@ -374,6 +394,7 @@ mod tests {
             max_message_size: Some(65536),
             max_sessions: Some(3),
             auth: Some("s3cret".into()),
+            heartbeat: Some(5),
         };
         #[derive(clap::Parser)]
         struct Wrapper {

@@ -519,3 +519,20 @@ fn auth_lets_in_clients_with_the_token_only() {
     let out = run(&["call", &server.addr, "/math/add", "[1,2,3]"]);
     assert_ne!(out.status.code(), Some(0), "a client without the token was served");
 }
+
+#[test]
+fn serve_answers_go_s_heartbeat() {
+    use std::io::{Read, Write};
+    // No status pushes: the first frame back is the answer.
+    let server = Server::spawn(&["--listen", "127.0.0.1:0", "--push-interval", "0"], Stdio::null());
+    let mut go = std::net::TcpStream::connect(&server.addr).unwrap();
+    go.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    go.write_all(b"\x00\x00\x00\x23\x00\x011\x01\x0a/heartbeat\x00\x06code=0\x00\x05hb_=3\x6a")
+        .unwrap();
+    let mut pong = [0u8; 24];
+    go.read_exact(&mut pong).unwrap();
+    assert_eq!(
+        &pong[..],
+        b"\x00\x00\x00\x18\x00\x011\x02\x00\x00\x06code=0\x00\x00\x6anull"
+    );
+}
