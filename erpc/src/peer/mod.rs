@@ -86,8 +86,11 @@ pub struct PeerBuilder {
     tls_server: Option<Arc<rustls::ServerConfig>>,
     tls_client: Option<Arc<rustls::ClientConfig>>,
     /// Routes extensions add, whatever router is set.
-    extra_routes: Vec<Box<dyn FnOnce(&mut Router) + Send>>,
+    extra_routes: Vec<AddRoutes>,
 }
+
+/// Routes an extension adds to the router at build time.
+type AddRoutes = Box<dyn FnOnce(&mut Router) + Send>;
 
 /// A ready-made feature that adds what it needs to a peer being built — plugins and routes
 /// together — in one step: `Peer::builder().with(Pong::new())`.
