@@ -346,6 +346,10 @@ async fn measure(
     let client = args
         .peer
         .client_plugins(Peer::builder().config(config.clone()))
+        .map_err(|e| match e {
+            CliError::Usage(why) | CliError::Failed(why) => why,
+            CliError::Status(status) => status.to_string(),
+        })?
         .build()
         .map_err(|e| e.to_string())?;
     let mut sessions = Vec::new();

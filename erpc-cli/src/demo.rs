@@ -32,7 +32,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
 
     let server = args
         .peer
-        .server_plugins(Peer::builder().config(config.clone()).router(demo_service::router()))
+        .server_plugins(Peer::builder().config(config.clone()).router(demo_service::router()))?
         .build()
         .map_err(|e| failed(&e))?;
     let addr = server.listen().await.map_err(|e| failed(&e))?;
@@ -53,7 +53,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     });
     let client = args
         .peer
-        .client_plugins(Peer::builder().config(config).router(client_routes))
+        .client_plugins(Peer::builder().config(config).router(client_routes))?
         .build()
         .map_err(|e| failed(&e))?;
     let session = client.dial(&addr).await.map_err(CliError::Status)?;

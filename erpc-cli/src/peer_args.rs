@@ -13,9 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use erpc::Session;
 use erpc::config::{Network, duration};
 use erpc::heartbeat::{Ping, Pong};
-use erpc::plugin::{AuthInfo, Bearer, Checker};
+use erpc::message::Message;
+use erpc::plugin::{ACCEPT_SECURE_KEY, AuthInfo, Bearer, Checker, HookResult, Plugin, SECURE_KEY, Secure, SecureMode};
 use erpc::{CodecId, PeerBuilder, PeerConfig, Status};
 use serde_json::{Map, Value};
 
@@ -51,6 +53,50 @@ pub struct PeerArgs {
     /// it does not answer, as Go eRPC's heartbeat does. `serve` always answers pings.
     #[arg(long, value_name = "SECS", help_heading = HEADING)]
     pub heartbeat: Option<u64>,
+    /// Encrypt bodies with this key (16, 24 or 32 bytes; 32 for `--secure-mode aead`), as Go
+    /// eRPC's secure plugin does: clients encrypt every call and push and ask for encrypted
+    /// replies; `serve` decrypts them and answers in kind.
+    #[arg(long, value_name = "KEY", help_heading = HEADING)]
+    pub secure: Option<String>,
+    /// `go` (AES-ECB, Go-compatible, no integrity) or `aead` (AES-256-GCM, erpc only).
+    #[arg(long, value_name = "MODE", default_value = "go", value_parser = parse_secure_mode, help_heading = HEADING)]
+    pub secure_mode: SecureModeArg,
+}
+
+/// Marks every call and push for encryption, and asks for encrypted replies (`--secure`).
+struct MarkSecure;
+
+impl Plugin for MarkSecure {
+    fn name(&self) -> &str {
+        "mark-secure"
+    }
+    fn pre_write_call(&self, _: &Session, message: &mut Message) -> HookResult {
+        message.meta.set(SECURE_KEY, "true");
+        message.meta.set(ACCEPT_SECURE_KEY, "true");
+        Ok(())
+    }
+    fn pre_write_push(&self, _: &Session, message: &mut Message) -> HookResult {
+        message.meta.set(SECURE_KEY, "true");
+        Ok(())
+    }
+}
+
+/// `--secure-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecureModeArg(pub SecureMode);
+
+impl Default for SecureModeArg {
+    fn default() -> Self {
+        SecureModeArg(SecureMode::Go)
+    }
+}
+
+fn parse_secure_mode(text: &str) -> Result<SecureModeArg, String> {
+    match text {
+        "go" => Ok(SecureModeArg(SecureMode::Go)),
+        "aead" => Ok(SecureModeArg(SecureMode::Aead)),
+        other => Err(format!("{other:?}: use go or aead")),
+    }
 }
 
 impl PeerArgs {
@@ -108,13 +154,23 @@ impl PeerArgs {
         if let Some(secs) = self.heartbeat {
             args.extend(["--heartbeat".into(), secs.to_string()]);
         }
+        if let Some(key) = &self.secure {
+            args.extend(["--secure".into(), key.clone()]);
+        }
+        if self.secure_mode.0 == SecureMode::Aead {
+            args.extend(["--secure-mode".into(), "aead".into()]);
+        }
         args
     }
 
     /// The plugins a serving peer gets from these options: the heartbeat's answering side
-    /// always, the auth checker with `--auth`, a pinger with `--heartbeat`.
-    pub fn server_plugins(&self, builder: PeerBuilder) -> PeerBuilder {
+    /// always, the auth checker with `--auth`, a pinger with `--heartbeat`, the secure plugin
+    /// with `--secure`.
+    pub fn server_plugins(&self, builder: PeerBuilder) -> Result<PeerBuilder, CliError> {
         let mut builder = self.pinger(builder.with(Pong::new()));
+        if let Some(secure) = self.secure()? {
+            builder = builder.plugin(secure);
+        }
         if let Some(token) = self.auth.clone() {
             builder = builder.plugin(
                 Checker::new(move |presented: String, _: AuthInfo| {
@@ -130,7 +186,15 @@ impl PeerArgs {
                 .codec(CodecId::PLAIN),
             );
         }
-        builder
+        Ok(builder)
+    }
+
+    /// The secure plugin, with `--secure`.
+    fn secure(&self) -> Result<Option<Secure>, CliError> {
+        let Some(key) = &self.secure else { return Ok(None) };
+        Secure::new(self.secure_mode.0, 600, key.as_bytes())
+            .map(Some)
+            .map_err(|e| CliError::Usage(format!("--secure: {e}")))
     }
 
     /// A pinger, with `--heartbeat`.
@@ -142,9 +206,13 @@ impl PeerArgs {
     }
 
     /// The plugins a dialing peer gets from these options: the auth bearer with `--auth`, a
-    /// pinger with `--heartbeat`.
-    pub fn client_plugins(&self, builder: PeerBuilder) -> PeerBuilder {
+    /// pinger with `--heartbeat`, the secure plugin (with every call and push marked secure)
+    /// with `--secure`.
+    pub fn client_plugins(&self, builder: PeerBuilder) -> Result<PeerBuilder, CliError> {
         let mut builder = self.pinger(builder);
+        if let Some(secure) = self.secure()? {
+            builder = builder.plugin(MarkSecure).plugin(secure);
+        }
         if let Some(token) = self.auth.clone() {
             builder = builder.plugin(
                 Bearer::new(move || {
@@ -154,7 +222,7 @@ impl PeerArgs {
                 .codec(CodecId::PLAIN),
             );
         }
-        builder
+        Ok(builder)
     }
 }
 
@@ -395,6 +463,8 @@ mod tests {
             max_sessions: Some(3),
             auth: Some("s3cret".into()),
             heartbeat: Some(5),
+            secure: Some("cipherkey1234567".into()),
+            secure_mode: SecureModeArg(SecureMode::Aead),
         };
         #[derive(clap::Parser)]
         struct Wrapper {

@@ -72,7 +72,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let listen = args.listen.clone().unwrap_or_else(|| config.listen_addr());
     let network = config.network;
     let mut builder = Peer::builder().config(config).router(demo_service::router());
-    builder = args.peer.server_plugins(builder);
+    builder = args.peer.server_plugins(builder)?;
     if args.qps > 0 {
         let overloader = Overloader::new(OverloaderConfig {
             max_total_qps: args.qps,

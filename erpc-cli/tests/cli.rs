@@ -536,3 +536,33 @@ fn serve_answers_go_s_heartbeat() {
         b"\x00\x00\x00\x18\x00\x011\x02\x00\x00\x06code=0\x00\x00\x6anull"
     );
 }
+
+#[test]
+fn secure_calls_work_in_both_modes_and_a_wrong_key_is_refused() {
+    for (mode, key) in [("go", "cipherkey1234567"), ("aead", "0123456789abcdef0123456789abcdef")] {
+        let server = Server::start(&["--secure", key, "--secure-mode", mode]);
+        let out = run(&[
+            "call",
+            "--secure",
+            key,
+            "--secure-mode",
+            mode,
+            &server.addr,
+            "/math/add",
+            "[1,2,3]",
+        ]);
+        assert_eq!(stdout(&out).trim(), "6", "{mode}: {}", stderr(&out));
+    }
+    let server = Server::start(&["--secure", "cipherkey1234567"]);
+    let out = run(&[
+        "call",
+        "--secure",
+        "anotherkey123456",
+        &server.addr,
+        "/math/add",
+        "[1,2,3]",
+    ]);
+    assert!(stderr(&out).contains("decrypt"), "{}", stderr(&out));
+    let out = run(&["serve", "--secure", "short"]);
+    assert_eq!(out.status.code(), Some(2), "a bad key is a usage error");
+}

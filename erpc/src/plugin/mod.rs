@@ -10,10 +10,12 @@
 mod auth;
 mod ignorecase;
 mod overloader;
+mod secure;
 
 pub use auth::{AuthInfo, Bearer, Checker};
 pub use ignorecase::IgnoreCase;
 pub use overloader::{BadInterval, Overloader, OverloaderConfig};
+pub use secure::{ACCEPT_SECURE_KEY, SECURE_KEY, Secure, SecureKeyError, SecureMode};
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
