@@ -113,7 +113,7 @@ pub use erpc_macros::service;
 pub use error::Error;
 pub use message::{Message, MessageType};
 pub use meta::Meta;
-pub use peer::{Extension, Peer, PeerBuilder};
+pub use peer::{Extension, Peer, PeerBuilder, Pool, PoolConfig};
 pub use router::{CallCtx, PushCtx, Router};
 pub use session::Session;
 pub use status::Status;

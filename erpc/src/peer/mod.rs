@@ -19,8 +19,10 @@
 mod admission;
 mod dial;
 mod listen;
+mod pool;
 
 use admission::Admission;
+pub use pool::{Pool, PoolConfig, PoolStats};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
