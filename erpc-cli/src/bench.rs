@@ -357,7 +357,15 @@ async fn measure(
         // The server child's certificate is self-signed.
         client = client.tls_client(erpc::net::tls::insecure_client_config());
     }
-    let client = client.build().map_err(|e| e.to_string())?;
+    let client = args
+        .peer
+        .client_plugins(client)
+        .map_err(|e| match e {
+            CliError::Usage(why) | CliError::Failed(why) => why,
+            CliError::Status(status) => status.to_string(),
+        })?
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut sessions = Vec::new();
     for _ in 0..args.conns.max(1) {
         sessions.push(

@@ -141,7 +141,9 @@ impl Connection {
     /// back) and dials.
     pub async fn dial(&self, config: PeerConfig, addr: &str, router: Router) -> Result<(Peer, Session), CliError> {
         let proto = self.proto()?;
-        let mut builder = Peer::builder().config(config).router(router);
+        let mut builder = self
+            .peer
+            .client_plugins(Peer::builder().config(config).router(router))?;
         if self.tls {
             let tls = match (&self.ca, self.insecure) {
                 (_, true) => erpc::net::tls::insecure_client_config(),

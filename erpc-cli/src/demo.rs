@@ -30,9 +30,9 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     };
     let config = args.peer.resolve(defaults, |_| {})?;
 
-    let server = Peer::builder()
-        .config(config.clone())
-        .router(demo_service::router())
+    let server = args
+        .peer
+        .server_plugins(Peer::builder().config(config.clone()).router(demo_service::router()))?
         .build()
         .map_err(|e| failed(&e))?;
     let addr = server.listen().await.map_err(|e| failed(&e))?;
@@ -51,9 +51,9 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             Ok::<_, Status>(())
         }
     });
-    let client = Peer::builder()
-        .config(config)
-        .router(client_routes)
+    let client = args
+        .peer
+        .client_plugins(Peer::builder().config(config).router(client_routes))?
         .build()
         .map_err(|e| failed(&e))?;
     let session = client.dial(&addr).await.map_err(CliError::Status)?;

@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use erpc::PeerConfig;
+use erpc::Session;
 use erpc::config::{Network, duration};
+use erpc::heartbeat::{Ping, Pong};
+use erpc::message::Message;
+use erpc::plugin::{ACCEPT_SECURE_KEY, AuthInfo, Bearer, Checker, HookResult, Plugin, SECURE_KEY, Secure, SecureMode};
+use erpc::{CodecId, PeerBuilder, PeerConfig, Status};
 use serde_json::{Map, Value};
 
 use crate::CliError;
@@ -44,6 +48,59 @@ pub struct PeerArgs {
     /// query string, e.g. /erpc?token=abc). [default: /]
     #[arg(long, value_name = "PATH", help_heading = HEADING)]
     pub ws_path: Option<String>,
+    /// Connection authentication, as Go eRPC's auth plugins do it: `serve` lets in only
+    /// clients that present TOKEN; the other commands present it. Plain text, compared
+    /// exactly; the verdict is `pass`.
+    #[arg(long, value_name = "TOKEN", help_heading = HEADING)]
+    pub auth: Option<String>,
+    /// Ping the other end every SECS seconds of quiet (at least 3) and close the session if
+    /// it does not answer, as Go eRPC's heartbeat does. `serve` always answers pings.
+    #[arg(long, value_name = "SECS", help_heading = HEADING)]
+    pub heartbeat: Option<u64>,
+    /// Encrypt bodies with this key (16, 24 or 32 bytes; 32 for `--secure-mode aead`), as Go
+    /// eRPC's secure plugin does: clients encrypt every call and push and ask for encrypted
+    /// replies; `serve` decrypts them and answers in kind.
+    #[arg(long, value_name = "KEY", help_heading = HEADING)]
+    pub secure: Option<String>,
+    /// `go` (AES-ECB, Go-compatible, no integrity) or `aead` (AES-256-GCM, erpc only).
+    #[arg(long, value_name = "MODE", default_value = "go", value_parser = parse_secure_mode, help_heading = HEADING)]
+    pub secure_mode: SecureModeArg,
+}
+
+/// Marks every call and push for encryption, and asks for encrypted replies (`--secure`).
+struct MarkSecure;
+
+impl Plugin for MarkSecure {
+    fn name(&self) -> &str {
+        "mark-secure"
+    }
+    fn pre_write_call(&self, _: &Session, message: &mut Message) -> HookResult {
+        message.meta.set(SECURE_KEY, "true");
+        message.meta.set(ACCEPT_SECURE_KEY, "true");
+        Ok(())
+    }
+    fn pre_write_push(&self, _: &Session, message: &mut Message) -> HookResult {
+        message.meta.set(SECURE_KEY, "true");
+        Ok(())
+    }
+}
+
+/// `--secure-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecureModeArg(pub SecureMode);
+
+impl Default for SecureModeArg {
+    fn default() -> Self {
+        SecureModeArg(SecureMode::Go)
+    }
+}
+
+fn parse_secure_mode(text: &str) -> Result<SecureModeArg, String> {
+    match text {
+        "go" => Ok(SecureModeArg(SecureMode::Go)),
+        "aead" => Ok(SecureModeArg(SecureMode::Aead)),
+        other => Err(format!("{other:?}: use go or aead")),
+    }
 }
 
 impl PeerArgs {
@@ -101,7 +158,81 @@ impl PeerArgs {
         if let Some(path) = &self.ws_path {
             args.extend(["--ws-path".into(), path.clone()]);
         }
+        if let Some(token) = &self.auth {
+            args.extend(["--auth".into(), token.clone()]);
+        }
+        if let Some(secs) = self.heartbeat {
+            args.extend(["--heartbeat".into(), secs.to_string()]);
+        }
+        if let Some(key) = &self.secure {
+            args.extend(["--secure".into(), key.clone()]);
+        }
+        if self.secure_mode.0 == SecureMode::Aead {
+            args.extend(["--secure-mode".into(), "aead".into()]);
+        }
         args
+    }
+
+    /// The plugins a serving peer gets from these options: the heartbeat's answering side
+    /// always, the auth checker with `--auth`, a pinger with `--heartbeat`, the secure plugin
+    /// with `--secure`.
+    pub fn server_plugins(&self, builder: PeerBuilder) -> Result<PeerBuilder, CliError> {
+        let mut builder = self.pinger(builder.with(Pong::new()));
+        if let Some(secure) = self.secure()? {
+            builder = builder.plugin(secure);
+        }
+        if let Some(token) = self.auth.clone() {
+            builder = builder.plugin(
+                Checker::new(move |presented: String, _: AuthInfo| {
+                    let passed = presented == token;
+                    async move {
+                        if passed {
+                            Ok("pass")
+                        } else {
+                            Err(Status::with_cause(403, "auth fail", "wrong token"))
+                        }
+                    }
+                })
+                .codec(CodecId::PLAIN),
+            );
+        }
+        Ok(builder)
+    }
+
+    /// The secure plugin, with `--secure`.
+    fn secure(&self) -> Result<Option<Secure>, CliError> {
+        let Some(key) = &self.secure else { return Ok(None) };
+        Secure::new(self.secure_mode.0, 600, key.as_bytes())
+            .map(Some)
+            .map_err(|e| CliError::Usage(format!("--secure: {e}")))
+    }
+
+    /// A pinger, with `--heartbeat`.
+    fn pinger(&self, builder: PeerBuilder) -> PeerBuilder {
+        match self.heartbeat {
+            Some(secs) => builder.plugin(Ping::new(Duration::from_secs(secs), true)),
+            None => builder,
+        }
+    }
+
+    /// The plugins a dialing peer gets from these options: the auth bearer with `--auth`, a
+    /// pinger with `--heartbeat`, the secure plugin (with every call and push marked secure)
+    /// with `--secure`.
+    pub fn client_plugins(&self, builder: PeerBuilder) -> Result<PeerBuilder, CliError> {
+        let mut builder = self.pinger(builder);
+        if let Some(secure) = self.secure()? {
+            builder = builder.plugin(MarkSecure).plugin(secure);
+        }
+        if let Some(token) = self.auth.clone() {
+            builder = builder.plugin(
+                Bearer::new(move || {
+                    let token = token.clone();
+                    async move { Ok::<_, Status>(token) }
+                })
+                .codec(CodecId::PLAIN),
+            );
+        }
+        Ok(builder)
     }
 }
 
@@ -342,6 +473,10 @@ mod tests {
             max_message_size: Some(65536),
             max_sessions: Some(3),
             ws_path: Some("/erpc?token=1".into()),
+            auth: Some("s3cret".into()),
+            heartbeat: Some(5),
+            secure: Some("cipherkey1234567".into()),
+            secure_mode: SecureModeArg(SecureMode::Aead),
         };
         #[derive(clap::Parser)]
         struct Wrapper {

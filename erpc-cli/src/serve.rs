@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use erpc::config::Network;
+use erpc::plugin::{Overloader, OverloaderConfig};
 use erpc::{Peer, PeerConfig};
 use tokio::io::AsyncReadExt;
 
@@ -30,6 +31,10 @@ pub struct ServeArgs {
     /// Serve TLS with a fresh self-signed certificate (clients need --tls --insecure).
     #[arg(long)]
     tls: bool,
+    /// Calls and pushes taken per second, all sessions together (the overloader plugin; beyond
+    /// it calls are answered `500 qps overload`, pushes dropped). 0: no limit.
+    #[arg(long, default_value_t = 0)]
+    qps: u32,
     /// Stop when standard input closes (for a parent process that runs the server).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
@@ -67,6 +72,15 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let listen = args.listen.clone().unwrap_or_else(|| config.listen_addr());
     let network = config.network;
     let mut builder = Peer::builder().config(config).router(demo_service::router());
+    builder = args.peer.server_plugins(builder)?;
+    if args.qps > 0 {
+        let overloader = Overloader::new(OverloaderConfig {
+            max_total_qps: args.qps,
+            ..OverloaderConfig::default()
+        })
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+        builder = builder.plugin(overloader);
+    }
     // wss is WebSocket over TLS: it implies --tls.
     if args.tls || network == Network::Wss {
         let tls = erpc::net::tls::self_signed_server_config(&["localhost", "127.0.0.1"])

@@ -494,3 +494,75 @@ fn max_sessions_from_the_flag_caps_what_serve_accepts() {
     assert!(stderr(&out).contains("code=102"), "{}", stderr(&out));
     drop(held);
 }
+
+#[test]
+fn serve_with_qps_answers_calls_over_the_rate_with_go_s_status() {
+    let server = Server::start(&["--qps", "2"]);
+    // 20 calls in a moment against 2 a second: most are refused, and bench says why.
+    let out = run(&["bench", "--addr", &server.addr, "-c", "1", "-n", "20", "--json"]);
+    let said = stdout(&out) + &stderr(&out);
+    assert!(said.contains("qps overload, total_limit=2"), "{said}");
+}
+
+#[test]
+fn auth_lets_in_clients_with_the_token_only() {
+    let server = Server::start(&["--auth", "s3cret"]);
+    let out = run(&["call", "--auth", "s3cret", &server.addr, "/math/add", "[1,2,3]"]);
+    assert_eq!(stdout(&out).trim(), "6", "{}", stderr(&out));
+    let out = run(&["call", "--auth", "guess", &server.addr, "/math/add", "[1,2,3]"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("wrong token"),
+        "the checker's cause: {}",
+        stderr(&out)
+    );
+    let out = run(&["call", &server.addr, "/math/add", "[1,2,3]"]);
+    assert_ne!(out.status.code(), Some(0), "a client without the token was served");
+}
+
+#[test]
+fn serve_answers_go_s_heartbeat() {
+    use std::io::{Read, Write};
+    // No status pushes: the first frame back is the answer.
+    let server = Server::spawn(&["--listen", "127.0.0.1:0", "--push-interval", "0"], Stdio::null());
+    let mut go = std::net::TcpStream::connect(&server.addr).unwrap();
+    go.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    go.write_all(b"\x00\x00\x00\x23\x00\x011\x01\x0a/heartbeat\x00\x06code=0\x00\x05hb_=3\x6a")
+        .unwrap();
+    let mut pong = [0u8; 24];
+    go.read_exact(&mut pong).unwrap();
+    assert_eq!(
+        &pong[..],
+        b"\x00\x00\x00\x18\x00\x011\x02\x00\x00\x06code=0\x00\x00\x6anull"
+    );
+}
+
+#[test]
+fn secure_calls_work_in_both_modes_and_a_wrong_key_is_refused() {
+    for (mode, key) in [("go", "cipherkey1234567"), ("aead", "0123456789abcdef0123456789abcdef")] {
+        let server = Server::start(&["--secure", key, "--secure-mode", mode]);
+        let out = run(&[
+            "call",
+            "--secure",
+            key,
+            "--secure-mode",
+            mode,
+            &server.addr,
+            "/math/add",
+            "[1,2,3]",
+        ]);
+        assert_eq!(stdout(&out).trim(), "6", "{mode}: {}", stderr(&out));
+    }
+    let server = Server::start(&["--secure", "cipherkey1234567"]);
+    let out = run(&[
+        "call",
+        "--secure",
+        "anotherkey123456",
+        &server.addr,
+        "/math/add",
+        "[1,2,3]",
+    ]);
+    assert!(stderr(&out).contains("decrypt"), "{}", stderr(&out));
+    let out = run(&["serve", "--secure", "short"]);
+    assert_eq!(out.status.code(), Some(2), "a bad key is a usage error");
+}

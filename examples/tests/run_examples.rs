@@ -64,10 +64,22 @@ fn self_contained_examples_run_and_say_what_they_show() {
         ("session_age", "102 Connection Closed"),
         ("twoway", "a violin will be shipped to 221B Baker Street"),
         ("unix", "hello ann over a unix socket"),
+        ("overloader", "after raising the limit: pong"),
+        ("secure", "the caller reads: hello, ann"),
+        ("auth", "ann is \"ann\" to the server"),
     ] {
         let out = stdout(&run(name, &[]));
         assert!(out.contains(expected), "example {name} printed:\n{out}");
     }
+    let overloaded = stdout(&run("overloader", &[]));
+    assert!(
+        overloaded.contains("5 of 8 calls answered") && overloaded.contains("qps overload"),
+        "{overloaded}"
+    );
+    let auth = stdout(&run("auth", &[]));
+    assert!(auth.contains("the stranger: 105 Dial Failed: unknown token"), "{auth}");
+    let secure = stdout(&run("secure", &[]));
+    assert!(secure.contains("the wire carried: {\"cipherversion\""), "{secure}");
     let early = stdout(&run("early_comm", &[]));
     assert!(early.contains("stranger: 105 Dial Failed: wrong password"), "{early}");
     let detail = run("detail", &[]);

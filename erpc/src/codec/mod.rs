@@ -113,6 +113,15 @@ pub enum CodecError {
         /// The underlying error text.
         reason: String,
     },
+    /// The value decoded but is not valid (a [`Valid`](crate::router::Valid) argument): Go's
+    /// binder status, naming the parameter.
+    #[error("invalid parameter {param:?}: {reason}")]
+    Invalid {
+        /// The offending field (its path, `address.city`).
+        param: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A codec with this id or name is already registered, or the id is 0.
     #[error("cannot register codec {name:?} with id {id}: {reason}")]
     Register {

@@ -19,8 +19,10 @@
 mod admission;
 mod dial;
 mod listen;
+mod pool;
 
 use admission::Admission;
+pub use pool::{Pool, PoolConfig, PoolStats};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,6 +87,18 @@ pub struct PeerBuilder {
     proto: Arc<dyn Proto>,
     tls_server: Option<Arc<rustls::ServerConfig>>,
     tls_client: Option<Arc<rustls::ClientConfig>>,
+    /// Routes extensions add, whatever router is set.
+    extra_routes: Vec<AddRoutes>,
+}
+
+/// Routes an extension adds to the router at build time.
+type AddRoutes = Box<dyn FnOnce(&mut Router) + Send>;
+
+/// A ready-made feature that adds what it needs to a peer being built — plugins and routes
+/// together — in one step: `Peer::builder().with(Pong::new())`.
+pub trait Extension {
+    /// Adds itself to `builder`.
+    fn extend(self, builder: PeerBuilder) -> PeerBuilder;
 }
 
 impl Default for PeerBuilder {
@@ -96,6 +110,7 @@ impl Default for PeerBuilder {
             proto: Arc::new(RawProto),
             tls_server: None,
             tls_client: None,
+            extra_routes: Vec::new(),
         }
     }
 }
@@ -116,6 +131,18 @@ impl PeerBuilder {
     /// Adds a peer-level plugin (they run in the order added).
     pub fn plugin(mut self, plugin: impl Plugin) -> Self {
         self.plugins.push(Arc::new(plugin));
+        self
+    }
+
+    /// Adds an [`Extension`] (plugins and routes that belong together).
+    pub fn with(self, extension: impl Extension) -> Self {
+        extension.extend(self)
+    }
+
+    /// Adds routes to whatever router the peer ends up with (for extensions: a later
+    /// [`router`](Self::router) call does not drop them).
+    pub fn routes(mut self, add: impl FnOnce(&mut Router) + Send + 'static) -> Self {
+        self.extra_routes.push(Box::new(add));
         self
     }
 
@@ -147,7 +174,12 @@ impl PeerBuilder {
             proto,
             tls_server,
             tls_client,
+            extra_routes,
         } = self;
+        let mut router = router;
+        for add in extra_routes {
+            add(&mut router);
+        }
         let plugins = Plugins::new(plugins).map_err(|status| Error::Invalid(status.msg().to_string()))?;
         for plugin in plugins.iter() {
             plugin

@@ -7,9 +7,15 @@
 //! plugins first, then the group's, and the first error stops the chain; what an error does
 //! depends on the hook, as in Go (see each method).
 
+mod auth;
 mod ignorecase;
+mod overloader;
+mod secure;
 
+pub use auth::{AuthInfo, Bearer, Checker};
 pub use ignorecase::IgnoreCase;
+pub use overloader::{BadInterval, Overloader, OverloaderConfig};
+pub use secure::{ACCEPT_SECURE_KEY, SECURE_KEY, Secure, SecureKeyError, SecureMode};
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -53,6 +59,13 @@ pub type HookResult = Result<(), Status>;
 pub trait Plugin: Send + Sync + 'static {
     /// A unique name within the peer (used in logs and to reject duplicates).
     fn name(&self) -> &str;
+
+    /// Whether this plugin authenticates connections in PostAccept (the auth [`Checker`]):
+    /// such plugins run before all others, so no other plugin sees a connection before it is
+    /// authenticated.
+    fn authenticates(&self) -> bool {
+        false
+    }
 
     /// Before the peer is built; may change the config. An error stops `build()`.
     fn pre_new_peer(&self, config: &mut PeerConfig) -> HookResult {
@@ -165,8 +178,10 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    /// A list; fails on a duplicate name.
-    pub(crate) fn new(list: Vec<Arc<dyn Plugin>>) -> Result<Self, Status> {
+    /// A list, authenticating plugins first (otherwise in the order given); fails on a
+    /// duplicate name.
+    pub(crate) fn new(mut list: Vec<Arc<dyn Plugin>>) -> Result<Self, Status> {
+        list.sort_by_key(|p| !p.authenticates());
         for (i, p) in list.iter().enumerate() {
             if list[..i].iter().any(|q| q.name() == p.name()) {
                 return Err(Status::new(

@@ -75,6 +75,15 @@ macro_rules! incoming_accessors {
             pub fn storage(&self) -> &Storage {
                 self.0.incoming.session.storage()
             }
+            /// The received meta bound into `T` (Go's `param:"<meta>"`): each field reads the
+            /// meta key of its name (or its `#[serde(rename)]`), a `Vec` field every value of
+            /// the key, numbers and booleans parsed from text; a missing or unparsable field
+            /// is Go's binder status, `400 Invalid Parameter`. Wrap `T` in
+            /// [`Valid`](crate::router::Valid) to check its garde rules too.
+            pub fn bind_meta<T: crate::router::BindMeta>(&self) -> Result<T, Status> {
+                T::bind(&self.0.incoming.request.meta)
+                    .map_err(|(param, reason)| crate::router::binder_status(self.service_method(), &param, &reason))
+            }
         }
     };
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::ctx::{CallCtx, PushCtx};
-use crate::codec::{CodecId, DecodeBody, EncodeBody};
+use crate::codec::{CodecError, CodecId, DecodeBody, EncodeBody};
 use crate::status::Status;
 
 /// A function usable as a CALL handler. `M` only tells the two shapes apart.
@@ -114,7 +114,12 @@ impl<H: CallHandler<M>, M: 'static> ErasedCall for CallFn<H, M> {
     fn handle(&self, ctx: CallCtx, body: Bytes) -> BoxFuture<'static, Result<(CodecId, Bytes), Status>> {
         let handler = self.handler.clone();
         Box::pin(async move {
-            let arg = H::Arg::decode_body(ctx.body_codec(), body).map_err(|e| Status::bad_message(e.to_string()))?;
+            let arg = H::Arg::decode_body(ctx.body_codec(), body).map_err(|e| match e {
+                CodecError::Invalid { param, reason } => {
+                    super::binder::invalid_parameter(ctx.service_method(), &param, &reason)
+                }
+                other => Status::bad_message(other.to_string()),
+            })?;
             ctx.after_decode()?;
             let output = handler.call(ctx.clone(), arg).await?;
             let codec = ctx.reply_codec();

@@ -24,12 +24,15 @@
 //! Unknown calls get `404 Not Found` unless a fallback is set with [`Router::unknown_call`];
 //! unknown pushes are dropped unless [`Router::unknown_push`] is set.
 
+mod binder;
 mod ctx;
 mod dispatch;
 mod handler;
 pub mod mapper;
 
 pub use crate::plugin::{HandlerInfo, HandlerKind};
+pub(crate) use binder::invalid_parameter as binder_status;
+pub use binder::{BindMeta, Valid};
 pub use ctx::{CallCtx, PushCtx};
 pub use handler::{CallHandler, PushHandler};
 pub use mapper::NameMapper;

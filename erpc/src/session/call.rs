@@ -10,10 +10,13 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use std::sync::Arc;
+
 use super::Session;
 use super::log;
 use super::pending::Outcome;
 use crate::codec::{CodecId, DecodeBody, EncodeBody};
+use crate::config::Settings;
 use crate::message::{Message, MessageType};
 use crate::meta::{self, Meta};
 use crate::status::{Status, code};
@@ -55,12 +58,12 @@ impl Options {
     /// Builds the message: encodes `args` with the chosen (or default) codec.
     fn message<A: EncodeBody + ?Sized>(
         self,
-        session: &Session,
+        settings: &Settings,
         mtype: MessageType,
         service_method: &str,
         args: &A,
     ) -> Result<Message, Status> {
-        let codec = self.codec.unwrap_or(session.settings().default_codec);
+        let codec = self.codec.unwrap_or(settings.default_codec);
         let body = args
             .encode_body(codec)
             .map_err(|e| Status::from_code(code::WRITE_FAILED, format!("cannot encode the arguments: {e}")))?;
@@ -76,6 +79,51 @@ impl Options {
             body,
             xfer_pipe,
         })
+    }
+}
+
+/// Lends sessions for single calls and pushes: the session pool.
+pub(crate) trait Hire: Send + Sync + 'static {
+    /// A session to send one message on (dialed if need be).
+    fn hire(&self) -> BoxFuture<'_, Result<Session, Status>>;
+    /// The settings of the peer the sessions belong to.
+    fn settings(&self) -> &Settings;
+}
+
+/// Where a call or push goes.
+enum Target<'a> {
+    Session(&'a Session),
+    Pool(Arc<dyn Hire>),
+}
+
+impl Target<'_> {
+    fn settings(&self) -> &Settings {
+        match self {
+            Target::Session(session) => session.settings(),
+            Target::Pool(pool) => pool.settings(),
+        }
+    }
+
+    fn resolve(self) -> Resolve {
+        match self {
+            Target::Session(session) => Resolve::Ready(session.clone()),
+            Target::Pool(pool) => Resolve::Hire(pool),
+        }
+    }
+}
+
+/// A target made owned, to be resolved into a session when the message goes.
+enum Resolve {
+    Ready(Session),
+    Hire(Arc<dyn Hire>),
+}
+
+impl Resolve {
+    async fn session(self) -> Result<Session, Status> {
+        match self {
+            Resolve::Ready(session) => Ok(session),
+            Resolve::Hire(pool) => pool.hire().await,
+        }
     }
 }
 
@@ -106,7 +154,7 @@ pub struct Reply<R> {
 /// ```
 #[must_use = "a call does nothing until awaited or started"]
 pub struct Call<'a, A: ?Sized, R> {
-    session: &'a Session,
+    target: Target<'a>,
     service_method: &'a str,
     args: &'a A,
     options: Options,
@@ -115,8 +163,17 @@ pub struct Call<'a, A: ?Sized, R> {
 
 impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
     pub(crate) fn new(session: &'a Session, service_method: &'a str, args: &'a A) -> Self {
+        Self::to(Target::Session(session), service_method, args)
+    }
+
+    /// A call on a session `pool` hires when the call is sent.
+    pub(crate) fn on_pool(pool: Arc<dyn Hire>, service_method: &'a str, args: &'a A) -> Self {
+        Self::to(Target::Pool(pool), service_method, args)
+    }
+
+    fn to(target: Target<'a>, service_method: &'a str, args: &'a A) -> Self {
         Call {
-            session,
+            target,
             service_method,
             args,
             options: Options::default(),
@@ -148,26 +205,30 @@ impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
 }
 
 impl<A: EncodeBody + ?Sized, R: DecodeBody> Call<'_, A, R> {
-    fn prepare(self) -> (Session, Result<Message, Status>, Option<Duration>) {
-        let session = self.session.clone();
-        let timeout = self.options.timeout.unwrap_or(session.settings().call_timeout);
+    fn prepare(self) -> (Resolve, Result<Message, Status>, Option<Duration>) {
+        let settings = self.target.settings();
+        let timeout = self.options.timeout.unwrap_or(settings.call_timeout);
         let msg = self
             .options
-            .message(&session, MessageType::Call, self.service_method, self.args);
-        (session, msg, timeout)
+            .message(settings, MessageType::Call, self.service_method, self.args);
+        (self.target.resolve(), msg, timeout)
     }
 
     /// Sends the call and waits for the reply, with its meta and codec.
     pub async fn reply(self) -> Result<Reply<R>, Status> {
-        let (session, msg, timeout) = self.prepare();
-        exchange(session, msg?, timeout).await
+        let (target, msg, timeout) = self.prepare();
+        let msg = msg?;
+        exchange(target.session().await?, msg, timeout).await
     }
 
     /// Sends the call in the background and returns a handle to await the reply later.
     /// The arguments are encoded now.
     pub fn start(self) -> PendingCall<R> {
-        let (session, msg, timeout) = self.prepare();
-        let task = tokio::spawn(async move { exchange(session, msg?, timeout).await });
+        let (target, msg, timeout) = self.prepare();
+        let task = tokio::spawn(async move {
+            let msg = msg?;
+            exchange(target.session().await?, msg, timeout).await
+        });
         PendingCall { task }
     }
 }
@@ -177,15 +238,19 @@ impl<'a, A: EncodeBody + ?Sized, R: DecodeBody> IntoFuture for Call<'a, A, R> {
     type IntoFuture = BoxFuture<'a, Result<R, Status>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let (session, msg, timeout) = self.prepare();
+        let (target, msg, timeout) = self.prepare();
         // The exchange future itself, not wrapped in an async block: a block would keep its
         // own copy of the session, message and timeout next to the exchange's. The boxed
         // future is allocated and freed once per call, often on different worker threads, so
         // it must stay within the allocator's per-thread cache (about 1 KiB with glibc);
         // larger, each call takes the allocator's arena locks and the workers contend.
-        match msg {
-            Ok(msg) => Box::pin(call_future(session, msg, timeout)),
-            Err(status) => Box::pin(std::future::ready(Err(status))),
+        match (target, msg) {
+            (Resolve::Ready(session), Ok(msg)) => Box::pin(call_future(session, msg, timeout)),
+            (Resolve::Hire(pool), Ok(msg)) => Box::pin(async move {
+                let session = pool.hire().await?;
+                call_future(session, msg, timeout).await
+            }),
+            (_, Err(status)) => Box::pin(std::future::ready(Err(status))),
         }
     }
 }
@@ -302,7 +367,7 @@ impl Outcome {
 /// writing on a live connection.
 #[must_use = "a push does nothing until awaited"]
 pub struct Push<'a, A: ?Sized> {
-    session: &'a Session,
+    target: Target<'a>,
     service_method: &'a str,
     args: &'a A,
     options: Options,
@@ -310,8 +375,17 @@ pub struct Push<'a, A: ?Sized> {
 
 impl<'a, A: EncodeBody + ?Sized> Push<'a, A> {
     pub(crate) fn new(session: &'a Session, service_method: &'a str, args: &'a A) -> Self {
+        Self::to(Target::Session(session), service_method, args)
+    }
+
+    /// A push on a session `pool` hires when the push is sent.
+    pub(crate) fn on_pool(pool: Arc<dyn Hire>, service_method: &'a str, args: &'a A) -> Self {
+        Self::to(Target::Pool(pool), service_method, args)
+    }
+
+    fn to(target: Target<'a>, service_method: &'a str, args: &'a A) -> Self {
         Push {
-            session,
+            target,
             service_method,
             args,
             options: Options::default(),
@@ -333,13 +407,15 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
     type IntoFuture = BoxFuture<'a, Result<(), Status>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let session = self.session.clone();
-        let timeout = self.options.timeout.unwrap_or(session.settings().push_timeout);
+        let settings = self.target.settings();
+        let timeout = self.options.timeout.unwrap_or(settings.push_timeout);
         let msg = self
             .options
-            .message(&session, MessageType::Push, self.service_method, self.args);
+            .message(settings, MessageType::Push, self.service_method, self.args);
+        let target = self.target.resolve();
         Box::pin(async move {
             let mut msg = msg?;
+            let session = target.session().await?;
             let env = session.env();
             let started = env.settings.count_time.then(Instant::now);
             let deadline = super::deadline_after(timeout);

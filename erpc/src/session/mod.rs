@@ -26,6 +26,7 @@ mod registry;
 mod storage;
 mod watchdog;
 
+pub(crate) use call::Hire;
 pub use call::{Call, PendingCall, Push, Reply};
 pub use pre::PreSession;
 pub use registry::{Broadcast, Sessions};

@@ -84,6 +84,11 @@ impl Sessions {
         self.registry.upgrade().map(|r| r.all()).unwrap_or_default()
     }
 
+    /// Whether the peer is still there (dropped peers have no sessions and get none).
+    pub fn is_peer_alive(&self) -> bool {
+        self.registry.strong_count() > 0
+    }
+
     /// Number of live sessions.
     pub fn len(&self) -> usize {
         self.registry.upgrade().map_or(0, |r| r.len())

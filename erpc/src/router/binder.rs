@@ -1,0 +1,116 @@
+//! Argument binding and validation (Go's `binder` plugin, extensions.md §2), the Rust way: a
+//! handler that takes [`Valid<T>`] gets its argument checked with [garde] after decoding, and
+//! meta binds into a typed struct with [`CallCtx::bind_meta`](super::CallCtx::bind_meta).
+//! Either failure is Go's binder status: `400 Invalid Parameter`, with
+//! `{"handler": "<route>", "param": "<name>", "reason": "<text>"}` as the cause; the handler
+//! does not run.
+//!
+//! ```
+//! use erpc::router::{CallCtx, Router, Valid};
+//! use erpc::Status;
+//!
+//! #[derive(serde::Deserialize, garde::Validate)]
+//! struct Signup {
+//!     #[garde(length(min = 1, max = 32))]
+//!     name: String,
+//!     #[garde(range(min = 13))]
+//!     age: u32,
+//! }
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Client {
+//!     #[serde(rename = "X-Client-Version")]
+//!     version: u32,
+//! }
+//!
+//! async fn signup(ctx: CallCtx, Valid(form): Valid<Signup>) -> Result<String, Status> {
+//!     let client: Client = ctx.bind_meta()?;
+//!     Ok(format!("welcome {} (client v{})", form.name, client.version))
+//! }
+//!
+//! let mut router = Router::new();
+//! router.call("signup", signup);
+//! ```
+//!
+//! [garde]: https://docs.rs/garde
+
+use bytes::Bytes;
+
+use crate::codec::{CodecError, CodecId, DecodeBody};
+use crate::status::{Status, code};
+
+/// A handler argument that is validated after decoding: `T`'s garde rules must hold, or the
+/// call is answered with Go's binder status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Valid<T>(pub T);
+
+impl<T> DecodeBody for Valid<T>
+where
+    T: DecodeBody + garde::Validate,
+    T::Context: Default,
+{
+    fn decode_body(codec: CodecId, body: Bytes) -> Result<Self, CodecError> {
+        let value = T::decode_body(codec, body)?;
+        value.validate().map_err(|report| {
+            let (param, reason) = report
+                .iter()
+                .next()
+                .map(|(path, error)| (path.to_string(), error.message().to_string()))
+                .unwrap_or_default();
+            CodecError::Invalid { param, reason }
+        })?;
+        Ok(Valid(value))
+    }
+}
+
+/// Go's binder status for `param` of the handler at `route`.
+pub(crate) fn invalid_parameter(route: &str, param: &str, reason: &str) -> Status {
+    let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    Status::with_cause(
+        code::BAD_MESSAGE,
+        "Invalid Parameter",
+        format!(
+            "{{\"handler\": {}, \"param\": {}, \"reason\": {}}}",
+            quote(route),
+            quote(param),
+            quote(reason)
+        ),
+    )
+}
+
+/// What [`CallCtx::bind_meta`](super::CallCtx::bind_meta) can bind meta into: any serde type
+/// (fields read like a query string), and [`Valid`] of one.
+pub trait BindMeta: Sized {
+    /// Binds `meta`, or says which parameter is wrong and why.
+    fn bind(meta: &crate::meta::Meta) -> Result<Self, (String, String)>;
+}
+
+impl<T: serde::de::DeserializeOwned> BindMeta for T {
+    fn bind(meta: &crate::meta::Meta) -> Result<Self, (String, String)> {
+        let query = meta.encode_query();
+        serde_html_form::from_bytes(&query).map_err(|e| {
+            let reason = e.to_string();
+            // serde names a missing field between backquotes: `name`.
+            let param = reason.split('`').nth(1).unwrap_or_default().to_string();
+            (param, reason)
+        })
+    }
+}
+
+impl<T> BindMeta for Valid<T>
+where
+    T: serde::de::DeserializeOwned + garde::Validate,
+    T::Context: Default,
+{
+    fn bind(meta: &crate::meta::Meta) -> Result<Self, (String, String)> {
+        let value = T::bind(meta)?;
+        value.validate().map_err(|report| {
+            report
+                .iter()
+                .next()
+                .map(|(path, error)| (path.to_string(), error.message().to_string()))
+                .unwrap_or_default()
+        })?;
+        Ok(Valid(value))
+    }
+}
