@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use erpc::codec::Proto;
-use erpc::{CodecId, Peer, PeerConfig, Session};
+use erpc::{CodecId, Peer, PeerConfig, Pool, PoolConfig, Session};
 use serde::Serialize;
 
 use crate::CliError;
@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// Sessions the workers share (calls are multiplexed on each).
     #[arg(long, default_value_t = 1)]
     conns: usize,
+    /// Send through a session pool of at most N sessions (each call hires the least busy)
+    /// instead of `--conns` fixed sessions.
+    #[arg(long, value_name = "N", conflicts_with = "conns")]
+    pool: Option<usize>,
     /// Use a running server instead of starting one.
     #[arg(long)]
     pub(crate) addr: Option<String>,
@@ -280,12 +284,19 @@ fn format_us(us: f64) -> String {
 }
 
 /// One call: the reply must be the message with field1 "OK" and field2 100; otherwise why not.
-async fn call_once(session: &Session, args: &Proto<BenchmarkMessage>) -> Result<(), String> {
-    match session
-        .call::<_, Proto<BenchmarkMessage>>("Hello.Say", args)
-        .codec(CodecId::PROTOBUF)
-        .await
-    {
+/// What the workers call through: a session, or a pool (`--pool`).
+#[derive(Clone)]
+enum Via {
+    Session(Session),
+    Pool(Pool),
+}
+
+async fn call_once(via: &Via, args: &Proto<BenchmarkMessage>) -> Result<(), String> {
+    let call = match via {
+        Via::Session(session) => session.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
+        Via::Pool(pool) => pool.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
+    };
+    match call.codec(CodecId::PROTOBUF).await {
         Ok(Proto(reply)) if reply.field1 == "OK" && reply.field2 == 100 => Ok(()),
         Ok(Proto(reply)) => Err(format!(
             "wrong reply (field1 {:?}, field2 {}; expected \"OK\" and 100)",
@@ -352,14 +363,27 @@ async fn measure(
         })?
         .build()
         .map_err(|e| e.to_string())?;
-    let mut sessions = Vec::new();
-    for _ in 0..args.conns.max(1) {
-        sessions.push(
-            client
-                .dial_with(addr, proto.clone())
-                .await
-                .map_err(|s| format!("cannot dial {addr}: {s}"))?,
-        );
+    let mut targets = Vec::new();
+    match args.pool {
+        Some(size) => targets.push(Via::Pool(Pool::with_proto(
+            &client,
+            addr,
+            proto.clone(),
+            PoolConfig {
+                max_sessions: size,
+                ..PoolConfig::default()
+            },
+        ))),
+        None => {
+            for _ in 0..args.conns.max(1) {
+                targets.push(Via::Session(
+                    client
+                        .dial_with(addr, proto.clone())
+                        .await
+                        .map_err(|s| format!("cannot dial {addr}: {s}"))?,
+                ));
+            }
+        }
     }
     let message = Arc::new(Proto(prepare_args()));
     let barrier = Arc::new(tokio::sync::Barrier::new(concurrency + 1));
@@ -367,7 +391,7 @@ async fn measure(
     let mut workers = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
         let quota = total / concurrency + usize::from(w < total % concurrency);
-        let session = sessions[w % sessions.len()].clone();
+        let session = targets[w % targets.len()].clone();
         let (barrier, message, done, warmup) = (barrier.clone(), message.clone(), done.clone(), args.warmup);
         // Only the progress bar reads the count: `--json` runs skip the shared counter, so
         // they measure exactly what bench-peers' driver does.

@@ -566,3 +566,33 @@ fn secure_calls_work_in_both_modes_and_a_wrong_key_is_refused() {
     let out = run(&["serve", "--secure", "short"]);
     assert_eq!(out.status.code(), Some(2), "a bad key is a usage error");
 }
+
+#[test]
+fn serve_proxies_unknown_routes_and_bench_sends_through_a_pool() {
+    let upstream = Server::start(&[]);
+    let gateway = Server::start(&["--proxy-to", &upstream.addr]);
+    // /math/add is local; an unknown route goes upstream, whose 404 comes back.
+    let out = run(&["call", &gateway.addr, "/math/add", "[1,2,3]"]);
+    assert_eq!(stdout(&out).trim(), "6", "{}", stderr(&out));
+    let out = run(&["call", &gateway.addr, "/nowhere", "1"]);
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    // An upstream that is not there: a bad gateway.
+    let lost = Server::start(&["--proxy-to", "127.0.0.1:1"]);
+    let out = run(&["call", &lost.addr, "/nowhere", "1"]);
+    assert!(stderr(&out).contains("502"), "{}", stderr(&out));
+
+    let out = run(&[
+        "bench",
+        "--addr",
+        &upstream.addr,
+        "--pool",
+        "3",
+        "-c",
+        "8",
+        "-n",
+        "200",
+        "--json",
+    ]);
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(line["errors"], 0, "{}", stderr(&out));
+}
