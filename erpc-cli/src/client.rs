@@ -140,6 +140,20 @@ impl Connection {
     /// back) and dials.
     pub async fn dial(&self, config: PeerConfig, addr: &str, router: Router) -> Result<(Peer, Session), CliError> {
         let proto = self.proto()?;
+        let peer = self.peer(config, router)?;
+        let session = peer.dial_with(addr, proto).await.map_err(|status| {
+            let why = status
+                .cause()
+                .filter(|c| !c.is_empty())
+                .unwrap_or(status.msg())
+                .to_string();
+            CliError::Failed(format!("cannot connect to {addr}: {why}"))
+        })?;
+        Ok((peer, session))
+    }
+
+    /// Builds the client peer with `config` (TLS and the peer options' plugins included).
+    pub fn peer(&self, config: PeerConfig, router: Router) -> Result<Peer, CliError> {
         let mut builder = self
             .peer
             .client_plugins(Peer::builder().config(config).router(router))?;
@@ -159,16 +173,7 @@ impl Connection {
             };
             builder = builder.tls_client(tls);
         }
-        let peer = builder.build().map_err(|e| CliError::Usage(e.to_string()))?;
-        let session = peer.dial_with(addr, proto).await.map_err(|status| {
-            let why = status
-                .cause()
-                .filter(|c| !c.is_empty())
-                .unwrap_or(status.msg())
-                .to_string();
-            CliError::Failed(format!("cannot connect to {addr}: {why}"))
-        })?;
-        Ok((peer, session))
+        builder.build().map_err(|e| CliError::Usage(e.to_string()))
     }
 }
 
