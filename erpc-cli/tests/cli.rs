@@ -581,6 +581,8 @@ fn serve_proxies_unknown_routes_and_bench_sends_through_a_pool() {
     let out = run(&["call", &lost.addr, "/nowhere", "1"]);
     assert!(stderr(&out).contains("502"), "{}", stderr(&out));
 
+    let out = run(&["call", "--pool", "2", &upstream.addr, "/math/add", "[2,2]"]);
+    assert_eq!(stdout(&out).trim(), "4", "{}", stderr(&out));
     let out = run(&[
         "bench",
         "--addr",
