@@ -30,7 +30,7 @@ pub enum ConfigError {
     #[error("default_body_codec {0:?} is not a registered codec; use json, protobuf, plain, form, xml or thrift")]
     UnknownCodec(String),
     /// The network cannot be used by this build.
-    #[error("network {0:?} is not available in this build; use tcp, tcp4, tcp6 or unix")]
+    #[error("network {0:?} is not available in this build; use tcp, tcp4, tcp6, unix or quic")]
     UnavailableNetwork(Network),
     /// A value is out of range.
     #[error("{field}: {reason}")]
@@ -590,13 +590,13 @@ mod tests {
         };
         let err = bad_codec.validate().unwrap_err().to_string();
         assert!(err.contains("yaml") && err.contains("json"), "{err}");
-        let quic = PeerConfig {
-            network: Network::Quic,
+        let kcp = PeerConfig {
+            network: Network::Kcp,
             ..PeerConfig::default()
         };
         assert!(matches!(
-            quic.validate(),
-            Err(ConfigError::UnavailableNetwork(Network::Quic))
+            kcp.validate(),
+            Err(ConfigError::UnavailableNetwork(Network::Kcp))
         ));
         assert!(PeerConfig::from_toml_str("listen_port = \"x\"").is_err());
     }

@@ -1,0 +1,432 @@
+//! QUIC with quinn (rustls, ring provider): one QUIC connection per session, carrying exactly one
+//! bidirectional stream that carries the protocol's bytes, as Go eRPC (quic-go) does.
+//!
+//! This module owns the QUIC side of a peer: the server and client configurations built from the
+//! peer's TLS configs (ALPN, self-signed default certificate, skip-verify default client),
+//! the transport parameters taken from `PeerConfig`, the listener (one quinn [`Endpoint`] per
+//! listener, one UDP socket) and dialing (one endpoint per dial, as Go opens one UDP socket per
+//! dial, so each dialed session has a local address — its id — of its own).
+//!
+//! A stream is announced to the other end only by its first data (QUIC opens streams
+//! implicitly): the listener hands a connection to the accept path once the client has sent
+//! its first bytes, exactly as Go's listener does. Until then the connection waits in the
+//! listener (at most `idle_timeout` when one is set), concurrently with other handshakes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{ConnectionError, Endpoint, ReadError, RecvStream, SendStream};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{Conn, Io, ReadHalf, SocketOptions, WriteHalf};
+
+/// The ALPN protocols offered and accepted when the TLS config names none: those of Go eRPC's
+/// TLS helpers (`http/1.1`, `h2`), which quic-go requires both ends to agree on.
+pub const DEFAULT_ALPN: [&[u8]; 2] = [b"http/1.1", b"h2"];
+
+/// Keep-alive period when `PeerConfig::keepalive` is not set: Go's QUIC listener's.
+const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// QUIC's own idle timeout (no packet at all, keep-alives included): quic-go's default. It only
+/// detects a vanished peer; the session's `idle_timeout` still applies to messages.
+const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(30);
+
+/// Connections that finished their handshake and sent their first bytes, waiting for the accept
+/// loop.
+const ACCEPT_QUEUE: usize = 64;
+
+/// What a QUIC listener or dialer takes from the peer's configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct QuicSettings {
+    /// Keep-alive period (PING frames).
+    pub(crate) keepalive: Duration,
+    /// Bounds the QUIC handshake.
+    pub(crate) handshake_timeout: Option<Duration>,
+    /// Bounds the wait of an accepted connection for its stream's first bytes.
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+impl QuicSettings {
+    pub(crate) fn new(socket: &SocketOptions, handshake_timeout: Option<Duration>, idle_timeout: Option<Duration>) -> Self {
+        QuicSettings {
+            keepalive: socket.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
+            handshake_timeout,
+            idle_timeout,
+        }
+    }
+
+    fn transport(&self) -> Arc<quinn::TransportConfig> {
+        let mut transport = quinn::TransportConfig::default();
+        // A keep-alive period at or past the idle timeout would let idle connections die.
+        let max_idle = DEFAULT_MAX_IDLE.max(self.keepalive * 2);
+        transport
+            .keep_alive_interval(Some(self.keepalive))
+            .max_idle_timeout(quinn::IdleTimeout::try_from(max_idle).ok());
+        Arc::new(transport)
+    }
+}
+
+/// With the default ALPN protocols if the config names none.
+fn with_alpn(mut alpn: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    if alpn.is_empty() {
+        alpn = DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect();
+    }
+    alpn
+}
+
+/// The process-wide self-signed config QUIC listeners use when the peer has none (as Go).
+fn default_server_tls() -> io::Result<Arc<rustls::ServerConfig>> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ServerConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| super::tls::self_signed_server_config(&["localhost"]).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(io::Error::other)
+}
+
+/// The quinn server config: the peer's TLS config (or a self-signed one) with the default ALPN
+/// protocols if it names none. QUIC needs TLS 1.3.
+pub(crate) fn server_config(
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    settings: &QuicSettings,
+) -> io::Result<quinn::ServerConfig> {
+    let mut tls = match tls {
+        Some(tls) => (**tls).clone(),
+        None => (*default_server_tls()?).clone(),
+    };
+    tls.alpn_protocols = with_alpn(std::mem::take(&mut tls.alpn_protocols));
+    let crypto = QuicServerConfig::try_from(tls)
+        .map_err(|e| invalid(format!("the TLS server config cannot be used for QUIC: {e}")))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(settings.transport());
+    Ok(config)
+}
+
+/// The quinn client config: the peer's TLS config or, as Go, one that skips certificate
+/// verification; with the default ALPN protocols if it names none.
+pub(crate) fn client_config(
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    settings: &QuicSettings,
+) -> io::Result<quinn::ClientConfig> {
+    let mut tls = match tls {
+        Some(tls) => (**tls).clone(),
+        None => (*super::tls::insecure_client_config()).clone(),
+    };
+    tls.alpn_protocols = with_alpn(std::mem::take(&mut tls.alpn_protocols));
+    let crypto = QuicClientConfig::try_from(tls)
+        .map_err(|e| invalid(format!("the TLS client config cannot be used for QUIC: {e}")))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(settings.transport());
+    Ok(config)
+}
+
+/// The session's stream: both directions of the connection's one bidirectional stream.
+pub(crate) struct QuicStream {
+    recv: RecvHalf,
+    send: SendHalf,
+}
+
+impl QuicStream {
+    fn new(conn: quinn::Connection, send: SendStream, recv: RecvStream) -> Self {
+        QuicStream {
+            recv: RecvHalf { recv },
+            send: SendHalf {
+                send,
+                conn,
+                acked: None,
+            },
+        }
+    }
+
+    pub(crate) fn into_split(self) -> (ReadHalf, WriteHalf) {
+        (ReadHalf::Quic(self.recv), Box::new(self.send))
+    }
+}
+
+impl AsyncRead for QuicStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.recv).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for QuicStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.send).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.send).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.send).poll_shutdown(cx)
+    }
+}
+
+/// The receiving side. The other end closing the connection (rather than only finishing the
+/// stream) reads as the end of the stream, as a TCP close does.
+pub(crate) struct RecvHalf {
+    recv: RecvStream,
+}
+
+impl AsyncRead for RecvHalf {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match ready!(Pin::new(&mut self.recv).poll_read(cx, buf)) {
+            Err(e) if closed_by_application(&e) => Poll::Ready(Ok(())),
+            other => Poll::Ready(other),
+        }
+    }
+}
+
+fn closed_by_application(e: &io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|inner| inner.downcast_ref::<ReadError>()),
+        Some(ReadError::ConnectionLost(
+            ConnectionError::ApplicationClosed(_) | ConnectionError::LocallyClosed
+        ))
+    )
+}
+
+/// The sending side. It holds the connection, which QUIC closes (code 0) once the stream and
+/// this handle are gone; shutting down finishes the stream and waits until the other end has
+/// every byte, so closing the connection right after cannot discard the last replies.
+pub(crate) struct SendHalf {
+    send: SendStream,
+    conn: quinn::Connection,
+    acked: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+}
+
+impl AsyncWrite for SendHalf {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.send).poll_write(cx, buf).map_err(io::Error::from)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.acked.is_none() {
+            // Finishing twice is an error in quinn; an already-closed stream has nothing left.
+            let _ = self.send.finish();
+            let stopped = self.send.stopped();
+            self.acked = Some(Box::pin(async move {
+                let _ = stopped.await;
+            }));
+        }
+        let acked = self.acked.as_mut().expect("set above");
+        ready!(acked.as_mut().poll(cx));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for SendHalf {
+    fn drop(&mut self) {
+        // Go closes the connection with application code 0 and no reason.
+        self.conn.close(0u32.into(), b"");
+    }
+}
+
+/// A QUIC listener: its endpoint and the connections whose stream has begun.
+pub(crate) struct QuicListener {
+    endpoint: Endpoint,
+    ready: Mutex<mpsc::Receiver<Conn>>,
+    accepting: JoinHandle<()>,
+}
+
+impl QuicListener {
+    /// Binds a UDP socket on `addr` and starts accepting QUIC connections on it.
+    pub(crate) async fn bind(addr: &str, config: quinn::ServerConfig, settings: &QuicSettings) -> io::Result<Self> {
+        let addrs = resolve(addr).await?;
+        let mut last = io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{addr} resolves to no usable address"),
+        );
+        for sa in addrs {
+            match Endpoint::server(config.clone(), sa) {
+                Ok(endpoint) => {
+                    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+                    let accepting = tokio::spawn(accept_loop(endpoint.clone(), tx, settings.clone()));
+                    return Ok(QuicListener {
+                        endpoint,
+                        ready: Mutex::new(rx),
+                        accepting,
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The next connection whose client has opened its stream.
+    pub(crate) async fn accept(&self) -> io::Result<Conn> {
+        self.ready
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the QUIC endpoint is closed"))
+    }
+
+    /// The bound UDP address.
+    pub(crate) fn local_addr(&self) -> String {
+        self.endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    /// The endpoint, for the peer to close once its sessions are closed.
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl Drop for QuicListener {
+    fn drop(&mut self) {
+        // Stop taking new connections (the endpoint refuses them) but keep the socket: the
+        // sessions already accepted still run on it until the peer closes them.
+        self.accepting.abort();
+        self.endpoint.set_server_config(None);
+    }
+}
+
+/// Accepts connections; each one's handshake and wait for its stream run concurrently, so a
+/// slow or silent client delays no other.
+async fn accept_loop(endpoint: Endpoint, ready: mpsc::Sender<Conn>, settings: QuicSettings) {
+    let Ok(bound) = endpoint.local_addr() else { return };
+    let mut pending = JoinSet::new();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => {
+                    pending.spawn(accept_one(incoming, bound, ready.clone(), settings.clone()));
+                }
+                None => break,
+            },
+            Some(_) = pending.join_next(), if !pending.is_empty() => {}
+        }
+    }
+}
+
+async fn accept_one(incoming: quinn::Incoming, bound: SocketAddr, ready: mpsc::Sender<Conn>, settings: QuicSettings) {
+    let remote = incoming.remote_address();
+    let connection = async {
+        let connecting = incoming.accept().map_err(|e| e.to_string())?;
+        bounded(settings.handshake_timeout, connecting, "the QUIC handshake")
+            .await?
+            .map_err(|e| e.to_string())
+    };
+    let connection = match connection.await {
+        Ok(connection) => connection,
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "QUIC connection refused");
+            return;
+        }
+    };
+    let stream = bounded(settings.idle_timeout, connection.accept_bi(), "the first stream").await;
+    let (send, recv) = match stream {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "QUIC connection ended before its stream");
+            return;
+        }
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "QUIC connection closed");
+            connection.close(0u32.into(), b"");
+            return;
+        }
+    };
+    let conn = Conn {
+        local_addr: SocketAddr::new(connection.local_ip().unwrap_or(bound.ip()), bound.port()).to_string(),
+        remote_addr: remote.to_string(),
+        io: Io::Quic(QuicStream::new(connection, send, recv)),
+    };
+    let _ = ready.send(conn).await;
+}
+
+/// Runs `fut` within `limit` (if any); the error names `what` timed out.
+async fn bounded<F: Future>(limit: Option<Duration>, fut: F, what: &str) -> Result<F::Output, String> {
+    match limit {
+        None => Ok(fut.await),
+        Some(limit) => tokio::time::timeout(limit, fut)
+            .await
+            .map_err(|_| format!("{what} did not finish within {limit:?}")),
+    }
+}
+
+/// Dials `addr` over QUIC from a UDP socket of its own (bound to `local`, else to any address
+/// of the remote's family), then opens the session's stream.
+pub(crate) async fn connect(
+    addr: &str,
+    local: Option<&str>,
+    config: &quinn::ClientConfig,
+    settings: &QuicSettings,
+) -> io::Result<Conn> {
+    let remote = resolve(addr)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{addr} resolves to no address")))?;
+    let bind: SocketAddr = match local {
+        Some(local) => local
+            .parse()
+            .map_err(|e| invalid(format!("bad local address {local:?}: {e}")))?,
+        None if remote.is_ipv4() => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let endpoint = Endpoint::client(bind)?;
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host).trim_matches(['[', ']']);
+    let host = if host.is_empty() { "localhost" } else { host };
+    let connecting = endpoint
+        .connect_with(config.clone(), remote, host)
+        .map_err(|e| invalid(format!("cannot dial {addr} over QUIC: {e}")))?;
+    let connection = bounded(settings.handshake_timeout, connecting, "the QUIC handshake")
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::TimedOut, e))?
+        .map_err(|e| handshake_error(addr, e))?;
+    let (send, recv) = connection.open_bi().await.map_err(io::Error::other)?;
+    let local_addr = endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    Ok(Conn {
+        local_addr,
+        remote_addr: remote.to_string(),
+        io: Io::Quic(QuicStream::new(connection, send, recv)),
+    })
+}
+
+/// A handshake failure, with a hint for the usual cause of each TLS alert.
+fn handshake_error(addr: &str, e: ConnectionError) -> io::Error {
+    let text = e.to_string();
+    let hint = if text.contains("error 120") {
+        " (no ALPN protocol in common: both ends must name one, erpc offers http/1.1 and h2 by default)"
+    } else if text.contains("invalid peer certificate") {
+        " (the server's certificate is not trusted by the TLS client config)"
+    } else {
+        ""
+    };
+    io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        format!("QUIC handshake with {addr} failed: {text}{hint}"),
+    )
+}
+
+/// Resolves `host:port`; an empty host is 127.0.0.1, as Go's QUIC dialer has it.
+async fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    let addr = if addr.starts_with(':') {
+        format!("127.0.0.1{addr}")
+    } else {
+        addr.to_string()
+    };
+    let all = tokio::net::lookup_host(&addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr:?}: {e} (expected host:port)")))?;
+    Ok(all.collect())
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
