@@ -26,7 +26,10 @@ fn quic() -> PeerConfig {
 /// receives.
 fn router(pushes: Events) -> Router {
     let mut router = Router::new();
-    router.call_at("/math/add", |nums: Vec<i64>| async move { Ok(nums.iter().sum::<i64>()) });
+    router.call_at(
+        "/math/add",
+        |nums: Vec<i64>| async move { Ok(nums.iter().sum::<i64>()) },
+    );
     router.call_at("/math/fail", |_: Vec<i64>| async move {
         Err::<i64, _>(Status::with_cause(4001, "no such sum", "negative"))
     });
@@ -62,7 +65,11 @@ async fn server() -> (Peer, String, Events) {
 }
 
 fn client(pushes: &Events) -> Peer {
-    Peer::builder().config(quic()).router(router(pushes.clone())).build().unwrap()
+    Peer::builder()
+        .config(quic())
+        .router(router(pushes.clone()))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -71,19 +78,31 @@ async fn calls_errors_and_a_large_body_travel_over_quic() {
     // No TLS client config: like Go, the dial skips verifying the self-signed certificate.
     let client = client(&Events::default());
     let session = within("dial", client.dial(&addr)).await.unwrap();
-    let sum: i64 = within("call", session.call("/math/add", &[1, 2, 3]).into_future()).await.unwrap();
+    let sum: i64 = within("call", session.call("/math/add", &[1, 2, 3]).into_future())
+        .await
+        .unwrap();
     assert_eq!(sum, 6);
-    assert_eq!(server.count_sessions(), 1, "the server sees the session once it has a message");
+    assert_eq!(
+        server.count_sessions(),
+        1,
+        "the server sees the session once it has a message"
+    );
 
     let err = within("failing call", session.call::<_, i64>("/math/fail", &[1]).into_future())
         .await
         .unwrap_err();
-    assert_eq!((err.code(), err.msg(), err.cause()), (4001, "no such sum", Some("negative")));
+    assert_eq!(
+        (err.code(), err.msg(), err.cause()),
+        (4001, "no such sum", Some("negative"))
+    );
 
     let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
-    let back: Raw = within("1 MiB echo", session.call("/echo/raw", &Raw(big.clone().into())).into_future())
-        .await
-        .unwrap();
+    let back: Raw = within(
+        "1 MiB echo",
+        session.call("/echo/raw", &Raw(big.clone().into())).into_future(),
+    )
+    .await
+    .unwrap();
     assert_eq!(back.0.len(), big.len());
     assert!(back.0 == big, "the 1 MiB body comes back unchanged");
 }
@@ -94,7 +113,9 @@ async fn pushes_go_both_ways() {
     let client_pushes = Events::default();
     let client = client(&client_pushes);
     let session = within("dial", client.dial(&addr)).await.unwrap();
-    within("push", session.push("/push/status", "from client").into_future()).await.unwrap();
+    within("push", session.push("/push/status", "from client").into_future())
+        .await
+        .unwrap();
     assert_eq!(within("push arrives", server_pushes.wait_len(1)).await, ["from client"]);
 
     let broadcast = within("broadcast", server.broadcast("/push/status", "from server")).await;
@@ -133,14 +154,21 @@ async fn a_client_redials_when_the_server_restarts_on_the_same_port() {
         .build()
         .unwrap();
     let session = within("dial", client.dial(&addr)).await.unwrap();
-    assert_eq!(within("call", session.call::<_, i64>("/math/add", &[1, 2]).into_future()).await.unwrap(), 3);
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[1, 2]).into_future())
+            .await
+            .unwrap(),
+        3
+    );
 
     within("server close", server.close()).await;
     drop(server);
     within("the client notices and redials", dials.wait_len(2)).await;
     // close() has released the UDP port: the new server binds it at once.
     let (_server, _, _) = server_with(Peer::builder(), &addr).await;
-    let sum: i64 = within("call after redial", session.call("/math/add", &[2, 3]).into_future()).await.unwrap();
+    let sum: i64 = within("call after redial", session.call("/math/add", &[2, 3]).into_future())
+        .await
+        .unwrap();
     assert_eq!(sum, 5);
 }
 
@@ -160,7 +188,12 @@ async fn a_pinned_certificate_is_accepted_and_an_untrusted_one_refused() {
     let pinned = tls::client_config_with_roots_pem(cert.as_bytes()).unwrap();
     let client = Peer::builder().config(quic()).tls_client(pinned).build().unwrap();
     let session = within("dial", client.dial(&format!("localhost:{port}"))).await.unwrap();
-    assert_eq!(within("call", session.call::<_, i64>("/math/add", &[4, 5]).into_future()).await.unwrap(), 9);
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[4, 5]).into_future())
+            .await
+            .unwrap(),
+        9
+    );
 
     let (other, _) = tls::self_signed_cert_pem(&["localhost"]).unwrap();
     let strict = tls::client_config_with_roots_pem(other.as_bytes()).unwrap();
@@ -170,7 +203,10 @@ async fn a_pinned_certificate_is_accepted_and_an_untrusted_one_refused() {
         .unwrap_err();
     assert_eq!(err.code(), code::DIAL_FAILED);
     let cause = err.cause().unwrap();
-    assert!(cause.contains("QUIC handshake") && cause.contains("certificate"), "{cause}");
+    assert!(
+        cause.contains("QUIC handshake") && cause.contains("certificate"),
+        "{cause}"
+    );
 }
 
 #[tokio::test]
@@ -178,7 +214,11 @@ async fn a_client_without_a_common_alpn_protocol_is_refused() {
     let (_server, addr, _) = server().await;
     let mut other = (*tls::insecure_client_config()).clone();
     other.alpn_protocols = vec![b"erpc-test".to_vec()];
-    let client = Peer::builder().config(quic()).tls_client(Arc::new(other)).build().unwrap();
+    let client = Peer::builder()
+        .config(quic())
+        .tls_client(Arc::new(other))
+        .build()
+        .unwrap();
     let err = within("refused dial", client.dial(&addr)).await.unwrap_err();
     assert_eq!(err.code(), code::DIAL_FAILED);
     let cause = err.cause().unwrap();
@@ -189,7 +229,12 @@ async fn a_client_without_a_common_alpn_protocol_is_refused() {
     h2.alpn_protocols = vec![b"h2".to_vec()];
     let client = Peer::builder().config(quic()).tls_client(Arc::new(h2)).build().unwrap();
     let session = within("dial", client.dial(&addr)).await.unwrap();
-    assert_eq!(within("call", session.call::<_, i64>("/math/add", &[1, 1]).into_future()).await.unwrap(), 2);
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[1, 1]).into_future())
+            .await
+            .unwrap(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -202,7 +247,12 @@ async fn garbage_datagrams_do_not_disturb_the_listener() {
     }
     let client = client(&Events::default());
     let session = within("dial", client.dial(&addr)).await.unwrap();
-    assert_eq!(within("call", session.call::<_, i64>("/math/add", &[2, 2]).into_future()).await.unwrap(), 4);
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[2, 2]).into_future())
+            .await
+            .unwrap(),
+        4
+    );
 }
 
 #[tokio::test]
@@ -212,7 +262,9 @@ async fn each_dialed_session_has_an_address_of_its_own() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let session = within("dial", client.dial(&addr)).await.unwrap();
-        within("call", session.call::<_, i64>("/math/add", &[1]).into_future()).await.unwrap();
+        within("call", session.call::<_, i64>("/math/add", &[1]).into_future())
+            .await
+            .unwrap();
         ids.push(session.id().to_string());
     }
     ids.dedup();

@@ -22,7 +22,7 @@ use std::time::Duration;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ConnectionError, Endpoint, ReadError, RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Conn, Io, ReadHalf, SocketOptions, WriteHalf};
@@ -54,7 +54,11 @@ pub(crate) struct QuicSettings {
 }
 
 impl QuicSettings {
-    pub(crate) fn new(socket: &SocketOptions, handshake_timeout: Option<Duration>, idle_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        socket: &SocketOptions,
+        handshake_timeout: Option<Duration>,
+        idle_timeout: Option<Duration>,
+    ) -> Self {
         QuicSettings {
             keepalive: socket.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
             handshake_timeout,
@@ -236,6 +240,8 @@ impl Drop for SendHalf {
 /// A QUIC listener: its endpoint and the connections whose stream has begun.
 pub(crate) struct QuicListener {
     endpoint: Endpoint,
+    /// Ends when the endpoint has let go of its UDP socket.
+    released: Option<oneshot::Receiver<()>>,
     ready: Mutex<mpsc::Receiver<Conn>>,
     accepting: JoinHandle<()>,
 }
@@ -249,12 +255,20 @@ impl QuicListener {
             format!("{addr} resolves to no usable address"),
         );
         for sa in addrs {
-            match Endpoint::server(config.clone(), sa) {
-                Ok(endpoint) => {
+            match std::net::UdpSocket::bind(sa) {
+                Ok(socket) => {
+                    let (socket, released) = TrackedSocket::wrap(socket)?;
+                    let endpoint = Endpoint::new_with_abstract_socket(
+                        quinn::EndpointConfig::default(),
+                        Some(config),
+                        socket,
+                        Arc::new(quinn::TokioRuntime),
+                    )?;
                     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
                     let accepting = tokio::spawn(accept_loop(endpoint.clone(), tx, settings.clone()));
                     return Ok(QuicListener {
                         endpoint,
+                        released: Some(released),
                         ready: Mutex::new(rx),
                         accepting,
                     });
@@ -280,9 +294,123 @@ impl QuicListener {
         self.endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default()
     }
 
-    /// The endpoint, for the peer to close once its sessions are closed.
-    pub(crate) fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+    /// What the peer needs to close the endpoint once its sessions are closed.
+    pub(crate) fn closer(&mut self) -> EndpointCloser {
+        EndpointCloser {
+            endpoint: self.endpoint.clone(),
+            released: self.released.take(),
+        }
+    }
+}
+
+/// Closes a listener's endpoint after the peer's sessions (Go closes QUIC listeners last).
+pub(crate) struct EndpointCloser {
+    endpoint: Endpoint,
+    released: Option<oneshot::Receiver<()>>,
+}
+
+impl EndpointCloser {
+    /// Closes the endpoint at once: connections still open end with code 0.
+    pub(crate) fn close_now(&self) {
+        self.endpoint.close(0u32.into(), b"");
+    }
+
+    /// Closes the endpoint and waits (up to `limit`) until its UDP port is free again, so a
+    /// server restarted right after can bind it.
+    pub(crate) async fn close(self, limit: Duration) {
+        self.close_now();
+        let EndpointCloser { endpoint, released } = self;
+        let released = async move {
+            endpoint.wait_idle().await;
+            drop(endpoint);
+            if let Some(released) = released {
+                let _ = released.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, released).await;
+    }
+}
+
+/// A UDP socket that says when quinn drops it: the endpoint's driver task owns the socket and
+/// ends on its own, so without this a closed endpoint's port is freed at an unknown time.
+#[derive(Debug)]
+struct TrackedSocket {
+    inner: Option<Arc<dyn quinn::AsyncUdpSocket>>,
+    released: Option<oneshot::Sender<()>>,
+}
+
+impl TrackedSocket {
+    fn wrap(socket: std::net::UdpSocket) -> io::Result<(Arc<dyn quinn::AsyncUdpSocket>, oneshot::Receiver<()>)> {
+        use quinn::Runtime;
+        let inner = quinn::TokioRuntime.wrap_udp_socket(socket)?;
+        let (tx, rx) = oneshot::channel();
+        let tracked = TrackedSocket {
+            inner: Some(inner),
+            released: Some(tx),
+        };
+        Ok((Arc::new(tracked), rx))
+    }
+
+    fn inner(&self) -> &Arc<dyn quinn::AsyncUdpSocket> {
+        self.inner.as_ref().expect("taken only on drop")
+    }
+}
+
+impl Drop for TrackedSocket {
+    fn drop(&mut self) {
+        // Pollers hold this wrapper, so the inner socket is not shared any more: dropping it
+        // closes the file descriptor before the waiter hears of it.
+        drop(self.inner.take());
+        drop(self.released.take());
+    }
+}
+
+impl quinn::AsyncUdpSocket for TrackedSocket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn quinn::UdpPoller>> {
+        let poller = self.inner().clone().create_io_poller();
+        Box::pin(TrackedPoller { poller, _socket: self })
+    }
+
+    fn try_send(&self, transmit: &quinn::udp::Transmit) -> io::Result<()> {
+        self.inner().try_send(transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context,
+        bufs: &mut [io::IoSliceMut<'_>],
+        meta: &mut [quinn::udp::RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        self.inner().poll_recv(cx, bufs, meta)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner().local_addr()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.inner().max_transmit_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.inner().max_receive_segments()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.inner().may_fragment()
+    }
+}
+
+/// The inner socket's poller, keeping the wrapper (and so the socket) alive.
+#[derive(Debug)]
+struct TrackedPoller {
+    poller: Pin<Box<dyn quinn::UdpPoller>>,
+    _socket: Arc<TrackedSocket>,
+}
+
+impl quinn::UdpPoller for TrackedPoller {
+    fn poll_writable(mut self: Pin<&mut Self>, cx: &mut Context) -> Poll<io::Result<()>> {
+        self.poller.as_mut().poll_writable(cx)
     }
 }
 
@@ -367,11 +495,12 @@ pub(crate) async fn connect(
     config: &quinn::ClientConfig,
     settings: &QuicSettings,
 ) -> io::Result<Conn> {
-    let remote = resolve(addr)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{addr} resolves to no address")))?;
+    let remote = resolve(addr).await?.into_iter().next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{addr} resolves to no address"),
+        )
+    })?;
     let bind: SocketAddr = match local {
         Some(local) => local
             .parse()
@@ -380,7 +509,10 @@ pub(crate) async fn connect(
         None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let endpoint = Endpoint::client(bind)?;
-    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host).trim_matches(['[', ']']);
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr, |(host, _)| host)
+        .trim_matches(['[', ']']);
     let host = if host.is_empty() { "localhost" } else { host };
     let connecting = endpoint
         .connect_with(config.clone(), remote, host)

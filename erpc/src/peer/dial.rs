@@ -151,7 +151,9 @@ impl Dialer {
         let attempt = async {
             if let Some((config, quic)) = &self.quic {
                 // QUIC brings its own TLS.
-                return quic::connect(addr, local, config, quic).await.map_err(|e| e.to_string());
+                return quic::connect(addr, local, config, quic)
+                    .await
+                    .map_err(|e| e.to_string());
             }
             let conn = net::connect(network, addr, local, &self.settings.socket)
                 .await

@@ -45,13 +45,17 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
             let quic = QuicSettings::new(&settings.socket, settings.handshake_timeout, settings.idle_timeout);
             let config = quic::server_config(inner.tls_server.as_ref().map(|tls| tls.config()), &quic)
                 .map_err(|e| Error::io(format!("listen on quic {addr}"), e))?;
-            let listener = quic::QuicListener::bind(addr, config, &quic)
+            let mut listener = quic::QuicListener::bind(addr, config, &quic)
                 .await
                 .map_err(|e| Error::io(format!("listen on quic {addr}"), e))?;
             // TLS is part of QUIC: the accept path must not run it again over the stream. The
             // peer closes the endpoint after its sessions.
             accepting.tls = None;
-            inner.quic_endpoints.lock().unwrap_or_else(|e| e.into_inner()).push(listener.endpoint().clone());
+            inner
+                .quic_endpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(listener.closer());
             Listener::Quic(listener)
         }
         _ => Listener::bind(network, addr, settings.listen_backlog)

@@ -66,7 +66,7 @@ struct PeerInner {
     listeners: Mutex<Vec<JoinHandle<()>>>,
     /// The endpoints of QUIC listeners: closed after the sessions (as Go closes QUIC listeners
     /// last), since the sessions run on their sockets.
-    quic_endpoints: Mutex<Vec<quinn::Endpoint>>,
+    quic_endpoints: Mutex<Vec<crate::net::quic::EndpointCloser>>,
     closed: AtomicBool,
 }
 
@@ -78,8 +78,13 @@ impl Drop for PeerInner {
         for session in self.registry.all() {
             session.close_now(&reason);
         }
-        for endpoint in self.quic_endpoints.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
-            endpoint.close(0u32.into(), b"");
+        for endpoint in self
+            .quic_endpoints
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            endpoint.close_now();
         }
     }
 }
@@ -386,10 +391,9 @@ impl Peer {
         }
         let endpoints = std::mem::take(&mut *self.inner.quic_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
         for endpoint in endpoints {
-            // Closing notifies connections that are still waiting for their stream; waiting
-            // for the endpoint to go idle releases its UDP port for a restart on it.
-            endpoint.close(0u32.into(), b"");
-            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+            // Ends connections still waiting for their stream, and frees the UDP port for a
+            // server restarted on it.
+            endpoint.close(Duration::from_secs(1)).await;
         }
     }
 
