@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ConnectionError, Endpoint, ReadError, RecvStream, SendStream};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
@@ -41,6 +43,10 @@ const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(30);
 /// Connections that finished their handshake and sent their first bytes, waiting for the accept
 /// loop.
 const ACCEPT_QUEUE: usize = 64;
+
+/// Connections of one listener in their handshake or waiting for their stream's first bytes;
+/// more are refused.
+const MAX_PENDING: usize = 4096;
 
 /// What a QUIC listener or dialer takes from the peer's configuration.
 #[derive(Clone, Debug)]
@@ -120,7 +126,7 @@ pub(crate) fn client_config(
 ) -> io::Result<quinn::ClientConfig> {
     let mut tls = match tls {
         Some(tls) => (**tls).clone(),
-        None => (*super::tls::insecure_client_config()).clone(),
+        None => skip_verification_config(),
     };
     tls.alpn_protocols = with_alpn(std::mem::take(&mut tls.alpn_protocols));
     let crypto = QuicClientConfig::try_from(tls)
@@ -128,6 +134,93 @@ pub(crate) fn client_config(
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(settings.transport());
     Ok(config)
+}
+
+/// The client config QUIC dials use without one of the peer's: like Go's
+/// `InsecureSkipVerify`, it accepts any certificate, so it does not protect against an attacker
+/// in the middle. Go's listeners default to an RSA-1024 certificate, whose TLS 1.3 signatures
+/// ring refuses to check (it verifies RSA keys of 2048 bits and more): RSA signatures that
+/// cannot be checked are accepted too, which changes nothing about what this config protects.
+fn skip_verification_config() -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(SkipVerification {
+        algorithms: provider.signature_verification_algorithms,
+    });
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("the ring provider supports TLS 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth()
+}
+
+#[derive(Debug)]
+struct SkipVerification {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl SkipVerification {
+    /// An RSA signature ring could not check is let through (see [`skip_verification_config`]).
+    fn tolerate(
+        scheme: rustls::SignatureScheme,
+        checked: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        use rustls::SignatureScheme as S;
+        match checked {
+            Err(_)
+                if matches!(
+                    scheme,
+                    S::RSA_PSS_SHA256
+                        | S::RSA_PSS_SHA384
+                        | S::RSA_PSS_SHA512
+                        | S::RSA_PKCS1_SHA256
+                        | S::RSA_PKCS1_SHA384
+                        | S::RSA_PKCS1_SHA512
+                ) =>
+            {
+                Ok(HandshakeSignatureValid::assertion())
+            }
+            other => other,
+        }
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for SkipVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let checked = rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms);
+        Self::tolerate(dss.scheme, checked)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let checked = rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms);
+        Self::tolerate(dss.scheme, checked)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        // The RSA schemes ring cannot check for small keys must still be offered.
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// The session's stream: both directions of the connection's one bidirectional stream.
@@ -431,6 +524,9 @@ async fn accept_loop(endpoint: Endpoint, ready: mpsc::Sender<Conn>, settings: Qu
     loop {
         tokio::select! {
             incoming = endpoint.accept() => match incoming {
+                // Connections waiting for their handshake or stream are not counted by the
+                // session caps yet: a bound of their own keeps a flood of them finite.
+                Some(incoming) if pending.len() >= MAX_PENDING => incoming.refuse(),
                 Some(incoming) => {
                     pending.spawn(accept_one(incoming, bound, ready.clone(), settings.clone()));
                 }
