@@ -173,6 +173,21 @@ async fn a_client_redials_when_the_server_restarts_on_the_same_port() {
 }
 
 #[tokio::test]
+async fn dropping_the_server_peer_ends_its_sessions() {
+    let (server, addr, _) = server().await;
+    let client = client(&Events::default());
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[1]).into_future())
+            .await
+            .unwrap(),
+        1
+    );
+    drop(server);
+    within("the client sees the connection end", session.closed()).await;
+}
+
+#[tokio::test]
 async fn a_pinned_certificate_is_accepted_and_an_untrusted_one_refused() {
     let (cert, key) = tls::self_signed_cert_pem(&["localhost"]).unwrap();
     let dir = std::env::temp_dir().join(format!("erpc-quic-{}", std::process::id()));
