@@ -658,3 +658,28 @@ async fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::SignatureScheme;
+
+    #[test]
+    fn skip_verification_lets_through_only_rsa_signatures_ring_cannot_check() {
+        let failed = || Err(rustls::Error::General("key too small".into()));
+        assert!(SkipVerification::tolerate(SignatureScheme::RSA_PSS_SHA256, failed()).is_ok());
+        assert!(SkipVerification::tolerate(SignatureScheme::RSA_PKCS1_SHA256, failed()).is_ok());
+        assert!(SkipVerification::tolerate(SignatureScheme::ECDSA_NISTP256_SHA256, failed()).is_err());
+        assert!(SkipVerification::tolerate(SignatureScheme::ED25519, failed()).is_err());
+    }
+
+    #[test]
+    fn configs_get_the_default_alpn_and_keep_their_own() {
+        let settings = QuicSettings::new(&SocketOptions::new(true, None, None, None), None, None);
+        assert_eq!(settings.keepalive, DEFAULT_KEEPALIVE);
+        assert!(server_config(None, &settings).is_ok());
+        assert!(client_config(None, &settings).is_ok());
+        assert_eq!(with_alpn(Vec::new()), [b"http/1.1".to_vec(), b"h2".to_vec()]);
+        assert_eq!(with_alpn(vec![b"x".to_vec()]), [b"x".to_vec()]);
+    }
+}
