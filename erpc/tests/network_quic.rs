@@ -288,6 +288,76 @@ async fn each_dialed_session_has_an_address_of_its_own() {
     assert_eq!(server.count_sessions(), 3);
 }
 
+#[tokio::test]
+async fn every_protocol_runs_over_quic() {
+    for name in ["raw", "json", "pb", "http", "thrift"] {
+        let proto = erpc::proto::by_name(name).unwrap();
+        let (_server, addr, pushes) = server_with(Peer::builder().proto(proto.clone()), "127.0.0.1:0").await;
+        let client = Peer::builder().config(quic()).proto(proto).build().unwrap();
+        let session = within("dial", client.dial(&addr)).await.unwrap();
+        let sum: i64 = within(name, session.call("/math/add", &[20, 22]).into_future())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(sum, 42, "{name}");
+        if name != "http" {
+            // httproto carries calls and replies only.
+            within(name, session.push("/push/status", name).into_future())
+                .await
+                .unwrap();
+            assert_eq!(within("push arrives", pushes.wait_len(1)).await, [name]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_opens_its_stream_blocks_no_one_and_is_dropped_when_idle() {
+    let pushes = Events::default();
+    let server = Peer::builder()
+        .config(PeerConfig {
+            idle_timeout: Duration::from_millis(300),
+            ..quic()
+        })
+        .router(router(pushes))
+        .build()
+        .unwrap();
+    let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+
+    // A bare QUIC client: it completes the handshake and then says nothing.
+    let mut tls = (*tls::insecure_client_config()).clone();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let silent = within(
+        "silent handshake",
+        endpoint
+            .connect_with(
+                quinn::ClientConfig::new(Arc::new(crypto)),
+                addr.parse().unwrap(),
+                "localhost",
+            )
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+
+    // Others are served meanwhile (Go's sequential accept would wait for the silent one).
+    let client = client(&Events::default());
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[3]).into_future())
+            .await
+            .unwrap(),
+        3
+    );
+
+    // The listener gives up on the silent connection after idle_timeout.
+    let closed = within("the silent connection is closed", silent.closed()).await;
+    assert!(
+        matches!(closed, quinn::ConnectionError::ApplicationClosed(_)),
+        "{closed}"
+    );
+}
+
 /// Notes every PreDial: the first dial, then each redial's start.
 struct DialStarts(Events);
 
