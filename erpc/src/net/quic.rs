@@ -342,7 +342,7 @@ pub(crate) struct QuicListener {
 impl QuicListener {
     /// Binds a UDP socket on `addr` and starts accepting QUIC connections on it.
     pub(crate) async fn bind(addr: &str, config: quinn::ServerConfig, settings: &QuicSettings) -> io::Result<Self> {
-        let addrs = resolve(addr).await?;
+        let addrs = resolve(addr, "0.0.0.0").await?;
         let mut last = io::Error::new(
             io::ErrorKind::AddrNotAvailable,
             format!("{addr} resolves to no usable address"),
@@ -591,7 +591,7 @@ pub(crate) async fn connect(
     config: &quinn::ClientConfig,
     settings: &QuicSettings,
 ) -> io::Result<Conn> {
-    let remote = resolve(addr).await?.into_iter().next().ok_or_else(|| {
+    let remote = resolve(addr, "127.0.0.1").await?.into_iter().next().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::AddrNotAvailable,
             format!("{addr} resolves to no address"),
@@ -642,10 +642,11 @@ fn handshake_error(addr: &str, e: ConnectionError) -> io::Error {
     )
 }
 
-/// Resolves `host:port`; an empty host is 127.0.0.1, as Go's QUIC dialer has it.
-async fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+/// Resolves `host:port`; an empty host is `empty_host` (Go listens on every address and dials
+/// 127.0.0.1).
+async fn resolve(addr: &str, empty_host: &str) -> io::Result<Vec<SocketAddr>> {
     let addr = if addr.starts_with(':') {
-        format!("127.0.0.1{addr}")
+        format!("{empty_host}{addr}")
     } else {
         addr.to_string()
     };
