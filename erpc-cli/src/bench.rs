@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use crate::CliError;
 use crate::bench_message::{BenchmarkMessage, prepare_args};
-use crate::peer_args::PeerArgs;
+use crate::peer_args::{PeerArgs, network_name, parse_network};
+use erpc::config::Network;
 
 /// Flags of `erpc bench`.
 #[derive(Args, Debug)]
@@ -48,6 +49,10 @@ pub struct BenchArgs {
     /// Use a running server instead of starting one.
     #[arg(long)]
     pub(crate) addr: Option<String>,
+    /// Network of the server child and the clients: tcp, tcp4, tcp6 or quic (over QUIC the
+    /// clients skip verifying the child's self-signed certificate).
+    #[arg(long, value_parser = parse_network)]
+    pub(crate) network: Option<Network>,
     /// Wire protocol.
     #[arg(long, default_value = "raw")]
     pub(crate) proto: String,
@@ -106,7 +111,10 @@ pub struct Report {
 /// Runs the benchmark.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     // Checked before a server child is started, so a bad file is reported once, by this process.
-    let config = args.peer.resolve(PeerConfig::default(), |_| {})?;
+    let mut config = args.peer.resolve(PeerConfig::default(), |_| {})?;
+    if let Some(network) = args.network {
+        config.network = network;
+    }
     run_with(args, config).map_err(CliError::Failed)
 }
 
@@ -125,13 +133,16 @@ fn run_with(args: BenchArgs, config: PeerConfig) -> Result<(), String> {
         return Err("the benchmark message is protobuf: use --codec protobuf".into());
     }
     if let Some(sessions) = args.idle {
+        if args.network.is_some_and(|n| n != Network::Tcp) {
+            return Err("--idle opens TCP connections: use it without --network".into());
+        }
         return crate::bench_idle::run(&args, sessions);
     }
     // Every session is a file descriptor here and in the server child (which inherits it).
     crate::bench_idle::raise_nofile(args.conns as u64 + 256)?;
     let mut server = match &args.addr {
         Some(_) => None,
-        None => Some(ServerChild::start(&args.proto, &args.peer)?),
+        None => Some(ServerChild::start(&args.proto, &args.peer, args.network)?),
     };
     let addr = match (&args.addr, &server) {
         (Some(addr), _) => addr.clone(),
@@ -477,7 +488,7 @@ pub(crate) struct ServerChild {
 
 impl ServerChild {
     /// Starts `erpc serve` with `peer`'s options.
-    pub(crate) fn start(proto: &str, peer: &PeerArgs) -> Result<ServerChild, String> {
+    pub(crate) fn start(proto: &str, peer: &PeerArgs, network: Option<Network>) -> Result<ServerChild, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
         let mut child = Command::new(exe)
             .args([
@@ -491,6 +502,12 @@ impl ServerChild {
                 "--exit-on-stdin-eof",
             ])
             .args(peer.to_args())
+            .args(
+                network
+                    .map(|n| ["--network".to_string(), network_name(n)])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

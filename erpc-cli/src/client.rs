@@ -13,7 +13,7 @@ use crate::peer_args::{PeerArgs, parse_duration, parse_network};
 /// How to reach the server.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
-    /// Transport: tcp, tcp4, tcp6 or unix (ADDR is then a socket path). [default: tcp]
+    /// Transport: tcp, tcp4, tcp6, unix (ADDR is then a socket path) or quic. [default: tcp]
     #[arg(long, value_parser = parse_network)]
     pub network: Option<Network>,
     /// Wire protocol.

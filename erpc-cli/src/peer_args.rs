@@ -286,10 +286,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// A network this build can use, by its config name.
 pub fn parse_network(s: &str) -> Result<Network, String> {
     let network: Network = serde_json::from_value(Value::String(s.to_string()))
-        .map_err(|_| format!("unknown network {s:?}; use tcp, tcp4, tcp6 or unix"))?;
+        .map_err(|_| format!("unknown network {s:?}; use tcp, tcp4, tcp6, unix or quic"))?;
     if !network.is_available() {
         return Err(format!(
-            "network {s:?} is not available yet; use tcp, tcp4, tcp6 or unix"
+            "network {s:?} is not available yet; use tcp, tcp4, tcp6, unix or quic"
         ));
     }
     Ok(network)

@@ -273,6 +273,29 @@ fn every_protocol_works_from_the_command_line() {
 }
 
 #[test]
+fn quic_serving_calling_pushing_and_benchmarking() {
+    let server = Server::start(&["--network", "quic"]);
+    // Without --tls, a QUIC client skips verifying the certificate, as Go's does.
+    let out = run(&["call", "--network", "quic", &server.addr, "/math/add", "[2,3]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "5");
+    let out = run(&["push", "--network", "quic", &server.addr, "/push/status", "\"hi\""]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Over plain UDP nobody answers: the dial fails with a clear line rather than hanging.
+    let out = run(&["call", "--network", "tcp", &server.addr, "/math/add", "[2,3]"]);
+    assert!(!out.status.success());
+
+    let out = run(&["bench", "--network", "quic", "-c", "4", "-n", "200", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (line["total"].as_u64(), line["errors"].as_u64()),
+        (Some(200), Some(0)),
+        "{line}"
+    );
+}
+
+#[test]
 fn bench_says_why_calls_failed() {
     // A jsonproto server cannot read the rawproto frames bench sends: every call fails.
     let server = Server::start(&["--proto", "json"]);

@@ -6,6 +6,7 @@
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
 
 pub(crate) mod buffers;
+pub mod quic;
 pub mod tls;
 
 use std::io;
@@ -36,14 +37,23 @@ pub enum Network {
     /// KCP over UDP (not available yet); Go also accepts `udp`, `udp4`, `udp6`.
     #[serde(alias = "udp", alias = "udp4", alias = "udp6")]
     Kcp,
-    /// QUIC (not available yet).
+    /// QUIC over UDP (quinn), always with TLS: one connection per session, carrying one
+    /// bidirectional stream, as Go eRPC. Listeners use the peer's TLS server config, or a
+    /// self-signed certificate when none is set (as Go); dials use the peer's TLS client config,
+    /// or — as Go — one that **skips certificate verification** when none is set. When a config
+    /// names no ALPN protocols, `http/1.1` and `h2` are offered and accepted (those of Go eRPC's
+    /// TLS helpers; see [`quic::DEFAULT_ALPN`]). A listener sees a session only once its client
+    /// has sent its first message (QUIC announces a stream with its first bytes; Go alike).
     Quic,
 }
 
 impl Network {
     /// Whether this build can listen and dial on it.
     pub fn is_available(self) -> bool {
-        matches!(self, Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix)
+        matches!(
+            self,
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix | Network::Quic
+        )
     }
 }
 
@@ -61,6 +71,7 @@ pub(crate) enum ReadHalf {
     Tcp(tokio::net::tcp::OwnedReadHalf),
     Unix(tokio::net::unix::OwnedReadHalf),
     Boxed(tokio::io::ReadHalf<Box<dyn Stream>>),
+    Quic(quic::RecvHalf),
 }
 
 impl ReadHalf {
@@ -75,6 +86,10 @@ impl ReadHalf {
                     make_room(buf, room);
                     return half.read_buf(buf).await;
                 }
+                ReadHalf::Quic(half) => {
+                    make_room(buf, room);
+                    return half.read_buf(buf).await;
+                }
             }
             make_room(buf, room);
             // One poll of an ordinary read: unlike `try_read`, it learns from a short read that
@@ -83,6 +98,7 @@ impl ReadHalf {
                 ReadHalf::Tcp(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Unix(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Boxed(half) => half.read_buf(buf).now_or_never(),
+                ReadHalf::Quic(half) => half.read_buf(buf).now_or_never(),
             };
             match read {
                 Some(read) => return read,
@@ -119,6 +135,7 @@ enum Io {
     Tcp(TcpStream),
     Unix(UnixStream),
     Boxed(Box<dyn Stream>),
+    Quic(quic::QuicStream),
 }
 
 impl Conn {
@@ -138,6 +155,7 @@ impl Conn {
             Io::Tcp(s) => Box::new(s),
             Io::Unix(s) => Box::new(s),
             Io::Boxed(s) => s,
+            Io::Quic(s) => Box::new(s),
         };
         (io, self.local_addr, self.remote_addr)
     }
@@ -156,6 +174,7 @@ impl Conn {
                 let (r, w) = tokio::io::split(s);
                 (ReadHalf::Boxed(r), Box::new(w))
             }
+            Io::Quic(s) => s.into_split(),
         }
     }
 
@@ -165,6 +184,7 @@ impl Conn {
             Io::Tcp(s) => s,
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
+            Io::Quic(s) => s,
         }
     }
 }
@@ -222,6 +242,7 @@ impl SocketOptions {
 pub(crate) enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener, String),
+    Quic(quic::QuicListener),
 }
 
 impl Listener {
@@ -263,6 +284,7 @@ impl Listener {
                     remote_addr: remote.to_string(),
                 })
             }
+            Listener::Quic(l) => l.accept().await,
             Listener::Unix(l, path) => {
                 let (stream, remote) = l.accept().await?;
                 let remote = remote
@@ -283,6 +305,7 @@ impl Listener {
         match self {
             Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             Listener::Unix(_, path) => path.clone(),
+            Listener::Quic(l) => l.local_addr(),
         }
     }
 
@@ -412,6 +435,6 @@ fn invalid(msg: String) -> io::Error {
 fn unsupported(network: Network) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("network {network:?} is not available in this build; use tcp, tcp4, tcp6 or unix"),
+        format!("network {network:?} is not available in this build; use tcp, tcp4, tcp6, unix or quic"),
     )
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use futures_util::future::BoxFuture;
 
 use crate::config::{Network, PeerConfig, Settings};
+use crate::net::quic::{self, QuicSettings};
 use crate::net::{self, Conn};
 use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
@@ -19,6 +20,8 @@ pub(crate) struct Dialer {
     local: Option<String>,
     plugins: Plugins,
     tls: Option<tokio_rustls::TlsConnector>,
+    /// The QUIC client config and transport settings, when the network is QUIC.
+    quic: Option<(quinn::ClientConfig, QuicSettings)>,
     /// Set when the peer closes: attempts in progress give up.
     pub(crate) closed: AtomicBool,
 }
@@ -29,16 +32,24 @@ impl Dialer {
         settings: Settings,
         plugins: Plugins,
         tls: Option<tokio_rustls::TlsConnector>,
-    ) -> Dialer {
+    ) -> std::io::Result<Dialer> {
         let network = config.network;
-        Dialer {
+        let quic = match network {
+            Network::Quic => {
+                let quic = QuicSettings::new(&settings.socket, settings.handshake_timeout, settings.idle_timeout);
+                Some((quic::client_config(tls.as_ref().map(|tls| tls.config()), &quic)?, quic))
+            }
+            _ => None,
+        };
+        Ok(Dialer {
             settings,
             network,
             local: (config.local_port != 0 && network != Network::Unix).then(|| config.local_dial_addr()),
             plugins,
             tls,
+            quic,
             closed: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Dials until a connection passes PostDial, within the configured attempts. A redial
@@ -138,6 +149,12 @@ impl Dialer {
     async fn open(&self, addr: &str, local: Option<&str>) -> Result<Conn, String> {
         let network = self.network;
         let attempt = async {
+            if let Some((config, quic)) = &self.quic {
+                // QUIC brings its own TLS.
+                return quic::connect(addr, local, config, quic)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
             let conn = net::connect(network, addr, local, &self.settings.socket)
                 .await
                 .map_err(|e| e.to_string())?;
