@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use erpc::codec::Proto;
-use erpc::config::Network;
-use erpc::{CodecId, Peer, PeerConfig, Session};
+use erpc::{CodecId, Peer, PeerConfig, Pool, PoolConfig, Session};
 use serde::Serialize;
 
 use crate::CliError;
 use crate::bench_message::{BenchmarkMessage, prepare_args};
-use crate::peer_args::PeerArgs;
+use crate::peer_args::{PeerArgs, network_name, parse_network};
+use erpc::config::Network;
 
 /// Flags of `erpc bench`.
 #[derive(Args, Debug)]
@@ -42,16 +42,21 @@ pub struct BenchArgs {
     /// Sessions the workers share (calls are multiplexed on each).
     #[arg(long, default_value_t = 1)]
     conns: usize,
+    /// Send through a session pool of at most N sessions (each call hires the least busy)
+    /// instead of `--conns` fixed sessions.
+    #[arg(long, value_name = "N", conflicts_with = "conns")]
+    pool: Option<usize>,
     /// Use a running server instead of starting one.
     #[arg(long)]
     pub(crate) addr: Option<String>,
+    /// Network of the server child and the clients: tcp, tcp4, tcp6, unix, unixpacket, quic,
+    /// ws or wss (over QUIC and wss the clients skip verifying the child's self-signed
+    /// certificate).
+    #[arg(long, value_parser = parse_network)]
+    pub(crate) network: Option<Network>,
     /// Wire protocol.
     #[arg(long, default_value = "raw")]
     pub(crate) proto: String,
-    /// Transport of the server child and the client: tcp, tcp4, tcp6, unix, unixpacket, ws,
-    /// wss (self-signed; the client trusts any certificate). [default: tcp]
-    #[arg(long, value_parser = crate::peer_args::parse_network)]
-    pub(crate) network: Option<Network>,
     /// Body codec (the BenchmarkMessage is protobuf).
     #[arg(long, default_value = "protobuf")]
     codec: String,
@@ -107,11 +112,10 @@ pub struct Report {
 /// Runs the benchmark.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     // Checked before a server child is started, so a bad file is reported once, by this process.
-    let config = args.peer.resolve(PeerConfig::default(), |config| {
-        if let Some(network) = args.network {
-            config.network = network;
-        }
-    })?;
+    let mut config = args.peer.resolve(PeerConfig::default(), |_| {})?;
+    if let Some(network) = args.network {
+        config.network = network;
+    }
     run_with(args, config).map_err(CliError::Failed)
 }
 
@@ -130,13 +134,16 @@ fn run_with(args: BenchArgs, config: PeerConfig) -> Result<(), String> {
         return Err("the benchmark message is protobuf: use --codec protobuf".into());
     }
     if let Some(sessions) = args.idle {
+        if args.network.is_some_and(|n| n != Network::Tcp) {
+            return Err("--idle opens TCP connections: use it without --network".into());
+        }
         return crate::bench_idle::run(&args, sessions);
     }
     // Every session is a file descriptor here and in the server child (which inherits it).
     crate::bench_idle::raise_nofile(args.conns as u64 + 256)?;
     let mut server = match &args.addr {
         Some(_) => None,
-        None => Some(ServerChild::start(&args.proto, config.network, &args.peer)?),
+        None => Some(ServerChild::start(&args.proto, &args.peer, args.network)?),
     };
     let addr = match (&args.addr, &server) {
         (Some(addr), _) => addr.clone(),
@@ -289,12 +296,19 @@ fn format_us(us: f64) -> String {
 }
 
 /// One call: the reply must be the message with field1 "OK" and field2 100; otherwise why not.
-async fn call_once(session: &Session, args: &Proto<BenchmarkMessage>) -> Result<(), String> {
-    match session
-        .call::<_, Proto<BenchmarkMessage>>("Hello.Say", args)
-        .codec(CodecId::PROTOBUF)
-        .await
-    {
+/// What the workers call through: a session, or a pool (`--pool`).
+#[derive(Clone)]
+enum Via {
+    Session(Session),
+    Pool(Pool),
+}
+
+async fn call_once(via: &Via, args: &Proto<BenchmarkMessage>) -> Result<(), String> {
+    let call = match via {
+        Via::Session(session) => session.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
+        Via::Pool(pool) => pool.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
+    };
+    match call.codec(CodecId::PROTOBUF).await {
         Ok(Proto(reply)) if reply.field1 == "OK" && reply.field2 == 100 => Ok(()),
         Ok(Proto(reply)) => Err(format!(
             "wrong reply (field1 {:?}, field2 {}; expected \"OK\" and 100)",
@@ -366,14 +380,27 @@ async fn measure(
         })?
         .build()
         .map_err(|e| e.to_string())?;
-    let mut sessions = Vec::new();
-    for _ in 0..args.conns.max(1) {
-        sessions.push(
-            client
-                .dial_with(addr, proto.clone())
-                .await
-                .map_err(|s| format!("cannot dial {addr}: {s}"))?,
-        );
+    let mut targets = Vec::new();
+    match args.pool {
+        Some(size) => targets.push(Via::Pool(Pool::with_proto(
+            &client,
+            addr,
+            proto.clone(),
+            PoolConfig {
+                max_sessions: size,
+                ..PoolConfig::default()
+            },
+        ))),
+        None => {
+            for _ in 0..args.conns.max(1) {
+                targets.push(Via::Session(
+                    client
+                        .dial_with(addr, proto.clone())
+                        .await
+                        .map_err(|s| format!("cannot dial {addr}: {s}"))?,
+                ));
+            }
+        }
     }
     let message = Arc::new(Proto(prepare_args()));
     let barrier = Arc::new(tokio::sync::Barrier::new(concurrency + 1));
@@ -381,7 +408,7 @@ async fn measure(
     let mut workers = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
         let quota = total / concurrency + usize::from(w < total % concurrency);
-        let session = sessions[w % sessions.len()].clone();
+        let session = targets[w % targets.len()].clone();
         let (barrier, message, done, warmup) = (barrier.clone(), message.clone(), done.clone(), args.warmup);
         // Only the progress bar reads the count: `--json` runs skip the shared counter, so
         // they measure exactly what bench-peers' driver does.
@@ -466,11 +493,11 @@ pub(crate) struct ServerChild {
 }
 
 impl ServerChild {
-    /// Starts `erpc serve` on `network` with `peer`'s options.
-    pub(crate) fn start(proto: &str, network: Network, peer: &PeerArgs) -> Result<ServerChild, String> {
+    /// Starts `erpc serve` with `peer`'s options.
+    pub(crate) fn start(proto: &str, peer: &PeerArgs, network: Option<Network>) -> Result<ServerChild, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find the erpc executable: {e}"))?;
         let listen = match network {
-            Network::Unix | Network::Unixpacket => {
+            Some(Network::Unix | Network::Unixpacket) => {
                 let path = std::env::temp_dir().join(format!("erpc-bench-{}.sock", std::process::id()));
                 let _ = std::fs::remove_file(&path);
                 path.display().to_string()
@@ -480,8 +507,6 @@ impl ServerChild {
         let mut child = Command::new(exe)
             .args([
                 "serve",
-                "--network",
-                &crate::peer_args::network_name(network),
                 "--listen",
                 &listen,
                 "--push-interval",
@@ -491,6 +516,12 @@ impl ServerChild {
                 "--exit-on-stdin-eof",
             ])
             .args(peer.to_args())
+            .args(
+                network
+                    .map(|n| ["--network".to_string(), network_name(n)])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

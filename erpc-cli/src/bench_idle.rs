@@ -42,7 +42,7 @@ pub(crate) fn run(args: &BenchArgs, sessions: usize) -> Result<(), String> {
     // inherits the limit.
     raise_nofile(sessions as u64 + 256)?;
     let (mut server, what) = if args.server_cmd.is_empty() {
-        let server = ServerChild::start(&args.proto, erpc::config::Network::Tcp, &args.peer)?;
+        let server = ServerChild::start(&args.proto, &args.peer, None)?;
         (server, format!("erpc serve --proto {}", args.proto))
     } else {
         start_command(&args.server_cmd)?

@@ -1,7 +1,7 @@
 //! `erpc call` and `erpc push`: one message to a running server.
 
 use clap::Args;
-use erpc::{Raw, Router};
+use erpc::{Pool, PoolConfig, Raw, Router};
 
 use crate::CliError;
 use crate::client::{Connection, Payload, codec_id, show_body};
@@ -16,6 +16,9 @@ pub struct CallArgs {
     /// Print the reply's meta, one `key: value` line each, on stderr.
     #[arg(long)]
     show_meta: bool,
+    /// Call through a session pool of at most N sessions (as a pooled client would).
+    #[arg(long, value_name = "N")]
+    pool: Option<usize>,
     /// Server address (`host:port`, or a socket path with --network unix).
     addr: String,
     /// Route, e.g. `/math/add`.
@@ -44,9 +47,32 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
     let config = args.connection.config(|c| args.payload.apply(c))?;
     let codec = codec_id(&config.default_body_codec).map_err(CliError::Usage)?;
     let body = Raw(Payload::body(&config.default_body_codec, args.body.as_deref())?);
-    let (peer, session) = args.connection.dial(config, &args.addr, Router::new()).await?;
+    // Kept alive until the call is done: a dropped peer closes its sessions.
+    let (peer, target) = match args.pool {
+        Some(size) => {
+            let peer = args.connection.peer(config, Router::new())?;
+            let pool = Pool::with_proto(
+                &peer,
+                args.addr.clone(),
+                args.connection.proto()?,
+                PoolConfig {
+                    max_sessions: size,
+                    ..PoolConfig::default()
+                },
+            );
+            (peer, Target::Pool(pool))
+        }
+        None => {
+            let (peer, session) = args.connection.dial(config, &args.addr, Router::new()).await?;
+            (peer, Target::Session(session))
+        }
+    };
     // The reply is waited for as long as the config's call_timeout (`--timeout`).
-    let mut call = session.call::<_, Raw>(&args.service_method, &body).codec(codec);
+    let call = match &target {
+        Target::Session(session) => session.call::<_, Raw>(&args.service_method, &body),
+        Target::Pool(pool) => pool.call::<_, Raw>(&args.service_method, &body),
+    };
+    let mut call = call.codec(codec);
     for (k, v) in &args.payload.meta {
         call = call.meta(k.clone(), v.clone());
     }
@@ -60,6 +86,12 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
     }
     println!("{}", show_body(reply.codec, &reply.body.0));
     Ok(())
+}
+
+/// Where `erpc call` sends.
+enum Target {
+    Session(erpc::Session),
+    Pool(Pool),
 }
 
 /// Pushes; succeeds once the message is written.

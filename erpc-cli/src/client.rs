@@ -13,8 +13,8 @@ use crate::peer_args::{PeerArgs, parse_duration, parse_network};
 /// How to reach the server.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
-    /// Transport: tcp, tcp4, tcp6, unix or unixpacket (ADDR is then a socket path), ws or wss
-    /// (ADDR is host:port, the path is --ws-path; wss needs --tls). [default: tcp]
+    /// Transport: tcp, tcp4, tcp6, unix or unixpacket (ADDR is then a socket path), quic, ws
+    /// or wss (ADDR is host:port; the WebSocket path is --ws-path; wss needs --tls). [default: tcp]
     #[arg(long, value_parser = parse_network)]
     pub network: Option<Network>,
     /// Wire protocol.
@@ -141,6 +141,20 @@ impl Connection {
     /// back) and dials.
     pub async fn dial(&self, config: PeerConfig, addr: &str, router: Router) -> Result<(Peer, Session), CliError> {
         let proto = self.proto()?;
+        let peer = self.peer(config, router)?;
+        let session = peer.dial_with(addr, proto).await.map_err(|status| {
+            let why = status
+                .cause()
+                .filter(|c| !c.is_empty())
+                .unwrap_or(status.msg())
+                .to_string();
+            CliError::Failed(format!("cannot connect to {addr}: {why}"))
+        })?;
+        Ok((peer, session))
+    }
+
+    /// Builds the client peer with `config` (TLS and the peer options' plugins included).
+    pub fn peer(&self, config: PeerConfig, router: Router) -> Result<Peer, CliError> {
         let mut builder = self
             .peer
             .client_plugins(Peer::builder().config(config).router(router))?;
@@ -160,16 +174,7 @@ impl Connection {
             };
             builder = builder.tls_client(tls);
         }
-        let peer = builder.build().map_err(|e| CliError::Usage(e.to_string()))?;
-        let session = peer.dial_with(addr, proto).await.map_err(|status| {
-            let why = status
-                .cause()
-                .filter(|c| !c.is_empty())
-                .unwrap_or(status.msg())
-                .to_string();
-            CliError::Failed(format!("cannot connect to {addr}: {why}"))
-        })?;
-        Ok((peer, session))
+        builder.build().map_err(|e| CliError::Usage(e.to_string()))
     }
 }
 

@@ -293,10 +293,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     duration::parse(s)
 }
 
-/// A network this build can use, by its config name.
 /// The networks `--network` takes.
-const AVAILABLE: &str = "tcp, tcp4, tcp6, unix, unixpacket, ws or wss";
+const AVAILABLE: &str = "tcp, tcp4, tcp6, unix, unixpacket, quic, ws or wss";
 
+/// A network this build can use, by its config name.
 pub fn parse_network(s: &str) -> Result<Network, String> {
     let network: Network = serde_json::from_value(Value::String(s.to_string()))
         .map_err(|_| format!("unknown network {s:?}; use {AVAILABLE}"))?;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use clap::Args;
 use erpc::config::Network;
 use erpc::plugin::{Overloader, OverloaderConfig};
+use erpc::proxy::Proxy;
 use erpc::{Peer, PeerConfig};
+use erpc::{Pool, PoolConfig};
 use tokio::io::AsyncReadExt;
 
 use crate::peer_args::{PeerArgs, network_name, parse_duration, parse_network};
@@ -15,7 +17,7 @@ use crate::{CliError, demo_service};
 /// Flags of `erpc serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Transport: tcp, tcp4, tcp6 or unix (LISTEN is then a socket path). [default: tcp]
+    /// Transport: tcp, tcp4, tcp6, unix (LISTEN is then a socket path) or quic. [default: tcp]
     #[arg(long, value_parser = parse_network)]
     network: Option<Network>,
     /// Address to listen on (port 0: a free one; the first line printed says which).
@@ -35,6 +37,10 @@ pub struct ServeArgs {
     /// it calls are answered `500 qps overload`, pushes dropped). 0: no limit.
     #[arg(long, default_value_t = 0)]
     qps: u32,
+    /// Forward calls and pushes to routes this server does not have to the eRPC server at
+    /// ADDR (through a pool of sessions), as Go eRPC's proxy plugin does.
+    #[arg(long, value_name = "ADDR")]
+    proxy_to: Option<String>,
     /// Stop when standard input closes (for a parent process that runs the server).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
@@ -71,8 +77,25 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     // which those two cannot express.
     let listen = args.listen.clone().unwrap_or_else(|| config.listen_addr());
     let network = config.network;
+    let config_for_upstream = config.clone();
     let mut builder = Peer::builder().config(config).router(demo_service::router());
     builder = args.peer.server_plugins(builder)?;
+    if let Some(upstream) = &args.proxy_to {
+        // Upstream sessions come from a client peer of their own, with the same options.
+        let dialer = args
+            .peer
+            .client_plugins(Peer::builder().config(PeerConfig {
+                redial_times: 0,
+                ..config_for_upstream.clone()
+            }))?
+            .build()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        builder = builder.with(Proxy::to_pool(Pool::new(
+            &dialer,
+            upstream.clone(),
+            PoolConfig::default(),
+        )));
+    }
     if args.qps > 0 {
         let overloader = Overloader::new(OverloaderConfig {
             max_total_qps: args.qps,

@@ -42,6 +42,10 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
         }
     });
     let config = args.connection.config(|_| {})?;
+    if config.network == erpc::config::Network::Quic {
+        // QUIC announces a stream with its first bytes, and watch sends none (Go alike).
+        eprintln!("note: over QUIC a server sees this client only once it has sent a message; watch sends none");
+    }
     let (peer, session) = args.connection.dial(config, &args.addr, router).await?;
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut seen = 0;

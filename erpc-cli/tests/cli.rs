@@ -273,6 +273,29 @@ fn every_protocol_works_from_the_command_line() {
 }
 
 #[test]
+fn quic_serving_calling_pushing_and_benchmarking() {
+    let server = Server::start(&["--network", "quic"]);
+    // Without --tls, a QUIC client skips verifying the certificate, as Go's does.
+    let out = run(&["call", "--network", "quic", &server.addr, "/math/add", "[2,3]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "5");
+    let out = run(&["push", "--network", "quic", &server.addr, "/push/status", "\"hi\""]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Over plain UDP nobody answers: the dial fails with a clear line rather than hanging.
+    let out = run(&["call", "--network", "tcp", &server.addr, "/math/add", "[2,3]"]);
+    assert!(!out.status.success());
+
+    let out = run(&["bench", "--network", "quic", "-c", "4", "-n", "200", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (line["total"].as_u64(), line["errors"].as_u64()),
+        (Some(200), Some(0)),
+        "{line}"
+    );
+}
+
+#[test]
 fn bench_says_why_calls_failed() {
     // A jsonproto server cannot read the rawproto frames bench sends: every call fails.
     let server = Server::start(&["--proto", "json"]);
@@ -565,4 +588,36 @@ fn secure_calls_work_in_both_modes_and_a_wrong_key_is_refused() {
     assert!(stderr(&out).contains("decrypt"), "{}", stderr(&out));
     let out = run(&["serve", "--secure", "short"]);
     assert_eq!(out.status.code(), Some(2), "a bad key is a usage error");
+}
+
+#[test]
+fn serve_proxies_unknown_routes_and_bench_sends_through_a_pool() {
+    let upstream = Server::start(&[]);
+    let gateway = Server::start(&["--proxy-to", &upstream.addr]);
+    // /math/add is local; an unknown route goes upstream, whose 404 comes back.
+    let out = run(&["call", &gateway.addr, "/math/add", "[1,2,3]"]);
+    assert_eq!(stdout(&out).trim(), "6", "{}", stderr(&out));
+    let out = run(&["call", &gateway.addr, "/nowhere", "1"]);
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    // An upstream that is not there: a bad gateway.
+    let lost = Server::start(&["--proxy-to", "127.0.0.1:1"]);
+    let out = run(&["call", &lost.addr, "/nowhere", "1"]);
+    assert!(stderr(&out).contains("502"), "{}", stderr(&out));
+
+    let out = run(&["call", "--pool", "2", &upstream.addr, "/math/add", "[2,2]"]);
+    assert_eq!(stdout(&out).trim(), "4", "{}", stderr(&out));
+    let out = run(&[
+        "bench",
+        "--addr",
+        &upstream.addr,
+        "--pool",
+        "3",
+        "-c",
+        "8",
+        "-n",
+        "200",
+        "--json",
+    ]);
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(line["errors"], 0, "{}", stderr(&out));
 }

@@ -102,6 +102,7 @@ pub mod net;
 pub mod peer;
 pub mod plugin;
 pub mod proto;
+pub mod proxy;
 pub mod router;
 pub mod session;
 pub mod status;

@@ -222,3 +222,32 @@ async fn auth_runs_again_on_every_redial() {
     assert!(runs.load(Ordering::Acquire) >= 2, "the bearer ran on the redial");
     assert!(handled.load(Ordering::Acquire) >= 2);
 }
+
+#[tokio::test]
+async fn a_huge_token_is_refused_before_it_is_read() {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let server = Peer::builder()
+        .config(PeerConfig {
+            max_message_size: 1 << 20,
+            ..PeerConfig::default()
+        })
+        .plugin(checker(handled.clone()))
+        .build()
+        .unwrap();
+    let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+    let token = "t".repeat(10 << 20);
+    let client = Peer::builder()
+        .plugin(Bearer::new(move || {
+            let token = token.clone();
+            async move { Ok::<_, Status>(token) }
+        }))
+        .build()
+        .unwrap();
+    let refused = within("the refused dial", client.dial(&addr)).await.unwrap_err();
+    assert_eq!(refused.code(), code::DIAL_FAILED, "{refused}");
+    assert_eq!(
+        handled.load(Ordering::Acquire),
+        0,
+        "the checker never saw the 10 MB token"
+    );
+}

@@ -65,6 +65,10 @@ fn self_contained_examples_run_and_say_what_they_show() {
         ("twoway", "a violin will be shipped to 221B Baker Street"),
         ("unix", "hello ann over a unix socket"),
         ("overloader", "after raising the limit: pong"),
+        ("pool", "10 calls over "),
+        ("proxy", "6 via the gateway"),
+        ("binder", "welcome ann, 30 (from the example)"),
+        ("heartbeat", "a heartbeat after 3 s of quiet"),
         ("secure", "the caller reads: hello, ann"),
         ("auth", "ann is \"ann\" to the server"),
     ] {
@@ -80,6 +84,8 @@ fn self_contained_examples_run_and_say_what_they_show() {
     assert!(auth.contains("the stranger: 105 Dial Failed: unknown token"), "{auth}");
     let secure = stdout(&run("secure", &[]));
     assert!(secure.contains("the wire carried: {\"cipherversion\""), "{secure}");
+    let binder = stdout(&run("binder", &[]));
+    assert!(binder.contains("refused: 400 Invalid Parameter"), "{binder}");
     let early = stdout(&run("early_comm", &[]));
     assert!(early.contains("stranger: 105 Dial Failed: wrong password"), "{early}");
     let detail = run("detail", &[]);

@@ -30,7 +30,7 @@ pub enum ConfigError {
     #[error("default_body_codec {0:?} is not a registered codec; use json, protobuf, plain, form, xml or thrift")]
     UnknownCodec(String),
     /// The network cannot be used by this build.
-    #[error("network {0:?} is not available in this build; use tcp, tcp4, tcp6 or unix")]
+    #[error("network {0:?} is not available in this build; use tcp, tcp4, tcp6, unix or quic")]
     UnavailableNetwork(Network),
     /// A value is out of range.
     #[error("{field}: {reason}")]
@@ -133,11 +133,13 @@ pub struct PeerConfig {
     /// Most accepted sessions from one remote IP address (0: no limit).
     pub max_sessions_per_ip: usize,
     /// Limit of a connection's handshake: the TLS handshake and the PostAccept/PostDial
-    /// hooks (authentication), separate from the call timeout (0: none).
+    /// hooks (authentication), separate from the call timeout (0: none). Over QUIC it bounds
+    /// the QUIC handshake, then the hooks.
     #[serde(with = "duration")]
     pub handshake_timeout: Duration,
     /// A session that reads no complete message for this long is closed (0: never, as in
-    /// Go; `erpc serve` sets 5 minutes). Heartbeats count as messages.
+    /// Go; `erpc serve` sets 5 minutes). Heartbeats count as messages. A QUIC listener also
+    /// waits at most this long for a new connection's first message.
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
     /// A frame whose first byte has arrived must be complete within this time, or the session
@@ -149,7 +151,8 @@ pub struct PeerConfig {
     pub listen_backlog: u32,
     /// `TCP_NODELAY` on TCP connections.
     pub nodelay: bool,
-    /// TCP keep-alive period (none: the system's default).
+    /// TCP keep-alive period (none: the system's default). Over QUIC, the period of keep-alive
+    /// PINGs (none: 15 s, as Go's QUIC listener).
     #[serde(with = "duration::option")]
     pub keepalive: Option<Duration>,
     /// Socket receive buffer size (none: the system's default).
@@ -595,13 +598,13 @@ mod tests {
         };
         let err = bad_codec.validate().unwrap_err().to_string();
         assert!(err.contains("yaml") && err.contains("json"), "{err}");
-        let quic = PeerConfig {
-            network: Network::Quic,
+        let kcp = PeerConfig {
+            network: Network::Kcp,
             ..PeerConfig::default()
         };
         assert!(matches!(
-            quic.validate(),
-            Err(ConfigError::UnavailableNetwork(Network::Quic))
+            kcp.validate(),
+            Err(ConfigError::UnavailableNetwork(Network::Kcp))
         ));
         assert!(PeerConfig::from_toml_str("listen_port = \"x\"").is_err());
     }

@@ -11,6 +11,7 @@
 //! them: see [`Messages`]).
 
 pub(crate) mod buffers;
+pub mod quic;
 #[cfg(target_os = "linux")]
 pub(crate) mod seqpacket;
 pub mod tls;
@@ -45,7 +46,13 @@ pub enum Network {
     /// KCP over UDP (not available yet); Go also accepts `udp`, `udp4`, `udp6`.
     #[serde(alias = "udp", alias = "udp4", alias = "udp6")]
     Kcp,
-    /// QUIC (not available yet).
+    /// QUIC over UDP (quinn), always with TLS: one connection per session, carrying one
+    /// bidirectional stream, as Go eRPC. Listeners use the peer's TLS server config, or a
+    /// self-signed certificate when none is set (as Go); dials use the peer's TLS client config,
+    /// or — as Go — one that **skips certificate verification** when none is set. When a config
+    /// names no ALPN protocols, `http/1.1` and `h2` are offered and accepted (those of Go eRPC's
+    /// TLS helpers; see [`quic::DEFAULT_ALPN`]). A listener sees a session only once its client
+    /// has sent its first message (QUIC announces a stream with its first bytes; Go alike).
     Quic,
     /// WebSocket over TCP (RFC 6455), one message per binary frame; TLS when the peer has a
     /// TLS configuration. The endpoint path is `PeerConfig::ws_path`.
@@ -60,7 +67,7 @@ impl Network {
     pub fn is_available(self) -> bool {
         matches!(
             self,
-            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix | Network::Ws | Network::Wss
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix | Network::Quic | Network::Ws | Network::Wss
         ) || (self == Network::Unixpacket && cfg!(target_os = "linux"))
     }
 
@@ -107,6 +114,7 @@ pub(crate) enum ReadHalf {
     Tcp(tokio::net::tcp::OwnedReadHalf),
     Unix(tokio::net::unix::OwnedReadHalf),
     Boxed(tokio::io::ReadHalf<Box<dyn Stream>>),
+    Quic(quic::RecvHalf),
     Messages(Box<dyn MessageRecv>),
 }
 
@@ -123,6 +131,10 @@ impl ReadHalf {
                     return half.read_buf(buf).await;
                 }
                 ReadHalf::Messages(half) => return std::future::poll_fn(|cx| half.poll_recv(cx, buf)).await,
+                ReadHalf::Quic(half) => {
+                    make_room(buf, room);
+                    return half.read_buf(buf).await;
+                }
             }
             make_room(buf, room);
             // One poll of an ordinary read: unlike `try_read`, it learns from a short read that
@@ -132,6 +144,7 @@ impl ReadHalf {
                 ReadHalf::Unix(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Boxed(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Messages(_) => unreachable!("returned above"),
+                ReadHalf::Quic(half) => half.read_buf(buf).now_or_never(),
             };
             match read {
                 Some(read) => return read,
@@ -168,6 +181,7 @@ enum Io {
     Tcp(TcpStream),
     Unix(UnixStream),
     Boxed(Box<dyn Stream>),
+    Quic(quic::QuicStream),
     Messages(Box<dyn Messages>),
 }
 
@@ -198,6 +212,7 @@ impl Conn {
             Io::Tcp(s) => Box::new(s),
             Io::Unix(s) => Box::new(s),
             Io::Boxed(s) => s,
+            Io::Quic(s) => Box::new(s),
             Io::Messages(m) => Box::new(MessageStream {
                 inner: m,
                 pending: BytesMut::new(),
@@ -225,6 +240,7 @@ impl Conn {
                 let (r, w) = tokio::io::split(s);
                 (ReadHalf::Boxed(r), Box::new(w))
             }
+            Io::Quic(s) => s.into_split(),
             Io::Messages(m) => {
                 let (r, w) = m.split();
                 (ReadHalf::Messages(r), w)
@@ -238,6 +254,7 @@ impl Conn {
             Io::Tcp(s) => s,
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
+            Io::Quic(s) => s,
             Io::Messages(m) => m.as_mut(),
         };
         io.write_all(frame).await?;
@@ -251,6 +268,7 @@ impl Conn {
             Io::Tcp(s) => s,
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
+            Io::Quic(s) => s,
             Io::Messages(m) => return std::future::poll_fn(|cx| m.poll_recv(cx, buf)).await,
         };
         buf.reserve(4096);
@@ -348,6 +366,7 @@ impl SocketOptions {
 pub(crate) enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener, String),
+    Quic(quic::QuicListener),
     #[cfg(target_os = "linux")]
     Seqpacket(seqpacket::Listener, String),
 }
@@ -397,6 +416,7 @@ impl Listener {
                     remote_addr: remote.to_string(),
                 })
             }
+            Listener::Quic(l) => l.accept().await,
             Listener::Unix(l, path) => {
                 let (stream, remote) = l.accept().await?;
                 let remote = remote
@@ -422,6 +442,7 @@ impl Listener {
         match self {
             Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             Listener::Unix(_, path) => path.clone(),
+            Listener::Quic(l) => l.local_addr(),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => path.clone(),
         }
@@ -433,7 +454,7 @@ impl Listener {
             Listener::Unix(_, path) => drop(std::fs::remove_file(path)),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => drop(std::fs::remove_file(path)),
-            Listener::Tcp(_) => {}
+            Listener::Tcp(_) | Listener::Quic(_) => {}
         }
     }
 }
@@ -562,6 +583,8 @@ fn invalid(msg: String) -> io::Error {
 fn unsupported(network: Network) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("network {network:?} is not available in this build; use tcp, tcp4, tcp6, unix, unixpacket, ws or wss"),
+        format!(
+            "network {network:?} is not available in this build; use tcp, tcp4, tcp6, unix, unixpacket, quic, ws or wss"
+        ),
     )
 }

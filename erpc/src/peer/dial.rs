@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use futures_util::future::BoxFuture;
 
 use crate::config::{Network, PeerConfig, Settings};
+use crate::net::quic::{self, QuicSettings};
 use crate::net::{self, Conn};
 use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
@@ -19,6 +20,8 @@ pub(crate) struct Dialer {
     local: Option<String>,
     plugins: Plugins,
     tls: Option<tokio_rustls::TlsConnector>,
+    /// The QUIC client config and transport settings, when the network is QUIC.
+    quic: Option<(quinn::ClientConfig, QuicSettings)>,
     /// Set when the peer closes: attempts in progress give up.
     pub(crate) closed: AtomicBool,
 }
@@ -29,16 +32,24 @@ impl Dialer {
         settings: Settings,
         plugins: Plugins,
         tls: Option<tokio_rustls::TlsConnector>,
-    ) -> Dialer {
+    ) -> std::io::Result<Dialer> {
         let network = config.network;
-        Dialer {
+        let quic = match network {
+            Network::Quic => {
+                let quic = QuicSettings::new(&settings.socket, settings.handshake_timeout, settings.idle_timeout);
+                Some((quic::client_config(tls.as_ref().map(|tls| tls.config()), &quic)?, quic))
+            }
+            _ => None,
+        };
+        Ok(Dialer {
             settings,
             network,
             local: (config.local_port != 0 && network != Network::Unix).then(|| config.local_dial_addr()),
             plugins,
             tls,
+            quic,
             closed: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Dials until a connection passes PostDial, within the configured attempts. A redial
@@ -145,6 +156,12 @@ impl Dialer {
     async fn open(&self, addr: &str, local: Option<&str>) -> Result<Conn, String> {
         let network = self.network;
         let attempt = async {
+            if let Some((config, quic)) = &self.quic {
+                // QUIC brings its own TLS.
+                return quic::connect(addr, local, config, quic)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
             let conn = net::connect(network, addr, local, &self.settings.socket)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -179,35 +196,29 @@ impl Dialer {
 
     /// The TLS handshake over `conn`, if the peer has a TLS configuration.
     async fn tls(&self, conn: Conn, addr: &str) -> Result<Conn, String> {
-        let network = self.network;
-        {
-            match &self.tls {
-                None => Ok(conn),
-                Some(connector) => {
-                    // Unix sockets have no host name: their certificates are checked as
-                    // "localhost".
-                    let host = match network {
-                        Network::Unix | Network::Unixpacket => "localhost",
-                        _ => addr
-                            .rsplit_once(':')
-                            .map_or(addr, |(host, _)| host)
-                            .trim_matches(['[', ']']),
-                    };
-                    let host = if host.is_empty() { "localhost" } else { host };
-                    let name = net::tls::server_name(host).map_err(|e| e.to_string())?;
-                    let (io, local_addr, remote_addr) = conn.into_parts();
-                    let handshake = connector.connect(name, io);
-                    let io = match self.settings.handshake_timeout {
-                        None => handshake.await,
-                        Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
-                            format!("the TLS handshake did not finish within {limit:?} (handshake_timeout)")
-                        })?,
-                    }
-                    .map_err(|e| format!("TLS handshake failed: {e}"))?;
-                    Ok(Conn::new(io, local_addr, remote_addr))
-                }
-            }
+        let Some(connector) = &self.tls else {
+            return Ok(conn);
+        };
+        // Unix sockets have no host name: their certificates are checked as "localhost".
+        let host = match self.network {
+            Network::Unix | Network::Unixpacket => "localhost",
+            _ => addr
+                .rsplit_once(':')
+                .map_or(addr, |(host, _)| host)
+                .trim_matches(['[', ']']),
+        };
+        let host = if host.is_empty() { "localhost" } else { host };
+        let name = net::tls::server_name(host).map_err(|e| e.to_string())?;
+        let (io, local_addr, remote_addr) = conn.into_parts();
+        let handshake = connector.connect(name, io);
+        let io = match self.settings.handshake_timeout {
+            None => handshake.await,
+            Some(limit) => tokio::time::timeout(limit, handshake)
+                .await
+                .map_err(|_| format!("the TLS handshake did not finish within {limit:?} (handshake_timeout)"))?,
         }
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        Ok(Conn::new(io, local_addr, remote_addr))
     }
 }
 

@@ -15,6 +15,7 @@ use super::Peer;
 use super::admission::{Admission, Permit};
 use crate::config::Network;
 use crate::error::Error;
+use crate::net::quic::{self, QuicSettings};
 use crate::net::{Conn, Listener};
 use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
@@ -39,9 +40,30 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
             "the peer is closed; build a new one to listen again".into(),
         ));
     }
-    let listener = Listener::bind(network, addr, inner.env.settings.listen_backlog)
-        .await
-        .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?;
+    let settings = &inner.env.settings;
+    let mut accepting = peer.accepting();
+    let listener = match network {
+        Network::Quic => {
+            let quic = QuicSettings::new(&settings.socket, settings.handshake_timeout, settings.idle_timeout);
+            let config = quic::server_config(inner.tls_server.as_ref().map(|tls| tls.config()), &quic)
+                .map_err(|e| Error::io(format!("listen on quic {addr}"), e))?;
+            let mut listener = quic::QuicListener::bind(addr, config, &quic)
+                .await
+                .map_err(|e| Error::io(format!("listen on quic {addr}"), e))?;
+            // TLS is part of QUIC: the accept path must not run it again over the stream. The
+            // peer closes the endpoint after its sessions.
+            accepting.tls = None;
+            inner
+                .quic_endpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(listener.closer());
+            Listener::Quic(listener)
+        }
+        _ => Listener::bind(network, addr, settings.listen_backlog)
+            .await
+            .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?,
+    };
     let bound = listener.local_addr();
     for plugin in inner.plugins.iter() {
         if let Err(status) = plugin.post_listen(&bound) {
@@ -51,7 +73,7 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
     }
     tracing::info!(network = ?network, addr = %bound, proto = proto.name(), "listen and serve");
     let task = tokio::spawn(accept_loop(
-        peer.accepting(),
+        accepting,
         listener,
         network,
         proto,

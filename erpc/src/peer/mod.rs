@@ -64,6 +64,9 @@ struct PeerInner {
     admission: Option<Arc<Admission>>,
     stop_listening: watch::Sender<bool>,
     listeners: Mutex<Vec<JoinHandle<()>>>,
+    /// The endpoints of QUIC listeners: closed after the sessions (as Go closes QUIC listeners
+    /// last), since the sessions run on their sockets.
+    quic_endpoints: Mutex<Vec<crate::net::quic::EndpointCloser>>,
     closed: AtomicBool,
 }
 
@@ -74,6 +77,14 @@ impl Drop for PeerInner {
         let reason = Status::conn_closed("the peer was dropped");
         for session in self.registry.all() {
             session.close_now(&reason);
+        }
+        for endpoint in self
+            .quic_endpoints
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            endpoint.close_now();
         }
     }
 }
@@ -152,13 +163,18 @@ impl PeerBuilder {
         self
     }
 
-    /// Serves TLS on every listener (tcp and unix).
+    /// Serves TLS on every listener (tcp and unix), and is the TLS config of QUIC listeners
+    /// (which use a self-signed certificate without it). For QUIC, a config that names no ALPN
+    /// protocols gets `http/1.1` and `h2`, and it must allow TLS 1.3.
     pub fn tls_server(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls_server = Some(config);
         self
     }
 
-    /// Dials with TLS.
+    /// Dials with TLS. For QUIC, which always uses TLS, this is the config that verifies the
+    /// server; **without it QUIC dials skip certificate verification**, as Go eRPC does (use
+    /// [`tls::client_config_with_roots_pem`](crate::net::tls::client_config_with_roots_pem) to
+    /// pin a certificate). A config that names no ALPN protocols offers `http/1.1` and `h2`.
     pub fn tls_client(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls_client = Some(config);
         self
@@ -202,7 +218,10 @@ impl PeerBuilder {
         let settings = Settings::from_config(&config)?;
         let registry = Arc::new(Registry::default());
         let tls_client = tls_client.map(tokio_rustls::TlsConnector::from);
-        let dialer = Arc::new(Dialer::new(&config, settings.clone(), plugins.clone(), tls_client));
+        let dialer = Arc::new(
+            Dialer::new(&config, settings.clone(), plugins.clone(), tls_client)
+                .map_err(|e| Error::Invalid(e.to_string()))?,
+        );
         let hooks: Option<Arc<dyn Hooks>> = (!plugins.is_empty()).then(|| Arc::new(plugins.clone()) as _);
         let redial: std::sync::Weak<dyn session::Redial> = Arc::downgrade(&dialer) as _;
         let env = Arc::new(Env {
@@ -227,6 +246,7 @@ impl PeerBuilder {
                 admission,
                 stop_listening: watch::Sender::new(false),
                 listeners: Mutex::new(Vec::new()),
+                quic_endpoints: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
             }),
         };
@@ -368,6 +388,12 @@ impl Peer {
             .collect();
         for task in closing {
             let _ = task.await;
+        }
+        let endpoints = std::mem::take(&mut *self.inner.quic_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
+        for endpoint in endpoints {
+            // Ends connections still waiting for their stream, and frees the UDP port for a
+            // server restarted on it.
+            endpoint.close(Duration::from_secs(1)).await;
         }
     }
 

@@ -1,0 +1,372 @@
+//! The QUIC network (extensions.md §11): one connection per session with one bidirectional
+//! stream, TLS always (self-signed by default, pinned certificates, ALPN), over loopback.
+
+mod common;
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Events, within};
+use erpc::config::Network;
+use erpc::net::tls;
+use erpc::router::{CallCtx, PushCtx};
+use erpc::status::code;
+use erpc::{Peer, PeerConfig, Raw, Router, Status};
+
+fn quic() -> PeerConfig {
+    PeerConfig {
+        network: Network::Quic,
+        ..PeerConfig::default()
+    }
+}
+
+/// `/math/add`, `/math/fail` (an error status), `/echo/raw` (bytes back), `/slow/wait` (answers
+/// once its session is closing; noted when it starts), and `/push/status` noting what it
+/// receives.
+fn router(pushes: Events) -> Router {
+    let mut router = Router::new();
+    router.call_at(
+        "/math/add",
+        |nums: Vec<i64>| async move { Ok(nums.iter().sum::<i64>()) },
+    );
+    router.call_at("/math/fail", |_: Vec<i64>| async move {
+        Err::<i64, _>(Status::with_cause(4001, "no such sum", "negative"))
+    });
+    router.call_at("/echo/raw", |body: Raw| async move { Ok(body) });
+    let started = pushes.clone();
+    router.call_at("/slow/wait", move |ctx: CallCtx, n: i64| {
+        let started = started.clone();
+        async move {
+            started.note("slow call started");
+            ctx.session().closed().await;
+            Ok(n)
+        }
+    });
+    router.push_at("/push/status", move |_: PushCtx, text: String| {
+        let pushes = pushes.clone();
+        async move {
+            pushes.note(text);
+            Ok::<_, Status>(())
+        }
+    });
+    router
+}
+
+async fn server_with(builder: erpc::PeerBuilder, addr: &str) -> (Peer, String, Events) {
+    let pushes = Events::default();
+    let server = builder.config(quic()).router(router(pushes.clone())).build().unwrap();
+    let bound = server.listen_on(addr).await.unwrap();
+    (server, bound, pushes)
+}
+
+async fn server() -> (Peer, String, Events) {
+    server_with(Peer::builder(), "127.0.0.1:0").await
+}
+
+fn client(pushes: &Events) -> Peer {
+    Peer::builder()
+        .config(quic())
+        .router(router(pushes.clone()))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn calls_errors_and_a_large_body_travel_over_quic() {
+    let (server, addr, _) = server().await;
+    // No TLS client config: like Go, the dial skips verifying the self-signed certificate.
+    let client = client(&Events::default());
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    let sum: i64 = within("call", session.call("/math/add", &[1, 2, 3]).into_future())
+        .await
+        .unwrap();
+    assert_eq!(sum, 6);
+    assert_eq!(
+        server.count_sessions(),
+        1,
+        "the server sees the session once it has a message"
+    );
+
+    let err = within("failing call", session.call::<_, i64>("/math/fail", &[1]).into_future())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.msg(), err.cause()),
+        (4001, "no such sum", Some("negative"))
+    );
+
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    let back: Raw = within(
+        "1 MiB echo",
+        session.call("/echo/raw", &Raw(big.clone().into())).into_future(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.0.len(), big.len());
+    assert!(back.0 == big, "the 1 MiB body comes back unchanged");
+}
+
+#[tokio::test]
+async fn pushes_go_both_ways() {
+    let (server, addr, server_pushes) = server().await;
+    let client_pushes = Events::default();
+    let client = client(&client_pushes);
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    within("push", session.push("/push/status", "from client").into_future())
+        .await
+        .unwrap();
+    assert_eq!(within("push arrives", server_pushes.wait_len(1)).await, ["from client"]);
+
+    let broadcast = within("broadcast", server.broadcast("/push/status", "from server")).await;
+    assert_eq!(broadcast.failed.len(), 0, "{broadcast:?}");
+    assert_eq!(within("push back", client_pushes.wait_len(1)).await, ["from server"]);
+}
+
+#[tokio::test]
+async fn graceful_close_lets_a_running_handler_answer() {
+    let (server, addr, events) = server().await;
+    let client = client(&Events::default());
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    let waiting = tokio::spawn({
+        let session = session.clone();
+        async move { session.call::<_, i64>("/slow/wait", &7).await }
+    });
+    within("the handler starts", events.wait_len(1)).await;
+    within("server close", server.close()).await;
+    assert_eq!(within("reply", waiting).await.unwrap().unwrap(), 7);
+    within("client sees the close", session.closed()).await;
+    let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
+    assert_eq!(err.code(), code::CONN_CLOSED);
+}
+
+#[tokio::test]
+async fn a_client_redials_when_the_server_restarts_on_the_same_port() {
+    let (server, addr, _) = server().await;
+    let dials = Events::default();
+    let client = Peer::builder()
+        .config(PeerConfig {
+            redial_times: -1,
+            redial_interval: Duration::from_millis(20),
+            ..quic()
+        })
+        .plugin(DialStarts(dials.clone()))
+        .build()
+        .unwrap();
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[1, 2]).into_future())
+            .await
+            .unwrap(),
+        3
+    );
+
+    within("server close", server.close()).await;
+    drop(server);
+    within("the client notices and redials", dials.wait_len(2)).await;
+    // close() has released the UDP port: the new server binds it at once.
+    let (_server, _, _) = server_with(Peer::builder(), &addr).await;
+    let sum: i64 = within("call after redial", session.call("/math/add", &[2, 3]).into_future())
+        .await
+        .unwrap();
+    assert_eq!(sum, 5);
+}
+
+#[tokio::test]
+async fn dropping_the_server_peer_ends_its_sessions() {
+    let (server, addr, _) = server().await;
+    let client = client(&Events::default());
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[1]).into_future())
+            .await
+            .unwrap(),
+        1
+    );
+    drop(server);
+    within("the client sees the connection end", session.closed()).await;
+}
+
+#[tokio::test]
+async fn a_pinned_certificate_is_accepted_and_an_untrusted_one_refused() {
+    let (cert, key) = tls::self_signed_cert_pem(&["localhost"]).unwrap();
+    let dir = std::env::temp_dir().join(format!("erpc-quic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, &cert).unwrap();
+    std::fs::write(&key_path, &key).unwrap();
+    let server_tls = tls::server_config_from_pem_files(&cert_path, &key_path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (_server, addr, _) = server_with(Peer::builder().tls_server(server_tls), "127.0.0.1:0").await;
+    let port = addr.rsplit_once(':').unwrap().1;
+
+    let pinned = tls::client_config_with_roots_pem(cert.as_bytes()).unwrap();
+    let client = Peer::builder().config(quic()).tls_client(pinned).build().unwrap();
+    let session = within("dial", client.dial(&format!("localhost:{port}"))).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[4, 5]).into_future())
+            .await
+            .unwrap(),
+        9
+    );
+
+    let (other, _) = tls::self_signed_cert_pem(&["localhost"]).unwrap();
+    let strict = tls::client_config_with_roots_pem(other.as_bytes()).unwrap();
+    let client = Peer::builder().config(quic()).tls_client(strict).build().unwrap();
+    let err = within("refused dial", client.dial(&format!("localhost:{port}")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), code::DIAL_FAILED);
+    let cause = err.cause().unwrap();
+    assert!(
+        cause.contains("QUIC handshake") && cause.contains("certificate"),
+        "{cause}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_without_a_common_alpn_protocol_is_refused() {
+    let (_server, addr, _) = server().await;
+    let mut other = (*tls::insecure_client_config()).clone();
+    other.alpn_protocols = vec![b"erpc-test".to_vec()];
+    let client = Peer::builder()
+        .config(quic())
+        .tls_client(Arc::new(other))
+        .build()
+        .unwrap();
+    let err = within("refused dial", client.dial(&addr)).await.unwrap_err();
+    assert_eq!(err.code(), code::DIAL_FAILED);
+    let cause = err.cause().unwrap();
+    assert!(cause.contains("ALPN"), "{cause}");
+
+    // Naming one of the server's protocols is enough.
+    let mut h2 = (*tls::insecure_client_config()).clone();
+    h2.alpn_protocols = vec![b"h2".to_vec()];
+    let client = Peer::builder().config(quic()).tls_client(Arc::new(h2)).build().unwrap();
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[1, 1]).into_future())
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn garbage_datagrams_do_not_disturb_the_listener() {
+    let (_server, addr, _) = server().await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for len in [0usize, 1, 20, 1200, 1500] {
+        let junk: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+        socket.send_to(&junk, &addr).await.unwrap();
+    }
+    let client = client(&Events::default());
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[2, 2]).into_future())
+            .await
+            .unwrap(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn each_dialed_session_has_an_address_of_its_own() {
+    let (server, addr, _) = server().await;
+    let client = client(&Events::default());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let session = within("dial", client.dial(&addr)).await.unwrap();
+        within("call", session.call::<_, i64>("/math/add", &[1]).into_future())
+            .await
+            .unwrap();
+        ids.push(session.id().to_string());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(client.count_sessions(), 3);
+    assert_eq!(server.count_sessions(), 3);
+}
+
+#[tokio::test]
+async fn every_protocol_runs_over_quic() {
+    for name in ["raw", "json", "pb", "http", "thrift"] {
+        let proto = erpc::proto::by_name(name).unwrap();
+        let (_server, addr, pushes) = server_with(Peer::builder().proto(proto.clone()), "127.0.0.1:0").await;
+        let client = Peer::builder().config(quic()).proto(proto).build().unwrap();
+        let session = within("dial", client.dial(&addr)).await.unwrap();
+        let sum: i64 = within(name, session.call("/math/add", &[20, 22]).into_future())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(sum, 42, "{name}");
+        if name != "http" {
+            // httproto carries calls and replies only.
+            within(name, session.push("/push/status", name).into_future())
+                .await
+                .unwrap();
+            assert_eq!(within("push arrives", pushes.wait_len(1)).await, [name]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_opens_its_stream_blocks_no_one_and_is_dropped_when_idle() {
+    let pushes = Events::default();
+    let server = Peer::builder()
+        .config(PeerConfig {
+            idle_timeout: Duration::from_millis(300),
+            ..quic()
+        })
+        .router(router(pushes))
+        .build()
+        .unwrap();
+    let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+
+    // A bare QUIC client: it completes the handshake and then says nothing.
+    let mut tls = (*tls::insecure_client_config()).clone();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let silent = within(
+        "silent handshake",
+        endpoint
+            .connect_with(
+                quinn::ClientConfig::new(Arc::new(crypto)),
+                addr.parse().unwrap(),
+                "localhost",
+            )
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+
+    // Others are served meanwhile (Go's sequential accept would wait for the silent one).
+    let client = client(&Events::default());
+    let session = within("dial", client.dial(&addr)).await.unwrap();
+    assert_eq!(
+        within("call", session.call::<_, i64>("/math/add", &[3]).into_future())
+            .await
+            .unwrap(),
+        3
+    );
+
+    // The listener gives up on the silent connection after idle_timeout.
+    let closed = within("the silent connection is closed", silent.closed()).await;
+    assert!(
+        matches!(closed, quinn::ConnectionError::ApplicationClosed(_)),
+        "{closed}"
+    );
+}
+
+/// Notes every PreDial: the first dial, then each redial's start.
+struct DialStarts(Events);
+
+impl erpc::plugin::Plugin for DialStarts {
+    fn name(&self) -> &str {
+        "dial-starts"
+    }
+    fn pre_dial(&self, _: &str, remote_addr: &str) -> erpc::plugin::HookResult {
+        self.0.note(remote_addr);
+        Ok(())
+    }
+}
