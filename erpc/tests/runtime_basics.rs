@@ -261,6 +261,12 @@ async fn unix_sockets_carry_calls_and_the_file_is_removed_on_close() {
     let client = Peer::builder().config(config).build().unwrap();
     let session = client.dial(&path).await.unwrap();
     assert_eq!(session.call::<_, i64>("/math/add", &[20, 22]).await.unwrap(), 42);
+    // Unnamed clients get names of their own: a second one does not take the first one's
+    // session id (and close it).
+    let second = client.dial(&path).await.unwrap();
+    assert_eq!(second.call::<_, i64>("/math/add", &[1, 1]).await.unwrap(), 2);
+    assert_eq!(session.call::<_, i64>("/math/add", &[2, 2]).await.unwrap(), 4);
+    assert_eq!(server.count_sessions(), 2);
     server.close().await;
     assert!(!std::path::Path::new(&path).exists());
 }

@@ -365,7 +365,8 @@ impl SocketOptions {
 /// A bound listener of a stream network.
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, String),
+    /// A unix listener, its path, and how many unnamed clients it has numbered.
+    Unix(UnixListener, String, std::sync::atomic::AtomicU64),
     Quic(quic::QuicListener),
     #[cfg(target_os = "linux")]
     Seqpacket(seqpacket::Listener, String),
@@ -378,7 +379,11 @@ impl Listener {
     pub(crate) async fn bind(network: Network, addr: &str, backlog: Option<u32>) -> io::Result<Listener> {
         let backlog = backlog.map_or_else(system_max_backlog, |b| i32::try_from(b).unwrap_or(i32::MAX));
         match network {
-            Network::Unix => Ok(Listener::Unix(listen_unix(addr, backlog)?, addr.to_string())),
+            Network::Unix => Ok(Listener::Unix(
+                listen_unix(addr, backlog)?,
+                addr.to_string(),
+                std::sync::atomic::AtomicU64::new(0),
+            )),
             #[cfg(target_os = "linux")]
             Network::Unixpacket => Ok(Listener::Seqpacket(
                 seqpacket::Listener::bind(addr, backlog)?,
@@ -417,12 +422,14 @@ impl Listener {
                 })
             }
             Listener::Quic(l) => l.accept().await,
-            Listener::Unix(l, path) => {
+            Listener::Unix(l, path, unnamed) => {
                 let (stream, remote) = l.accept().await?;
-                let remote = remote
-                    .as_pathname()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "@".into());
+                // Clients rarely bind a path: number the unnamed ones, or they would all share
+                // the session id "@" and each would close the one before.
+                let remote = remote.as_pathname().map_or_else(
+                    || format!("@{}", unnamed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1),
+                    |p| p.display().to_string(),
+                );
                 Ok(Conn {
                     io: Io::Unix(stream),
                     local_addr: path.clone(),
@@ -441,7 +448,7 @@ impl Listener {
     pub(crate) fn local_addr(&self) -> String {
         match self {
             Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-            Listener::Unix(_, path) => path.clone(),
+            Listener::Unix(_, path, _) => path.clone(),
             Listener::Quic(l) => l.local_addr(),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => path.clone(),
@@ -451,12 +458,21 @@ impl Listener {
     /// Releases what the listener holds on the system (the socket file of unix listeners).
     pub(crate) fn cleanup(&self) {
         match self {
-            Listener::Unix(_, path) => drop(std::fs::remove_file(path)),
+            Listener::Unix(_, path, _) => drop(std::fs::remove_file(path)),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => drop(std::fs::remove_file(path)),
             Listener::Tcp(_) | Listener::Quic(_) => {}
         }
     }
+}
+
+/// A local name for a unix client socket bound to no path: `@<pid>.<n>`, unique in the
+/// process, since a dialed session's id is its local address and two sessions with one id
+/// would close each other.
+fn unnamed_local_addr() -> String {
+    static DIALED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = DIALED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    format!("@{}.{n}", std::process::id())
 }
 
 /// A TCP listener made with socket2, for the backlog (tokio's `bind` fixes it at 1024) and
@@ -506,7 +522,7 @@ pub(crate) async fn connect(
                 .local_addr()
                 .ok()
                 .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-                .unwrap_or_else(|| format!("@{}", std::process::id()));
+                .unwrap_or_else(unnamed_local_addr);
             Ok(Conn {
                 io: Io::Unix(stream),
                 local_addr,
@@ -516,7 +532,7 @@ pub(crate) async fn connect(
         #[cfg(target_os = "linux")]
         Network::Unixpacket => {
             let socket = seqpacket::Socket::connect(addr).await?;
-            Ok(Conn::messages(socket, format!("@{}", std::process::id()), addr))
+            Ok(Conn::messages(socket, unnamed_local_addr(), addr))
         }
         // WebSocket dials TCP; the upgrade is part of the dial's handshake.
         Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Ws | Network::Wss => {
