@@ -74,6 +74,9 @@ impl Plugin for MarkSecure {
     fn name(&self) -> &str {
         "mark-secure"
     }
+    fn observes_writes(&self) -> bool {
+        false
+    }
     fn pre_write_call(&self, _: &Session, message: &mut Message) -> HookResult {
         message.meta.set(SECURE_KEY, "true");
         message.meta.set(ACCEPT_SECURE_KEY, "true");

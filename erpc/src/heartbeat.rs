@@ -4,7 +4,9 @@
 //! closes sessions that have shown no sign of life for two rates. Either side of a
 //! connection can ping, and a peer can have both.
 //!
-//! What counts as life: a CALL or PUSH written or read (replies do not count), and heartbeats.
+//! What counts as life: a CALL or PUSH sent or read (replies do not count), and heartbeats.
+//! (Go counts a message once written; counting it when it is queued lets the runtime skip
+//! watching every write.)
 //! A pinging side closes a session whose heartbeat CALL fails, within one rate (the
 //! heartbeat's own timeout; Go waits for the call timeout); a ponging side closes a session
 //! that has been silent for two rates, checked every rate.
@@ -167,6 +169,9 @@ impl Plugin for Ping {
     fn name(&self) -> &str {
         "heart-ping"
     }
+    fn observes_writes(&self) -> bool {
+        false
+    }
     fn post_new_peer(&self, sessions: &Sessions) -> HookResult {
         let mut started = self.state.started.lock().unwrap_or_else(|e| e.into_inner());
         if *started {
@@ -193,11 +198,11 @@ impl Plugin for Ping {
         self.start_record(session);
         Box::pin(async { Ok(()) })
     }
-    fn post_write_call(&self, session: &Session, _: &Message) -> HookResult {
+    fn pre_write_call(&self, session: &Session, _: &mut Message) -> HookResult {
         touch(session, PING_RECORD, self.state.clock);
         Ok(())
     }
-    fn post_write_push(&self, session: &Session, _: &Message) -> HookResult {
+    fn pre_write_push(&self, session: &Session, _: &mut Message) -> HookResult {
         touch(session, PING_RECORD, self.state.clock);
         Ok(())
     }
@@ -278,6 +283,13 @@ impl Pong {
         Ok(())
     }
 
+    /// Notes life on `session` if it has a pinger (nothing to do before anyone pinged).
+    fn touch(&self, session: &Session) {
+        if self.state.min_rate_secs.load(Ordering::Acquire) != 0 {
+            touch(session, PONG_RECORD, self.state.clock);
+        }
+    }
+
     async fn run(self, sessions: Sessions) {
         // Go's first interval: 3 s less a nanosecond; then the smallest rate announced.
         let mut interval = MIN_RATE - Duration::from_nanos(1);
@@ -330,6 +342,9 @@ impl Plugin for Pong {
     fn name(&self) -> &str {
         "heart-pong"
     }
+    fn observes_writes(&self) -> bool {
+        false
+    }
     fn post_new_peer(&self, sessions: &Sessions) -> HookResult {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Status::new(
@@ -340,23 +355,23 @@ impl Plugin for Pong {
         runtime.spawn(self.clone().run(sessions.clone()));
         Ok(())
     }
-    fn post_write_call(&self, session: &Session, _: &Message) -> HookResult {
-        touch(session, PONG_RECORD, self.state.clock);
+    fn pre_write_call(&self, session: &Session, _: &mut Message) -> HookResult {
+        self.touch(session);
         Ok(())
     }
-    fn post_write_push(&self, session: &Session, _: &Message) -> HookResult {
-        touch(session, PONG_RECORD, self.state.clock);
+    fn pre_write_push(&self, session: &Session, _: &mut Message) -> HookResult {
+        self.touch(session);
         Ok(())
     }
     fn post_read_call_header(&self, session: &Session, message: &mut Message) -> HookResult {
         if message.service_method != ROUTE {
-            touch(session, PONG_RECORD, self.state.clock);
+            self.touch(session);
         }
         Ok(())
     }
     fn post_read_push_header(&self, session: &Session, message: &mut Message) -> HookResult {
         if message.service_method != ROUTE {
-            touch(session, PONG_RECORD, self.state.clock);
+            self.touch(session);
         }
         Ok(())
     }

@@ -136,6 +136,9 @@ impl Plugin for Bearer {
     fn name(&self) -> &str {
         "auth-bearer"
     }
+    fn observes_writes(&self) -> bool {
+        false
+    }
     fn post_dial<'a>(&'a self, session: &'a mut PreSession, _is_redial: bool) -> BoxFuture<'a, HookResult> {
         Box::pin(self.authenticate(session))
     }
@@ -274,6 +277,9 @@ impl Checker {
 impl Plugin for Checker {
     fn name(&self) -> &str {
         "auth-checker"
+    }
+    fn observes_writes(&self) -> bool {
+        false
     }
     fn authenticates(&self) -> bool {
         true

@@ -14,6 +14,9 @@ impl Plugin for IgnoreCase {
     fn name(&self) -> &str {
         "ignoreCase"
     }
+    fn observes_writes(&self) -> bool {
+        false
+    }
     fn post_read_call_header(&self, _: &Session, message: &mut Message) -> HookResult {
         lowercase(&mut message.service_method);
         Ok(())

@@ -60,6 +60,14 @@ pub trait Plugin: Send + Sync + 'static {
     /// A unique name within the peer (used in logs and to reject duplicates).
     fn name(&self) -> &str;
 
+    /// Whether this plugin implements a post-write hook (`post_write_call`,
+    /// `post_write_reply`, `post_write_push`). Those run once the message is on the socket,
+    /// so the runtime watches each write for them (for replies, a task each); a peer none of
+    /// whose plugins observe writes skips that. Return `false` if you implement none of them.
+    fn observes_writes(&self) -> bool {
+        true
+    }
+
     /// Whether this plugin authenticates connections in PostAccept (the auth [`Checker`]):
     /// such plugins run before all others, so no other plugin sees a connection before it is
     /// authenticated.
@@ -175,6 +183,8 @@ pub trait Plugin: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct Plugins {
     list: Arc<[Arc<dyn Plugin>]>,
+    /// Whether any plugin has a post-write hook.
+    observes_writes: bool,
 }
 
 impl Plugins {
@@ -190,7 +200,11 @@ impl Plugins {
                 ));
             }
         }
-        Ok(Plugins { list: list.into() })
+        let observes_writes = list.iter().any(|p| p.observes_writes());
+        Ok(Plugins {
+            list: list.into(),
+            observes_writes,
+        })
     }
 
     /// This list followed by `more`; fails on a duplicate name.
@@ -204,6 +218,11 @@ impl Plugins {
     /// The plugins in order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Plugin>> {
         self.list.iter()
+    }
+
+    /// Whether any plugin has a post-write hook (else writes are not watched).
+    pub(crate) fn observes_writes(&self) -> bool {
+        self.observes_writes
     }
 
     /// Whether the list is empty (lets the hot path skip hook loops).
@@ -258,6 +277,9 @@ fn panicked(plugin: &dyn Plugin, hook_name: &str, panic: &(dyn Any + Send)) -> S
 
 /// The peer's plugins run the hooks sessions run themselves.
 impl Hooks for Plugins {
+    fn observes_writes(&self) -> bool {
+        self.observes_writes
+    }
     fn pre_write_call(&self, session: &Session, msg: &mut Message) -> HookResult {
         self.run("pre_write_call", |p| p.pre_write_call(session, msg))
     }

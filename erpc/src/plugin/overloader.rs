@@ -190,6 +190,9 @@ impl Plugin for Overloader {
     fn name(&self) -> &str {
         "overloader"
     }
+    fn observes_writes(&self) -> bool {
+        false
+    }
     fn post_dial<'a>(&'a self, session: &'a mut PreSession, is_redial: bool) -> BoxFuture<'a, HookResult> {
         // A redial keeps the slot its session took on the first dial.
         Box::pin(async move { if is_redial { Ok(()) } else { self.take_slot(session) } })

@@ -289,6 +289,9 @@ impl Plugin for Secure {
     fn name(&self) -> &str {
         "secure(encrypt/decrypt)"
     }
+    fn observes_writes(&self) -> bool {
+        false
+    }
     fn pre_write_call(&self, _: &Session, message: &mut Message) -> HookResult {
         self.on_write(message)
     }

@@ -236,7 +236,7 @@ fn finish_call(
     }
     log::call_in(session.settings(), session, ctx.message(), &reply, started);
     match queued {
-        Ok(queued) if !plugins.is_empty() => {
+        Ok(queued) if plugins.observes_writes() => {
             // PostWriteReply runs once the reply is on the socket; the handler counts as
             // running until then, so a graceful close waits for it.
             tokio::spawn(post_write_reply(ctx, reply, queued, guard));

@@ -316,7 +316,7 @@ async fn exchange<R: DecodeBody>(
     }
     let outcome = async {
         let queued = session.send(&msg, deadline, reply.is_alone()).await?;
-        if let Some(hooks) = &env.hooks {
+        if let Some(hooks) = env.hooks.as_ref().filter(|h| h.observes_writes()) {
             // PostWriteCall runs once the call is on the socket, unless the call ends first.
             tokio::select! {
                 biased;
@@ -424,7 +424,7 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
                 hooks.pre_write_push(&session, &mut msg)?;
             }
             let queued = session.send(&msg, deadline, false).await?;
-            if let Some(hooks) = &env.hooks {
+            if let Some(hooks) = env.hooks.as_ref().filter(|h| h.observes_writes()) {
                 // PostWritePush runs once the push is on the socket (within its deadline).
                 let written = tokio::select! {
                     written = queued.written() => written,

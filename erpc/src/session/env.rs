@@ -35,6 +35,8 @@ pub(crate) trait Dispatch: Send + Sync + 'static {
 /// Implementations catch panics: a hook that panics is an error status, never an unwinding
 /// reader.
 pub(crate) trait Hooks: Send + Sync + 'static {
+    /// Whether any post-write hook exists (else writes are not watched).
+    fn observes_writes(&self) -> bool;
     fn pre_write_call(&self, session: &Session, msg: &mut Message) -> Result<(), Status>;
     fn post_write_call(&self, session: &Session, msg: &Message);
     fn pre_write_push(&self, session: &Session, msg: &mut Message) -> Result<(), Status>;

@@ -434,7 +434,8 @@ impl Session {
                 } else {
                     link.outbox.kick();
                 }
-                Attempt::Sent(Queued::new(&link, end, self.inner.env.hooks.is_some()))
+                let watched = self.inner.env.hooks.as_ref().is_some_and(|h| h.observes_writes());
+                Attempt::Sent(Queued::new(&link, end, watched))
             }
             Err(Refused::Full) => Attempt::Full(link),
             Err(Refused::Closed | Refused::Overflow) => Attempt::Lost(Some(link)),
