@@ -1,6 +1,7 @@
 //! The `erpc` command, run as users run it.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -62,15 +63,7 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split_whitespace()
-            .nth(2)
-            .unwrap_or_else(|| panic!("serve prints 'listening on ADDR', got {line:?}"))
-            .to_string();
+        let addr = common::listening_addr(&mut child);
         Server {
             child: Some(child),
             addr,

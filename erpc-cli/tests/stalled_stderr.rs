@@ -1,6 +1,8 @@
 //! A server whose standard error nobody reads still answers: logging drops lines (and says how
 //! many) instead of blocking the workers.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
@@ -26,15 +28,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split_whitespace()
-            .nth(2)
-            .expect("serve prints 'listening on ADDR'")
-            .to_string();
+        let addr = common::listening_addr(&mut child);
         let stderr = child.stderr.take();
         Server { child, addr, stderr }
     }

@@ -6,7 +6,8 @@
 //! The browser test skips, saying so, where no Chromium is installed (Debian: `apt-get
 //! install chromium`).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -26,15 +27,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split_whitespace()
-            .nth(2)
-            .unwrap_or_else(|| panic!("serve prints 'listening on ADDR', got {line:?}"))
-            .to_string();
+        let addr = common::listening_addr(&mut child);
         Server { child, addr }
     }
 }
