@@ -149,6 +149,11 @@ pub struct PeerConfig {
     /// Queue length of pending connections of each listener (0: the system's maximum,
     /// `net.core.somaxconn`, as Go does).
     pub listen_backlog: u32,
+    /// `SO_REUSEPORT` on TCP (and WebSocket) listeners: several processes, or several peers
+    /// in one process, listen on one port and the kernel spreads connections over them.
+    /// erpc's answer to Go's evio mixer, whose point was an event-loop server (tokio already
+    /// is one). Unix only; off by default.
+    pub reuse_port: bool,
     /// `TCP_NODELAY` on TCP connections.
     pub nodelay: bool,
     /// TCP keep-alive period (none: the system's default). Over QUIC, the period of keep-alive
@@ -195,6 +200,7 @@ impl Default for PeerConfig {
             idle_timeout: Duration::ZERO,
             frame_timeout: Duration::from_secs(30),
             listen_backlog: 0,
+            reuse_port: false,
             nodelay: true,
             keepalive: None,
             read_buffer_size: None,

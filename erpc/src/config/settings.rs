@@ -31,6 +31,7 @@ pub(crate) struct Settings {
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_sessions_per_ip: Option<usize>,
     pub(crate) listen_backlog: Option<u32>,
+    pub(crate) reuse_port: bool,
     /// `PeerConfig::ws_path`.
     pub(crate) ws_path: std::sync::Arc<str>,
 }
@@ -75,6 +76,7 @@ impl Settings {
             max_sessions: (config.max_sessions > 0).then_some(config.max_sessions),
             max_sessions_per_ip: (config.max_sessions_per_ip > 0).then_some(config.max_sessions_per_ip),
             listen_backlog: (config.listen_backlog > 0).then_some(config.listen_backlog),
+            reuse_port: config.reuse_port,
             ws_path: config.ws_path.as_str().into(),
         })
     }

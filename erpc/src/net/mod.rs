@@ -373,10 +373,15 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    /// Binds `addr` (`ip:port`, or a path for unix networks).
-    /// Binds and listens with a queue of `backlog` pending connections (none: the system's
-    /// maximum, as Go does).
-    pub(crate) async fn bind(network: Network, addr: &str, backlog: Option<u32>) -> io::Result<Listener> {
+    /// Binds `addr` (`ip:port`, or a path for unix networks) and listens with a queue of
+    /// `backlog` pending connections (none: the system's maximum, as Go does); `reuse_port`
+    /// shares a TCP port with other listeners.
+    pub(crate) async fn bind(
+        network: Network,
+        addr: &str,
+        backlog: Option<u32>,
+        reuse_port: bool,
+    ) -> io::Result<Listener> {
         let backlog = backlog.map_or_else(system_max_backlog, |b| i32::try_from(b).unwrap_or(i32::MAX));
         match network {
             Network::Unix => Ok(Listener::Unix(
@@ -397,7 +402,7 @@ impl Listener {
                     format!("{addr} resolves to no usable address"),
                 );
                 for sa in addrs {
-                    match listen_tcp(sa, backlog) {
+                    match listen_tcp(sa, backlog, reuse_port) {
                         Ok(l) => return Ok(Listener::Tcp(l)),
                         Err(e) => last = e,
                     }
@@ -477,11 +482,17 @@ fn unnamed_local_addr() -> String {
 
 /// A TCP listener made with socket2, for the backlog (tokio's `bind` fixes it at 1024) and
 /// `SO_REUSEADDR` (as Go sets it, so a restarted server rebinds at once).
-fn listen_tcp(addr: std::net::SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+fn listen_tcp(addr: std::net::SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;

@@ -60,7 +60,7 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
                 .push(listener.closer());
             Listener::Quic(listener)
         }
-        _ => Listener::bind(network, addr, settings.listen_backlog)
+        _ => Listener::bind(network, addr, settings.listen_backlog, settings.reuse_port)
             .await
             .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?,
     };
