@@ -5,10 +5,10 @@
 //! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
 //!
-//! Message transports ([`ws`]: WebSocket, `seqpacket`: unixpacket) carry one eRPC frame per
+//! Message transports (`ws`: WebSocket, `seqpacket`: unixpacket) carry one eRPC frame per
 //! message. Their `Conn` reads by appending each message's payload to the session's buffer,
 //! and writes each frame as one message (the session's outbox keeps frame boundaries for
-//! them: see [`Messages`]).
+//! them: see `Messages`).
 
 pub(crate) mod buffers;
 pub mod quic;
