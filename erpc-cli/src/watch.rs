@@ -11,6 +11,9 @@ use crate::CliError;
 use crate::client::{Connection, show_body};
 use crate::peer_args::parse_duration;
 
+/// The heartbeat rate of a watcher without `--heartbeat`, in seconds.
+const WATCH_HEARTBEAT_SECS: u64 = 60;
+
 /// Flags of `erpc watch`.
 #[derive(Args, Debug)]
 pub struct WatchArgs {
@@ -27,7 +30,11 @@ pub struct WatchArgs {
 }
 
 /// Prints `SERVICE_METHOD BODY` for each push until done.
-pub async fn run(args: WatchArgs) -> Result<(), CliError> {
+pub async fn run(mut args: WatchArgs) -> Result<(), CliError> {
+    // A watcher only listens. It pings (every minute unless --heartbeat says otherwise), so a
+    // server with an idle timeout (`erpc serve`: 5 minutes) keeps it and a dead server is
+    // noticed.
+    args.connection.peer.heartbeat.get_or_insert(WATCH_HEARTBEAT_SECS);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut router = Router::new();
     router.unknown_push(move |ctx: PushCtx, body: Raw| {
@@ -44,7 +51,9 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
     let config = args.connection.config(|_| {})?;
     if config.network == erpc::config::Network::Quic {
         // QUIC announces a stream with its first bytes, and watch sends none (Go alike).
-        eprintln!("note: over QUIC a server sees this client only once it has sent a message; watch sends none");
+        eprintln!(
+            "note: over QUIC a server sees this client only once it has sent a message: its first heartbeat, after {WATCH_HEARTBEAT_SECS} s of quiet"
+        );
     }
     let (peer, session) = args.connection.dial(config, &args.addr, router).await?;
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);

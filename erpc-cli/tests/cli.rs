@@ -614,3 +614,13 @@ fn serve_proxies_unknown_routes_and_bench_sends_through_a_pool() {
     let line: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
     assert_eq!(line["errors"], 0, "{}", stderr(&out));
 }
+
+#[test]
+fn a_watcher_that_only_receives_is_not_idle() {
+    // Pushes every 200 ms, idle sessions closed after 1 s: a session that is written to is
+    // not idle, so the watcher gets pushes for its whole 3 s.
+    let server = Server::start(&["--idle-timeout", "1s"]);
+    let out = run(&["watch", &server.addr, "--for", "3s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).lines().count() >= 8, "{}", stdout(&out));
+}

@@ -137,8 +137,10 @@ pub struct PeerConfig {
     /// the QUIC handshake, then the hooks.
     #[serde(with = "duration")]
     pub handshake_timeout: Duration,
-    /// A session that reads no complete message for this long is closed (0: never, as in
-    /// Go; `erpc serve` sets 5 minutes). Heartbeats count as messages. A QUIC listener also
+    /// A session that reads no complete message and writes nothing for this long is closed
+    /// (0: never, as in Go; `erpc serve` sets 5 minutes). Heartbeats count as messages; a
+    /// subscriber that only receives pushes is not idle (writes are noticed when the limit is
+    /// checked, so such a session may outlive its last write by up to twice the limit). A QUIC listener also
     /// waits at most this long for a new connection's first message.
     #[serde(with = "duration")]
     pub idle_timeout: Duration,

@@ -231,7 +231,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             () = link.stop_reader.notified() => break stopped(&link),
             () = fire(&mut timer), if timer_at.is_some() => {
                 timer_at = None;
-                match watchdog.expired(Instant::now()) {
+                match watchdog.expired(Instant::now(), link.outbox.written_total()) {
                     Some(reason) => {
                         tracing::info!(session = %session.id(), remote = %session.remote_addr(), %reason, "closing the session");
                         break reason;

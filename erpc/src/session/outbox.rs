@@ -188,6 +188,11 @@ impl Outbox {
         Ok(queue.end)
     }
 
+    /// Bytes handed to the socket so far (grows with every write).
+    pub(crate) fn written_total(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
     /// Has the writer task write what is queued.
     pub(crate) fn kick(&self) {
         self.wake.notify_one();

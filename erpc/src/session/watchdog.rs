@@ -1,4 +1,5 @@
-//! [`Watchdog`]: the reader's time limits — session age, idle timeout, frame timeout.
+//! [`Watchdog`]: the reader's time limits — session age, idle timeout (no message read, and
+//! nothing written), frame timeout.
 //!
 //! All three are checked on one timer that is re-armed lazily: while messages flow, the timer
 //! is left where it is and, when it fires early, simply set again to the new due time. A busy
@@ -18,6 +19,8 @@ pub(crate) struct Watchdog {
     idle_timeout: Option<Duration>,
     frame_timeout: Option<Duration>,
     last_message: Instant,
+    /// Output written by the session when the idle limit was last looked at.
+    output_seen: u64,
     /// When the first byte of the frame now partly read arrived.
     frame_started: Option<Instant>,
 }
@@ -30,6 +33,7 @@ impl Watchdog {
             idle_timeout: settings.idle_timeout,
             frame_timeout: settings.frame_timeout,
             last_message: now,
+            output_seen: 0,
             frame_started: None,
         }
     }
@@ -64,8 +68,12 @@ impl Watchdog {
         [self.expires, idle, frame].into_iter().flatten().min()
     }
 
-    /// Why the session must close at `now`, if a limit ran out.
-    pub(crate) fn expired(&self, now: Instant) -> Option<Status> {
+    /// Why the session must close at `now`, if a limit ran out. `output` is the bytes the
+    /// session has written so far: a session that wrote since the last look is not idle (a
+    /// subscriber receiving pushes), and is looked at again a whole idle limit later. Writes
+    /// are noticed only here, so that they need no clock: a session may outlive its last write
+    /// by up to twice the limit.
+    pub(crate) fn expired(&mut self, now: Instant, output: u64) -> Option<Status> {
         if let (Some(started), Some(limit)) = (self.frame_started, self.frame_timeout)
             && now.saturating_duration_since(started) >= limit
         {
@@ -77,8 +85,13 @@ impl Watchdog {
         if let Some(limit) = self.idle_timeout
             && now.saturating_duration_since(self.last_message) >= limit
         {
+            if output != self.output_seen {
+                self.output_seen = output;
+                self.last_message = now;
+                return None;
+            }
             return Some(Status::conn_closed(format!(
-                "no message for {limit:?}: closed as idle (idle_timeout)"
+                "no message read or written for {limit:?}: closed as idle (idle_timeout)"
             )));
         }
         if self.expires.is_some_and(|at| now >= at) {
@@ -111,9 +124,9 @@ mod tests {
         tokio::time::advance(Duration::from_secs(9)).await;
         dog.after_decode(false, true); // more bytes of the same frame: its start stays
         assert_eq!(dog.due(), Some(due));
-        assert!(dog.expired(Instant::now()).is_none());
+        assert!(dog.expired(Instant::now(), 0).is_none());
         tokio::time::advance(Duration::from_secs(1)).await;
-        let why = dog.expired(Instant::now()).expect("the frame is late");
+        let why = dog.expired(Instant::now(), 0).expect("the frame is late");
         assert!(why.to_string().contains("frame timeout"), "{why}");
     }
 
@@ -124,9 +137,23 @@ mod tests {
         tokio::time::advance(Duration::from_secs(8)).await;
         dog.after_decode(true, true); // one message done, the next begun
         tokio::time::advance(Duration::from_secs(8)).await;
-        assert!(dog.expired(Instant::now()).is_none());
+        assert!(dog.expired(Instant::now(), 0).is_none());
         dog.after_decode(true, false);
         assert_eq!(dog.due(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_that_writes_is_not_idle() {
+        let mut dog = watchdog(60, 0);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(dog.expired(Instant::now(), 500).is_none(), "it wrote: not idle");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(
+            dog.due().is_some_and(|due| due > Instant::now()),
+            "looked at again later"
+        );
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(dog.expired(Instant::now(), 500).is_some(), "no more output: idle");
     }
 
     #[tokio::test(start_paused = true)]
@@ -135,10 +162,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(50)).await;
         dog.after_decode(true, false);
         tokio::time::advance(Duration::from_secs(50)).await;
-        assert!(dog.expired(Instant::now()).is_none());
+        assert!(dog.expired(Instant::now(), 0).is_none());
         dog.after_decode(false, true); // bytes that never make a message do not count
         tokio::time::advance(Duration::from_secs(10)).await;
-        let why = dog.expired(Instant::now()).expect("idle");
+        let why = dog.expired(Instant::now(), 0).expect("idle");
         assert!(why.to_string().contains("idle"), "{why}");
     }
 }
