@@ -60,6 +60,23 @@ impl Settings {
     }
 }
 
+/// The `codec` and `meta` builders both sides share, for the message named `$message`.
+macro_rules! message_settings {
+    ($message:literal) => {
+        #[doc = concat!("The body codec of the ", $message, " (Go's examples use plain text, [`CodecId::PLAIN`]).")]
+        pub fn codec(mut self, codec: CodecId) -> Self {
+            self.settings.codec = Some(codec);
+            self
+        }
+
+        #[doc = concat!("A meta pair sent with the ", $message, ".")]
+        pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+            self.settings.meta.add(key, value);
+            self
+        }
+    };
+}
+
 /// The dialing side: sends credentials on every dial and redial, and fails the dial unless the
 /// checker passes them.
 pub struct Bearer {
@@ -86,17 +103,7 @@ impl Bearer {
         }
     }
 
-    /// The body codec of the AUTH_CALL (Go's examples use plain text, [`CodecId::PLAIN`]).
-    pub fn codec(mut self, codec: CodecId) -> Self {
-        self.settings.codec = Some(codec);
-        self
-    }
-
-    /// A meta pair sent with the AUTH_CALL.
-    pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
-        self.settings.meta.add(key, value);
-        self
-    }
+    message_settings!("AUTH_CALL");
 
     /// Reads the body of a passing AUTH_REPLY (the checker's result) as `V`; an error, or a
     /// body that is not a `V`, fails the dial.
@@ -215,17 +222,7 @@ impl Checker {
         }
     }
 
-    /// The body codec of the AUTH_REPLY (Go's examples use plain text, [`CodecId::PLAIN`]).
-    pub fn codec(mut self, codec: CodecId) -> Self {
-        self.settings.codec = Some(codec);
-        self
-    }
-
-    /// A meta pair sent with the AUTH_REPLY.
-    pub fn meta(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
-        self.settings.meta.add(key, value);
-        self
-    }
+    message_settings!("AUTH_REPLY");
 
     async fn check(&self, pre: &mut PreSession) -> HookResult {
         let call = pre.receive().await?;

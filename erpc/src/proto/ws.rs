@@ -86,11 +86,7 @@ impl Proto for WsJsonProto {
     }
 
     fn encode(&self, msg: &Message, dst: &mut BytesMut, max_size: usize) -> Result<(), ProtoError> {
-        let body = if msg.xfer_pipe.is_empty() {
-            msg.body.clone()
-        } else {
-            msg.xfer_pipe.pack(msg.body.clone())?
-        };
+        let body = packed_body(msg)?;
         let start = dst.len();
         let mut doc = Writer(dst);
         let _ = write!(
@@ -208,11 +204,7 @@ impl Proto for WsPbProto {
     }
 
     fn encode(&self, msg: &Message, dst: &mut BytesMut, max_size: usize) -> Result<(), ProtoError> {
-        let body = if msg.xfer_pipe.is_empty() {
-            msg.body.clone()
-        } else {
-            msg.xfer_pipe.pack(msg.body.clone())?
-        };
+        let body = packed_body(msg)?;
         let payload = Payload {
             seq: msg.seq,
             mtype: i32::from(msg.mtype.as_u8()),
@@ -258,6 +250,15 @@ impl Proto for WsPbProto {
             body,
             xfer_pipe,
         }))
+    }
+}
+
+/// The body with its transfer filters applied (the documents filter the body only).
+fn packed_body(msg: &Message) -> Result<Bytes, ProtoError> {
+    if msg.xfer_pipe.is_empty() {
+        Ok(msg.body.clone())
+    } else {
+        Ok(msg.xfer_pipe.pack(msg.body.clone())?)
     }
 }
 
