@@ -86,6 +86,11 @@ impl Meta {
         self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
+    /// The pairs in order, as the shared buffers they are (cloning one copies nothing).
+    pub fn pairs(&self) -> impl Iterator<Item = &(Bytes, Bytes)> {
+        self.pairs.iter()
+    }
+
     /// Removes every pair.
     pub fn clear(&mut self) {
         self.pairs.clear();

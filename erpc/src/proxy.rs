@@ -136,6 +136,29 @@ fn gateway_status(status: Status) -> Status {
     }
 }
 
+/// Sets up a forwarded call or push (`$builder`, a `Call` or a `Push`, which share these
+/// options) as the request in `$ctx` was: its codec byte, every meta pair in order (but the
+/// hop count, replaced by `$hops`), `X-Real-IP` when it had none, its transfer filters.
+macro_rules! forwarded {
+    ($builder:expr, $ctx:expr, $real_ip:expr, $hops:expr) => {{
+        let request = $ctx.message();
+        let mut forwarded = $builder.codec(request.body_codec);
+        for (key, value) in request.meta.pairs() {
+            if !key.eq_ignore_ascii_case(HOPS_KEY.as_bytes()) {
+                forwarded = forwarded.meta(key.clone(), value.clone());
+            }
+        }
+        if request.meta.get(meta::REAL_IP).is_none() {
+            forwarded = forwarded.meta(meta::REAL_IP, $real_ip);
+        }
+        forwarded = forwarded.meta(HOPS_KEY, $hops.to_string());
+        for &filter in request.xfer_pipe.ids() {
+            forwarded = forwarded.xfer(filter);
+        }
+        forwarded
+    }};
+}
+
 async fn forward_call(proxy: Proxy, ctx: CallCtx, body: Raw) -> Result<Raw, Status> {
     let hops = next_hop(ctx.meta())?;
     let real_ip = ctx.real_ip();
@@ -143,23 +166,10 @@ async fn forward_call(proxy: Proxy, ctx: CallCtx, body: Raw) -> Result<Raw, Stat
     let Some(upstream) = (proxy.pick)(&label) else {
         return Err(Status::new(code::NOT_FOUND, "Not Found"));
     };
-    let request = ctx.message();
-    let mut call = upstream.call(&label.service_method, &body).codec(request.body_codec);
-    for (key, value) in ctx.meta().iter() {
-        if !key.eq_ignore_ascii_case(HOPS_KEY.as_bytes()) {
-            call = call.meta(bytes::Bytes::copy_from_slice(key), bytes::Bytes::copy_from_slice(value));
-        }
-    }
-    if ctx.meta().get(meta::REAL_IP).is_none() {
-        call = call.meta(meta::REAL_IP, real_ip);
-    }
-    call = call.meta(HOPS_KEY, hops.to_string());
-    for &filter in request.xfer_pipe.ids() {
-        call = call.xfer(filter);
-    }
+    let call = forwarded!(upstream.call(&label.service_method, &body), ctx, real_ip, hops);
     let reply = call.reply().await.map_err(gateway_status)?;
-    for (key, value) in reply.meta.iter() {
-        ctx.set_reply_meta(bytes::Bytes::copy_from_slice(key), bytes::Bytes::copy_from_slice(value));
+    for (key, value) in reply.meta.pairs() {
+        ctx.set_reply_meta(key.clone(), value.clone());
     }
     ctx.set_reply_codec(reply.codec);
     Ok(reply.body)
@@ -172,20 +182,7 @@ async fn forward_push(proxy: Proxy, ctx: PushCtx, body: Raw) -> Result<(), Statu
     let Some(upstream) = (proxy.pick)(&label) else {
         return Ok(());
     };
-    let request = ctx.message();
-    let mut push = upstream.push(&label.service_method, &body).codec(request.body_codec);
-    for (key, value) in ctx.meta().iter() {
-        if !key.eq_ignore_ascii_case(HOPS_KEY.as_bytes()) {
-            push = push.meta(bytes::Bytes::copy_from_slice(key), bytes::Bytes::copy_from_slice(value));
-        }
-    }
-    if ctx.meta().get(meta::REAL_IP).is_none() {
-        push = push.meta(meta::REAL_IP, real_ip);
-    }
-    push = push.meta(HOPS_KEY, hops.to_string());
-    for &filter in request.xfer_pipe.ids() {
-        push = push.xfer(filter);
-    }
+    let push = forwarded!(upstream.push(&label.service_method, &body), ctx, real_ip, hops);
     push.await.map_err(gateway_status)
 }
 
