@@ -91,11 +91,16 @@
 //! call.
 #![warn(missing_docs)]
 
+// `#[erpc::service]` names this crate `::erpc`, in here too.
+extern crate self as erpc;
+
 pub mod codec;
 pub mod config;
 mod error;
 mod escape;
 pub mod heartbeat;
+#[doc(hidden)]
+pub mod macro_support;
 pub mod message;
 pub mod meta;
 pub mod net;

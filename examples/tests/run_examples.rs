@@ -75,6 +75,8 @@ fn self_contained_examples_run_and_say_what_they_show() {
         let out = stdout(&run(name, &[]));
         assert!(out.contains(expected), "example {name} printed:\n{out}");
     }
+    let typed = stdout(&run("typed", &[]));
+    assert_eq!(typed.trim(), "6", "the typed example printed:\n{typed}");
     let overloaded = stdout(&run("overloader", &[]));
     assert!(
         overloaded.contains("5 of 8 calls answered") && overloaded.contains("qps overload"),

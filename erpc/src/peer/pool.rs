@@ -135,6 +135,11 @@ impl Pool {
         Push::on_pool(self.inner.clone(), service_method, args)
     }
 
+    /// The pool as a target of calls and pushes.
+    pub(crate) fn hirer(&self) -> Arc<dyn Hire> {
+        self.inner.clone()
+    }
+
     /// A session for one exchange: the least busy healthy one, or a new one.
     pub async fn hire(&self) -> Result<Session, Status> {
         self.inner.hire_session().await

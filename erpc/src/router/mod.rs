@@ -313,7 +313,7 @@ impl Group<'_> {
     }
 }
 
-/// A type whose methods are handlers. Implemented by `#[erpc::service]` on an impl block:
+/// A type whose methods are handlers. Implemented by `#[erpc::service]`, on an impl block:
 ///
 /// ```
 /// use erpc::router::{CallCtx, PushCtx, Router};
@@ -323,26 +323,33 @@ impl Group<'_> {
 ///
 /// #[erpc::service]
 /// impl Math {
-///     async fn add(&self, _ctx: CallCtx, nums: Vec<i64>) -> Result<i64, Status> {
+///     async fn add(&self, nums: Vec<i64>) -> Result<i64, Status> {
 ///         Ok(nums.iter().sum())
+///     }
+///     async fn echo(&self, ctx: CallCtx, text: String) -> Result<String, Status> {
+///         Ok(format!("{text} via {}", ctx.service_method()))
 ///     }
 ///     async fn notify(&self, _ctx: PushCtx, text: String) -> Result<(), Status> {
 ///         println!("{text}");
 ///         Ok(())
 ///     }
+///     #[erpc(skip)]
+///     async fn not_a_route(&self, _: u8) {}
 /// }
 ///
 /// let mut router = Router::new();
 /// router.service(Math);
 /// let mut routes: Vec<_> = router.routes().collect();
 /// routes.sort();
-/// assert_eq!(routes, ["/math/add", "/math/notify"]);
+/// assert_eq!(routes, ["/math/add", "/math/echo", "/math/notify"]);
 /// ```
 ///
-/// Each `async fn` taking `&self`, a [`CallCtx`] and an argument becomes a CALL route; with a
-/// [`PushCtx`] a PUSH route. The route is Go's: mapper(mapper(prefix, TypeName), MethodName),
-/// where the Rust method name is first turned into Go's CamelCase (`say_hello` → `SayHello`),
-/// so a Rust service answers the same routes as a Go service of the same names.
+/// or, for a typed client as well, on a trait (its `TraitServer<T>` is the `Service`; see
+/// `examples/typed.rs`). Each `async fn` taking `&self`, optionally a context, and an argument
+/// becomes a route: a PUSH when the context is a [`PushCtx`] (or the method is marked
+/// `#[erpc(push)]`), a CALL otherwise. The route is Go's: mapper(mapper(prefix, TypeName),
+/// MethodName), where the Rust method name is first turned into Go's CamelCase (`say_hello` →
+/// `SayHello`), so a Rust service answers the same routes as a Go service of the same names.
 pub trait Service: Send + Sync + 'static {
     /// Registers the service's handlers in `group`.
     fn register(self: Arc<Self>, group: &mut Group<'_>);

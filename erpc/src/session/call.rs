@@ -1,5 +1,6 @@
 //! Making calls and pushes: [`Call`] and [`Push`] builders, [`Reply`], [`PendingCall`].
 
+use std::borrow::Borrow;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -90,8 +91,39 @@ pub(crate) trait Hire: Send + Sync + 'static {
     fn settings(&self) -> &Settings;
 }
 
+/// What typed clients send through: a [`Session`], or a [`Pool`](crate::Pool) that hires a
+/// session per message. The builders it returns own their arguments, so a generated client
+/// method can take them by value; otherwise they are [`Session::call`]'s builders, with the
+/// same options (meta, codec, timeout…).
+pub trait Caller: Clone + Send + Sync + 'static {
+    /// Starts a CALL of `service_method` with `args`.
+    fn call_owned<'a, A: EncodeBody, R>(&'a self, service_method: &'a str, args: A) -> Call<'a, A, R, A>;
+    /// Starts a PUSH of `service_method` with `args`.
+    fn push_owned<'a, A: EncodeBody>(&'a self, service_method: &'a str, args: A) -> Push<'a, A, A>;
+}
+
+impl Caller for Session {
+    fn call_owned<'a, A: EncodeBody, R>(&'a self, service_method: &'a str, args: A) -> Call<'a, A, R, A> {
+        Call::owned(Target::Session(self), service_method, args)
+    }
+
+    fn push_owned<'a, A: EncodeBody>(&'a self, service_method: &'a str, args: A) -> Push<'a, A, A> {
+        Push::owned(Target::Session(self), service_method, args)
+    }
+}
+
+impl Caller for crate::Pool {
+    fn call_owned<'a, A: EncodeBody, R>(&'a self, service_method: &'a str, args: A) -> Call<'a, A, R, A> {
+        Call::owned(Target::Pool(self.hirer()), service_method, args)
+    }
+
+    fn push_owned<'a, A: EncodeBody>(&'a self, service_method: &'a str, args: A) -> Push<'a, A, A> {
+        Push::owned(Target::Pool(self.hirer()), service_method, args)
+    }
+}
+
 /// Where a call or push goes.
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     Session(&'a Session),
     Pool(Arc<dyn Hire>),
 }
@@ -152,12 +184,16 @@ pub struct Reply<R> {
 ///     .await?;
 /// # Ok(()) }
 /// ```
+///
+/// `S` is how the builder holds the arguments: borrowed (`&A`, from [`Session::call`]) or
+/// owned (`A`, from a [`Caller`] such as a typed client).
 #[must_use = "a call does nothing until awaited or started"]
-pub struct Call<'a, A: ?Sized, R> {
+pub struct Call<'a, A: ?Sized, R, S = &'a A> {
     target: Target<'a>,
     service_method: &'a str,
-    args: &'a A,
+    args: S,
     options: Options,
+    _args: PhantomData<fn(&A)>,
     _reply: PhantomData<fn() -> R>,
 }
 
@@ -170,13 +206,23 @@ impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
     pub(crate) fn on_pool(pool: Arc<dyn Hire>, service_method: &'a str, args: &'a A) -> Self {
         Self::to(Target::Pool(pool), service_method, args)
     }
+}
 
-    fn to(target: Target<'a>, service_method: &'a str, args: &'a A) -> Self {
+impl<'a, A: EncodeBody, R> Call<'a, A, R, A> {
+    /// A call that owns its arguments, on a session or a pool.
+    pub(crate) fn owned(target: Target<'a>, service_method: &'a str, args: A) -> Self {
+        Self::to(target, service_method, args)
+    }
+}
+
+impl<'a, A: EncodeBody + ?Sized, R, S: Borrow<A>> Call<'a, A, R, S> {
+    fn to(target: Target<'a>, service_method: &'a str, args: S) -> Self {
         Call {
             target,
             service_method,
             args,
             options: Options::default(),
+            _args: PhantomData,
             _reply: PhantomData,
         }
     }
@@ -204,13 +250,13 @@ impl<'a, A: EncodeBody + ?Sized, R> Call<'a, A, R> {
     }
 }
 
-impl<A: EncodeBody + ?Sized, R: DecodeBody> Call<'_, A, R> {
+impl<A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> Call<'_, A, R, S> {
     fn prepare(self) -> (Resolve, Result<Message, Status>, Option<Duration>) {
         let settings = self.target.settings();
         let timeout = self.options.timeout.unwrap_or(settings.call_timeout);
         let msg = self
             .options
-            .message(settings, MessageType::Call, self.service_method, self.args);
+            .message(settings, MessageType::Call, self.service_method, self.args.borrow());
         (self.target.resolve(), msg, timeout)
     }
 
@@ -233,7 +279,7 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody> Call<'_, A, R> {
     }
 }
 
-impl<'a, A: EncodeBody + ?Sized, R: DecodeBody> IntoFuture for Call<'a, A, R> {
+impl<'a, A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> IntoFuture for Call<'a, A, R, S> {
     type Output = Result<R, Status>;
     type IntoFuture = BoxFuture<'a, Result<R, Status>>;
 
@@ -365,12 +411,15 @@ impl Outcome {
 
 /// A PUSH being prepared; await it to send. There is no answer: `Ok` means it was queued for
 /// writing on a live connection.
+///
+/// `S` is how the builder holds the arguments, as for [`Call`].
 #[must_use = "a push does nothing until awaited"]
-pub struct Push<'a, A: ?Sized> {
+pub struct Push<'a, A: ?Sized, S = &'a A> {
     target: Target<'a>,
     service_method: &'a str,
-    args: &'a A,
+    args: S,
     options: Options,
+    _args: PhantomData<fn(&A)>,
 }
 
 impl<'a, A: EncodeBody + ?Sized> Push<'a, A> {
@@ -382,13 +431,23 @@ impl<'a, A: EncodeBody + ?Sized> Push<'a, A> {
     pub(crate) fn on_pool(pool: Arc<dyn Hire>, service_method: &'a str, args: &'a A) -> Self {
         Self::to(Target::Pool(pool), service_method, args)
     }
+}
 
-    fn to(target: Target<'a>, service_method: &'a str, args: &'a A) -> Self {
+impl<'a, A: EncodeBody> Push<'a, A, A> {
+    /// A push that owns its arguments, on a session or a pool.
+    pub(crate) fn owned(target: Target<'a>, service_method: &'a str, args: A) -> Self {
+        Self::to(target, service_method, args)
+    }
+}
+
+impl<'a, A: EncodeBody + ?Sized, S: Borrow<A>> Push<'a, A, S> {
+    fn to(target: Target<'a>, service_method: &'a str, args: S) -> Self {
         Push {
             target,
             service_method,
             args,
             options: Options::default(),
+            _args: PhantomData,
         }
     }
 
@@ -402,7 +461,7 @@ impl<'a, A: EncodeBody + ?Sized> Push<'a, A> {
     }
 }
 
-impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
+impl<'a, A: EncodeBody + ?Sized, S: Borrow<A>> IntoFuture for Push<'a, A, S> {
     type Output = Result<(), Status>;
     type IntoFuture = BoxFuture<'a, Result<(), Status>>;
 
@@ -411,7 +470,7 @@ impl<'a, A: EncodeBody + ?Sized> IntoFuture for Push<'a, A> {
         let timeout = self.options.timeout.unwrap_or(settings.push_timeout);
         let msg = self
             .options
-            .message(settings, MessageType::Push, self.service_method, self.args);
+            .message(settings, MessageType::Push, self.service_method, self.args.borrow());
         let target = self.target.resolve();
         Box::pin(async move {
             let mut msg = msg?;

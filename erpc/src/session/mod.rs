@@ -27,7 +27,7 @@ mod storage;
 mod watchdog;
 
 pub(crate) use call::Hire;
-pub use call::{Call, PendingCall, Push, Reply};
+pub use call::{Call, Caller, PendingCall, Push, Reply};
 pub use pre::PreSession;
 pub use registry::{Broadcast, Sessions};
 pub use storage::Storage;
