@@ -75,6 +75,13 @@ fn self_contained_examples_run_and_say_what_they_show() {
         let out = stdout(&run(name, &[]));
         assert!(out.contains(expected), "example {name} printed:\n{out}");
     }
+    let layers = stdout(&run("layers", &[]));
+    assert!(
+        layers.contains("add: 6")
+            && layers.contains("a second nap while one runs: 503 overloaded")
+            && layers.contains("a nap of 5 s: 408 Handle Timeout"),
+        "the layers example printed:\n{layers}"
+    );
     let typed = stdout(&run("typed", &[]));
     assert_eq!(typed.trim(), "6", "the typed example printed:\n{typed}");
     let overloaded = stdout(&run("overloader", &[]));

@@ -28,6 +28,7 @@ mod binder;
 mod ctx;
 mod dispatch;
 mod handler;
+mod layer;
 pub mod mapper;
 
 pub use crate::plugin::{HandlerInfo, HandlerKind};
@@ -35,6 +36,7 @@ pub(crate) use binder::invalid_parameter as binder_status;
 pub use binder::{BindMeta, Valid};
 pub use ctx::{CallCtx, PushCtx};
 pub use handler::{CallHandler, PushHandler};
+pub use layer::{HandlerCtx, Request, Response};
 pub use mapper::NameMapper;
 
 pub(crate) use dispatch::Dispatcher;
@@ -44,6 +46,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use handler::{CallFn, PushFn};
+use layer::ErasedLayer;
 use rustc_hash::FxHashMap;
 
 use crate::plugin::{Plugin, Plugins};
@@ -131,32 +134,33 @@ impl Router {
             router: self,
             prefix,
             plugins: Vec::new(),
+            layers: Vec::new(),
         }
     }
 
     /// Registers a CALL handler under `name`, mapped like Go (`add` → `/add`).
     pub fn call<H: CallHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
         let route = self.mapper.route(&self.mapper.root(), name);
-        self.add_call(route, handler, &[]);
+        self.add_call(route, handler, &[], &[]);
         self
     }
 
     /// Registers a CALL handler under exactly `route` (no mapping, no prefix).
     pub fn call_at<H: CallHandler<M>, M: 'static>(&mut self, route: &str, handler: H) -> &mut Self {
-        self.add_call(route.to_string(), handler, &[]);
+        self.add_call(route.to_string(), handler, &[], &[]);
         self
     }
 
     /// Registers a PUSH handler under `name`, mapped like Go.
     pub fn push<H: PushHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
         let route = self.mapper.route(&self.mapper.root(), name);
-        self.add_push(route, handler, &[]);
+        self.add_push(route, handler, &[], &[]);
         self
     }
 
     /// Registers a PUSH handler under exactly `route`.
     pub fn push_at<H: PushHandler<M>, M: 'static>(&mut self, route: &str, handler: H) -> &mut Self {
-        self.add_push(route.to_string(), handler, &[]);
+        self.add_push(route.to_string(), handler, &[], &[]);
         self
     }
 
@@ -166,6 +170,7 @@ impl Router {
             prefix: self.mapper.root(),
             router: self,
             plugins: Vec::new(),
+            layers: Vec::new(),
         };
         Arc::new(service).register(&mut root);
         self
@@ -208,6 +213,42 @@ impl Router {
         self
     }
 
+    /// Wraps every route registered so far (and the fallbacks) in a tower layer; the layer
+    /// sees a [`Request`] and produces a [`Response`], and its errors reach the caller as
+    /// statuses (a [`Status`](crate::Status) error as is; tower's timeout as `408`, load shedding as `503`,
+    /// anything else as `500`). Layers added later wrap the earlier ones.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use erpc::{Router, Status};
+    ///
+    /// let mut router = Router::new();
+    /// router.call("add", |nums: Vec<i64>| async move { Ok::<_, Status>(nums.iter().sum::<i64>()) });
+    /// router.layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(1)));
+    /// ```
+    ///
+    /// Plugins and layers: plugins are Go's hooks at fixed points of every message (before the
+    /// route is known, before and after the body is decoded, around writes) and can refuse or
+    /// rewrite messages the Go way; a layer wraps only a route's handling, with tower's
+    /// ready-made policies (timeouts, concurrency limits, load shedding, rate limits).
+    pub fn layer<L>(&mut self, layer: L) -> &mut Self
+    where
+        L: tower::Layer<layer::BoxHandler> + Send + Sync + 'static,
+        L::Service: tower::Service<Request, Response = Response> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Request>>::Error: Into<tower::BoxError>,
+        <L::Service as tower::Service<Request>>::Future: Send + 'static,
+    {
+        let layers = [layer::erase(layer)];
+        let routes = &mut self.routes;
+        for route in routes.calls.values_mut().chain(routes.unknown_call.as_mut()) {
+            route.handler = layer::wrap_call(route.handler.clone(), &layers);
+        }
+        for route in routes.pushes.values_mut().chain(routes.unknown_push.as_mut()) {
+            route.handler = layer::wrap_push(route.handler.clone(), &layers);
+        }
+        self
+    }
+
     /// Every registered route (CALL and PUSH), in no particular order.
     pub fn routes(&self) -> impl Iterator<Item = &str> {
         self.routes
@@ -221,7 +262,13 @@ impl Router {
         self.routes
     }
 
-    fn add_call<H: CallHandler<M>, M: 'static>(&mut self, route: String, handler: H, plugins: &[Arc<dyn Plugin>]) {
+    fn add_call<H: CallHandler<M>, M: 'static>(
+        &mut self,
+        route: String,
+        handler: H,
+        plugins: &[Arc<dyn Plugin>],
+        layers: &[ErasedLayer],
+    ) {
         let info = HandlerInfo {
             name: route.clone(),
             kind: HandlerKind::Call,
@@ -233,13 +280,20 @@ impl Router {
             handler,
             _shape: PhantomData,
         });
+        let handler = layer::wrap_call(handler, layers);
         let route_entry = Route { handler, plugins, info };
         if self.routes.calls.insert(route.clone(), route_entry).is_some() {
             panic!("erpc: the CALL route {route:?} is registered twice; each route needs exactly one handler");
         }
     }
 
-    fn add_push<H: PushHandler<M>, M: 'static>(&mut self, route: String, handler: H, plugins: &[Arc<dyn Plugin>]) {
+    fn add_push<H: PushHandler<M>, M: 'static>(
+        &mut self,
+        route: String,
+        handler: H,
+        plugins: &[Arc<dyn Plugin>],
+        layers: &[ErasedLayer],
+    ) {
         let info = HandlerInfo {
             name: route.clone(),
             kind: HandlerKind::Push,
@@ -251,6 +305,7 @@ impl Router {
             handler,
             _shape: PhantomData,
         });
+        let handler = layer::wrap_push(handler, layers);
         let route_entry = Route { handler, plugins, info };
         if self.routes.pushes.insert(route.clone(), route_entry).is_some() {
             panic!("erpc: the PUSH route {route:?} is registered twice; each route needs exactly one handler");
@@ -267,12 +322,26 @@ pub struct Group<'r> {
     router: &'r mut Router,
     prefix: String,
     plugins: Vec<Arc<dyn Plugin>>,
+    layers: Vec<ErasedLayer>,
 }
 
 impl Group<'_> {
     /// Adds a plugin to this group's routes (after the peer's plugins and the parent group's).
     pub fn plugin(&mut self, plugin: impl Plugin) -> &mut Self {
         self.plugins.push(Arc::new(plugin));
+        self
+    }
+
+    /// Wraps the routes registered through this group from now on (and through its nested
+    /// groups) in a tower layer, inside the group's earlier layers; see [`Router::layer`].
+    pub fn layer<L>(&mut self, layer: L) -> &mut Self
+    where
+        L: tower::Layer<layer::BoxHandler> + Send + Sync + 'static,
+        L::Service: tower::Service<Request, Response = Response> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Request>>::Error: Into<tower::BoxError>,
+        <L::Service as tower::Service<Request>>::Future: Send + 'static,
+    {
+        self.layers.push(layer::erase(layer));
         self
     }
 
@@ -285,24 +354,26 @@ impl Group<'_> {
     pub fn group(&mut self, prefix: &str) -> Group<'_> {
         let prefix = self.router.mapper.route(&self.prefix, prefix);
         let plugins = self.plugins.clone();
+        let layers = self.layers.clone();
         Group {
             router: self.router,
             prefix,
             plugins,
+            layers,
         }
     }
 
     /// Registers a CALL handler under `name` in this group.
     pub fn call<H: CallHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
         let route = self.router.mapper.route(&self.prefix, name);
-        self.router.add_call(route, handler, &self.plugins);
+        self.router.add_call(route, handler, &self.plugins, &self.layers);
         self
     }
 
     /// Registers a PUSH handler under `name` in this group.
     pub fn push<H: PushHandler<M>, M: 'static>(&mut self, name: &str, handler: H) -> &mut Self {
         let route = self.router.mapper.route(&self.prefix, name);
-        self.router.add_push(route, handler, &self.plugins);
+        self.router.add_push(route, handler, &self.plugins, &self.layers);
         self
     }
 
