@@ -221,14 +221,16 @@ impl ConfigLoader {
     /// The configuration without [`PeerConfig::validate`]: every key read and typed, nothing
     /// more.
     pub fn extract(&self) -> Result<Explained, ConfigError> {
-        let problems: Vec<FieldError> = self.layers.iter().flat_map(|l| l.problems.clone()).collect();
-        if !problems.is_empty() {
-            return Err(ConfigError::Fields(problems));
-        }
+        // Unknown keys and bad values are told together, so one run shows every problem.
+        let mut problems: Vec<FieldError> = self.layers.iter().flat_map(|l| l.problems.clone()).collect();
         let figment = merged(self.layers.iter().cloned());
-        let config: PeerConfig = match figment.extract_lossy() {
-            Ok(config) => config,
-            Err(error) => return Err(ConfigError::Fields(self.bad_values(error))),
+        let extracted = figment.extract_lossy::<PeerConfig>();
+        if let Err(error) = &extracted {
+            problems.extend(self.bad_values(error.clone()));
+        }
+        let config = match extracted {
+            Ok(config) if problems.is_empty() => config,
+            _ => return Err(ConfigError::Fields(problems)),
         };
         let origins = PeerConfig::KEYS
             .iter()

@@ -135,25 +135,29 @@ fn every_format_reads_the_same_keys_and_finds_their_lines() {
 
 #[test]
 fn sections_of_every_format() {
-    for (format, text, line) in [
+    for (format, text, section_line, line) in [
         (
             Format::Toml,
             "[cfg_cli]\nlisten_port = 1\n\n[cfg_srv]\nlisten_port = 9090\n",
+            4,
             5,
         ),
         (
             Format::Yaml,
             "cfg_cli:\n  listen_port: 1\ncfg_srv:\n  count_time: true\n  listen_port: 9090\n",
+            3,
             5,
         ),
         (
             Format::Json,
             "{\"cfg_cli\": {\"listen_port\": 1},\n \"cfg_srv\": {\n   \"listen_port\": 9090}}",
+            2,
             3,
         ),
         (
             Format::Ini,
             "[cfg_cli]\nlisten_port = 1\n[cfg_srv]\nlisten_port = 9090\n",
+            3,
             4,
         ),
     ] {
@@ -175,7 +179,9 @@ fn sections_of_every_format() {
         // Without the section's name, the section is an unknown key that says what to do.
         let err = error_text(load(format, text));
         assert!(
-            err.contains("cfg_srv: unknown key, and it holds a table"),
+            err.contains(&format!(
+                "peer:{section_line}: cfg_srv: unknown key, and it holds a table"
+            )),
             "{format:?}: {err}"
         );
     }

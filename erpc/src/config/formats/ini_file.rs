@@ -77,6 +77,9 @@ fn key_lines(text: &str) -> KeyLines {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.split_once(']')) {
             let name = name.0.trim();
             section = (name != GO_DEFAULT_SECTION).then(|| name.to_string());
+            if let Some(name) = &section {
+                lines.insert((None, name.clone()), index + 1);
+            }
             continue;
         }
         if let Some(end) = line.find(['=', ':']) {
