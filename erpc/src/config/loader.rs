@@ -2,6 +2,7 @@
 //! defaults, files, the environment, flags — each one over the ones before, merged by figment,
 //! which remembers which layer set each value ([`Explained`]).
 
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ use super::formats::{self, Failure, Format};
 use super::layer::{Layer, layer_index};
 use super::origin::{FieldError, Origin};
 use super::{ConfigError, PeerConfig, duration, env};
+
+/// The largest configuration file read (a full one with comments is a few KiB).
+const MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// Builds a [`PeerConfig`] from layers, later layers over earlier ones. The usual order is
 /// the one of the `erpc` command: defaults, then a file, then the environment, then flags.
@@ -104,10 +108,22 @@ impl ConfigLoader {
     fn read_file(self, path: &Path, section: Option<&str>) -> Result<ConfigLoader, ConfigError> {
         let name = path.display().to_string();
         let format = Format::from_path(path).ok_or_else(|| ConfigError::UnknownFormat(name.clone()))?;
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let io_error = |source| ConfigError::Io {
             path: name.clone(),
             source,
-        })?;
+        };
+        // Read one byte past the limit to tell a file at the limit from a larger one.
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_FILE_SIZE + 1).read_to_string(&mut text))
+            .map_err(io_error)?;
+        if text.len() as u64 > MAX_FILE_SIZE {
+            return Err(ConfigError::Parse {
+                path: Some(name),
+                line: None,
+                reason: format!("larger than {MAX_FILE_SIZE} bytes: not a peer configuration"),
+            });
+        }
         self.text(format, &name, &text, section)
     }
 

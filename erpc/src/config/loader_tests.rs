@@ -427,6 +427,32 @@ fn a_configuration_round_trips_through_every_layer_kind() {
     assert_eq!(load(Format::Json, &json).unwrap().config, config);
 }
 
+#[test]
+fn deeply_nested_yaml_is_refused_at_once() {
+    let started = std::time::Instant::now();
+    let text = format!("listen_port: 1\nkeepalive: {}", "[".repeat(200_000));
+    let err = error_text(load(Format::Yaml, &text));
+    assert!(
+        err.starts_with("peer:2: invalid YAML: lists or maps nested deeper than 128"),
+        "{err}"
+    );
+    // A quoted or commented bracket is not nesting.
+    let text = format!("ws_path: \"{}\" # {}\n", "[".repeat(300), "{".repeat(300));
+    assert_eq!(load(Format::Yaml, &text).unwrap().config.ws_path, "[".repeat(300));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn files_over_a_mebibyte_are_refused() {
+    let dir = std::env::temp_dir().join(format!("erpc-config-size-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.toml");
+    std::fs::write(&path, format!("listen_port = 1\n{}", "#".repeat(1 << 20))).unwrap();
+    let err = error_text(ConfigLoader::new().file(&path));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(err.contains("big.toml: larger than 1048576 bytes"), "{err}");
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
     /// Hostile text is refused or read, never a panic.

@@ -6,12 +6,45 @@ use figment::value::{Dict, Value};
 
 use super::{Failure, KeyLines, top_level};
 
+/// Deeper flow nesting is refused before parsing: the YAML parser's time grows with the square
+/// of the depth (a file of 50,000 `[` takes seconds), and its deserializer stops at 128 anyway.
+const MAX_FLOW_DEPTH: usize = 128;
+
 pub(super) fn parse(text: &str) -> Result<(Dict, KeyLines), Failure> {
+    check_flow_depth(text)?;
     let values: Value = serde_yaml_ng::from_str(text).map_err(|e| Failure::Syntax {
         line: e.location().map(|l| l.line()),
         reason: e.to_string(),
     })?;
     Ok((top_level(values)?, key_lines(text)))
+}
+
+/// Refuses `[`/`{` nesting deeper than [`MAX_FLOW_DEPTH`], outside quotes and comments.
+fn check_flow_depth(text: &str) -> Result<(), Failure> {
+    let mut depth = 0usize;
+    for (index, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if previous.is_whitespace() => break,
+                (None, '[' | '{') => depth += 1,
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_FLOW_DEPTH {
+                return Err(Failure::Syntax {
+                    line: Some(index + 1),
+                    reason: format!("lists or maps nested deeper than {MAX_FLOW_DEPTH} levels"),
+                });
+            }
+            previous = c;
+        }
+    }
+    Ok(())
 }
 
 /// Keys at column 0 are top level; the first indented key under one fixes the indentation of
