@@ -286,7 +286,10 @@ impl ConfigLoader {
         error
             .into_iter()
             .map(|error| {
-                let field = error.path.join(".");
+                let field = match error.path.join(".") {
+                    path if path.is_empty() => "(the configuration)".to_string(),
+                    path => path,
+                };
                 let origin = error
                     .metadata
                     .as_ref()

@@ -196,6 +196,8 @@ fn the_environment_overrides_the_file_and_flags_override_both() {
         ("ERPC_PRINT_DETAIL", "true"),
         ("ERPC_KEEPALIVE", "15s"),
         ("ERPC_NETWORK", "tcp6"),
+        ("ERPC_READ_BUFFER_SIZE", "262144"),
+        ("ERPC_REDIAL_TIMES", "-1"),
         ("ERPC_LOCAL_IP", ""), // empty: unset
         ("PATH", "/bin"),
     ]
@@ -221,6 +223,7 @@ fn the_environment_overrides_the_file_and_flags_override_both() {
     assert!(c.print_detail);
     assert_eq!(c.keepalive, Some(Duration::from_secs(15)));
     assert_eq!(c.network, Network::Tcp6);
+    assert_eq!((c.read_buffer_size, c.redial_times), (Some(262144), -1));
     assert_eq!(c.local_ip, "0.0.0.0");
     assert_eq!(c.idle_timeout, Duration::from_secs(300));
     let origin = |key| explained.origin(key).unwrap().to_string();
