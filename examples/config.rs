@@ -1,9 +1,13 @@
-//! A `PeerConfig` from a TOML file (YAML works the same way), with Go's keys and duration
-//! syntax.
+//! A `PeerConfig` in layers: a TOML file (YAML, JSON and INI work the same way) with Go's keys
+//! and duration syntax, then `ERPC_*` environment variables, then an override standing for a
+//! command-line flag — and where each value came from.
 //!
-//! `cargo run -p erpc-examples --example config`
+//! `ERPC_REDIAL_TIMES=5 cargo run -p erpc-examples --example config`
 
-use erpc::{Peer, PeerConfig, Router, Status};
+use std::time::Duration;
+
+use erpc::config::ConfigLoader;
+use erpc::{Peer, Router, Status};
 
 const CONFIG: &str = r#"
 # The same keys as Go eRPC's config files.
@@ -16,19 +20,30 @@ redial_times = 3
 redial_interval = "250ms"
 count_time = true
 slow_comet_duration = "500ms"
+call_timeout = "20s"
 "#;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join(format!("erpc-example-{}.toml", std::process::id()));
     std::fs::write(&path, CONFIG)?;
-    let config = PeerConfig::from_file(&path)?;
+    let with_file = ConfigLoader::new().file(&path); // the file's keys over the defaults,
     std::fs::remove_file(&path)?;
+    let explained = with_file?
+        .env() // then ERPC_* variables (ERPC_REDIAL_TIMES=5 …),
+        .set_duration("call_timeout", Duration::from_secs(3), "--timeout") // then flags.
+        .explain()?;
+    for key in ["listen_port", "redial_times", "call_timeout", "max_message_size"] {
+        let origin = explained.origin(key).map(ToString::to_string).unwrap_or_default();
+        println!("{key:<16} from {origin}");
+    }
+    let config = explained.config;
     println!(
-        "loaded: listen {} redial {}x every {:?}",
+        "loaded: listen {} redial {}x every {:?}, calls wait {:?}",
         config.listen_addr(),
         config.redial_times,
-        config.redial_interval()
+        config.redial_interval(),
+        config.call_timeout
     );
 
     let mut router = Router::new();

@@ -112,10 +112,12 @@ pub struct Report {
 /// Runs the benchmark.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     // Checked before a server child is started, so a bad file is reported once, by this process.
-    let mut config = args.peer.resolve(PeerConfig::default(), |_| {})?;
-    if let Some(network) = args.network {
-        config.network = network;
-    }
+    let config = args
+        .peer
+        .resolve("erpc bench", PeerConfig::default(), |loader| match args.network {
+            Some(network) => loader.set("network", network_name(network), "--network"),
+            None => loader,
+        })?;
     run_with(args, config).map_err(CliError::Failed)
 }
 

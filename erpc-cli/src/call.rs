@@ -44,7 +44,9 @@ pub struct PushArgs {
 
 /// Calls and prints the reply body on stdout.
 pub async fn call(args: CallArgs) -> Result<(), CliError> {
-    let config = args.connection.config(|c| args.payload.apply(c))?;
+    let config = args
+        .connection
+        .config("erpc call", |loader| args.payload.apply(loader))?;
     let codec = codec_id(&config.default_body_codec).map_err(CliError::Usage)?;
     let body = Raw(Payload::body(&config.default_body_codec, args.body.as_deref())?);
     // Kept alive until the call is done: a dropped peer closes its sessions.
@@ -96,7 +98,9 @@ enum Target {
 
 /// Pushes; succeeds once the message is written.
 pub async fn push(args: PushArgs) -> Result<(), CliError> {
-    let config = args.connection.config(|c| args.payload.apply(c))?;
+    let config = args
+        .connection
+        .config("erpc push", |loader| args.payload.apply(loader))?;
     let codec = codec_id(&config.default_body_codec).map_err(CliError::Usage)?;
     let body = Raw(Payload::body(&config.default_body_codec, args.body.as_deref())?);
     let (peer, session) = args.connection.dial(config, &args.addr, Router::new()).await?;

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use erpc::config::Network;
+use erpc::config::{ConfigLoader, Network};
 use erpc::{CodecId, DecodeBody, EncodeBody, Peer, PeerConfig, Router, Session};
 
 use crate::CliError;
-use crate::peer_args::{PeerArgs, parse_duration, parse_network};
+use crate::peer_args::{PeerArgs, network_name, parse_duration, parse_network};
 
 /// How to reach the server.
 #[derive(Args, Debug, Clone)]
@@ -37,6 +37,15 @@ pub struct Connection {
     pub peer: PeerArgs,
 }
 
+/// The dialing commands' defaults: the library's with a 10 s dial and call timeout.
+pub fn defaults() -> PeerConfig {
+    PeerConfig {
+        dial_timeout: Duration::from_secs(10),
+        call_timeout: Duration::from_secs(10),
+        ..PeerConfig::default()
+    }
+}
+
 /// What to send.
 #[derive(Args, Debug, Clone)]
 pub struct Payload {
@@ -51,9 +60,10 @@ pub struct Payload {
 
 impl Payload {
     /// `--codec` sets the client peer's default body codec, the one its messages are sent with.
-    pub fn apply(&self, config: &mut PeerConfig) {
-        if let Some(codec) = &self.codec {
-            config.default_body_codec.clone_from(codec);
+    pub fn apply(&self, loader: ConfigLoader) -> ConfigLoader {
+        match &self.codec {
+            Some(codec) => loader.set("default_body_codec", codec, "--codec"),
+            None => loader,
         }
     }
 
@@ -117,23 +127,26 @@ impl Connection {
         })
     }
 
-    /// The client peer's configuration: a 10 s dial and call timeout by default, then
-    /// `--config` and the peer flags, then `--network`, `--timeout` and `command_flags`.
-    pub fn config(&self, command_flags: impl FnOnce(&mut PeerConfig)) -> Result<PeerConfig, CliError> {
-        let defaults = PeerConfig {
-            dial_timeout: Duration::from_secs(10),
-            call_timeout: Duration::from_secs(10),
-            ..PeerConfig::default()
-        };
-        self.peer.resolve(defaults, |config| {
+    /// The client peer's configuration for `program` (`erpc call`…): [`defaults`], then
+    /// `--config`, the environment and the peer flags, then `--network`, `--timeout` and
+    /// `command_flags`.
+    pub fn config(
+        &self,
+        program: &str,
+        command_flags: impl FnOnce(ConfigLoader) -> ConfigLoader,
+    ) -> Result<PeerConfig, CliError> {
+        self.peer.resolve(program, defaults(), |mut loader| {
             if let Some(network) = self.network {
-                config.network = network;
+                loader = loader.set("network", network_name(network), "--network");
             }
             if let Some(timeout) = self.timeout {
-                config.dial_timeout = timeout;
-                config.call_timeout = timeout;
+                loader = loader.set_duration("dial_timeout", timeout, "--timeout").set_duration(
+                    "call_timeout",
+                    timeout,
+                    "--timeout",
+                );
             }
-            command_flags(config);
+            command_flags(loader)
         })
     }
 

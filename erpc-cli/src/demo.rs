@@ -20,15 +20,20 @@ pub struct DemoArgs {
     peer: PeerArgs,
 }
 
+/// `erpc demo`'s defaults: both ends in this process, on loopback, the server on a free port
+/// unless told otherwise.
+pub fn defaults() -> PeerConfig {
+    PeerConfig {
+        local_ip: "127.0.0.1".into(),
+        ..PeerConfig::default()
+    }
+}
+
 /// Starts the demo service, calls it, waits for a push, and closes both ends.
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let failed = |e: &dyn std::fmt::Display| CliError::Failed(e.to_string());
     // Both ends in this process, on loopback, the server on a free port unless told otherwise.
-    let defaults = PeerConfig {
-        local_ip: "127.0.0.1".into(),
-        ..PeerConfig::default()
-    };
-    let config = args.peer.resolve(defaults, |_| {})?;
+    let config = args.peer.resolve("erpc demo", defaults(), |loader| loader)?;
 
     let server = args
         .peer

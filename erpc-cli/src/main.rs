@@ -3,7 +3,10 @@
 //! ```text
 //! erpc demo                                   # a server and a client talking, in one process
 //! erpc serve --listen 127.0.0.1:9090          # the demo service
-//! erpc serve --config erpc.toml               # any PeerConfig field, from TOML or YAML
+//! erpc serve --config erpc.toml               # any PeerConfig key, from TOML, YAML, JSON or INI
+//! ERPC_CALL_TIMEOUT=5s erpc call …             # or from ERPC_* variables; flags win over both
+//! erpc config print --config erpc.toml        # the effective configuration, and where each value came from
+//! erpc config check erpc.toml                 # every key known, every value valid
 //! erpc call 127.0.0.1:9090 /math/add '[1,2,3]'
 //! erpc push 127.0.0.1:9090 /push/status '"hi"'
 //! erpc watch 127.0.0.1:9090 --count 3
@@ -16,6 +19,7 @@ mod bench_idle;
 mod bench_message;
 mod call;
 mod client;
+mod config_cmd;
 mod demo;
 mod demo_service;
 mod logging;
@@ -51,6 +55,8 @@ enum Command {
     Push(call::PushArgs),
     /// Print the pushes a server sends.
     Watch(watch::WatchArgs),
+    /// Show the effective peer configuration and where each value came from, or check a file.
+    Config(config_cmd::ConfigArgs),
     /// Benchmark `Hello.Say` with the seed's 581-byte protobuf message, or idle-session memory.
     #[command(after_help = BENCH_HELP)]
     Bench(bench::BenchArgs),
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Config(args) => config_cmd::run(args),
         command => match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime.block_on(async move {
                 match command {
@@ -97,7 +104,7 @@ fn main() -> ExitCode {
                     Command::Call(args) => call::call(args).await,
                     Command::Push(args) => call::push(args).await,
                     Command::Watch(args) => watch::run(args).await,
-                    Command::Bench(_) => unreachable!("handled above"),
+                    Command::Bench(_) | Command::Config(_) => unreachable!("handled above"),
                 }
             }),
             Err(e) => Err(CliError::Failed(format!("cannot start the async runtime: {e}"))),

@@ -1,25 +1,24 @@
 //! The peer options every command that opens a peer takes (`--config FILE` and the common
 //! limits), and the one function that turns them into the `PeerConfig` the peer runs with.
 //!
-//! Precedence, lowest first: the library's defaults changed by the command (`erpc serve`
-//! closes idle sessions after 5 minutes; `erpc call` gives up after 10 s), the keys the file
-//! sets, the common flags here, the command's own flags (`--network`, `--timeout`, …).
-//! A key the file does not name keeps the command's default, so a file must be read for which
-//! keys it sets, not only for their values: `idle_timeout = "0s"` in a file turns `serve`'s
-//! idle timeout off, while a file without the key leaves it on.
+//! Precedence, lowest first (erpc's `ConfigLoader` layers): the library's defaults changed by
+//! the command (`erpc serve` closes idle sessions after 5 minutes; `erpc call` gives up after
+//! 10 s), the keys the file sets, the `ERPC_` environment variables, the common flags here,
+//! the command's own flags (`--network`, `--timeout`, …). Only what a layer names changes:
+//! `idle_timeout = "0s"` in a file turns `serve`'s idle timeout off, while a file without the
+//! key leaves it on, and a flag not given changes nothing.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use erpc::Session;
-use erpc::config::{Network, duration};
+use erpc::config::{ConfigLoader, Network, duration};
 use erpc::heartbeat::{Ping, Pong};
 use erpc::message::Message;
 use erpc::plugin::{ACCEPT_SECURE_KEY, AuthInfo, Bearer, Checker, HookResult, Plugin, SECURE_KEY, Secure, SecureMode};
 use erpc::{CodecId, PeerBuilder, PeerConfig, Status};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::CliError;
 
@@ -29,10 +28,14 @@ const HEADING: &str = "Peer options";
 /// `--config FILE` and the flags for the most common `PeerConfig` fields.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PeerArgs {
-    /// Peer configuration, .toml, .yaml or .yml: any `PeerConfig` field (see
-    /// examples/erpc.toml); the flags override it.
+    /// Peer configuration, .toml, .yaml, .yml, .json or .ini: any `PeerConfig` key (see
+    /// docs/CONFIGURATION.md); ERPC_* environment variables and the flags override it.
     #[arg(long = "config", value_name = "FILE", help_heading = HEADING)]
     pub file: Option<PathBuf>,
+    /// Read the peer's keys from this top-level section of the --config file (Go's files
+    /// have one per struct, e.g. cfg_srv).
+    #[arg(long = "config-section", value_name = "NAME", requires = "file", help_heading = HEADING)]
+    pub section: Option<String>,
     /// Close a session that has read no message for this long, e.g. 30s or 5m; 0: never.
     /// [default: 5m for serve, never for the other commands]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = HEADING)]
@@ -107,40 +110,46 @@ fn parse_secure_mode(text: &str) -> Result<SecureModeArg, String> {
 }
 
 impl PeerArgs {
-    /// The configuration to run with: `defaults` (the command's), then the keys the file
-    /// sets, then the common flags, then the command's own flags (`command_flags`), checked
-    /// with `PeerConfig::validate`. Every way a command builds its peer goes through here.
-    pub fn resolve(
-        &self,
-        defaults: PeerConfig,
-        command_flags: impl FnOnce(&mut PeerConfig),
-    ) -> Result<PeerConfig, CliError> {
-        let mut config = match &self.file {
-            Some(path) => lay_file_over(defaults, path)?,
-            None => defaults,
-        };
+    /// The layers of a command's configuration, all but its own flags: `defaults` (the
+    /// command's, reported as `"{program} default"`), the file, the environment, the common
+    /// flags given.
+    pub fn loader(&self, program: &str, defaults: &PeerConfig) -> Result<ConfigLoader, CliError> {
+        let mut loader = ConfigLoader::new().preset(program, defaults);
+        if let Some(path) = &self.file {
+            let with_file = match &self.section {
+                Some(section) => loader.file_section(path, section),
+                None => loader.file(path),
+            };
+            loader = with_file.map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+        loader = loader.env();
         if let Some(idle) = self.idle_timeout {
-            config.idle_timeout = idle;
+            loader = loader.set_duration("idle_timeout", idle, "--idle-timeout");
         }
         if let Some(size) = self.max_message_size {
-            config.max_message_size = size;
+            loader = loader.set("max_message_size", size, "--max-message-size");
         }
         if let Some(n) = self.max_sessions {
-            config.max_sessions = n;
+            loader = loader.set("max_sessions", n, "--max-sessions");
         }
         if let Some(path) = &self.ws_path {
-            config.ws_path.clone_from(path);
+            loader = loader.set("ws_path", path, "--ws-path");
         }
-        command_flags(&mut config);
-        config.validate().map_err(|e| match &self.file {
-            // The value may come from a flag as well; both are named so either can be fixed.
-            Some(path) => CliError::Usage(format!(
-                "invalid peer configuration ({} and flags): {e}",
-                path.display()
-            )),
-            None => CliError::Usage(format!("invalid peer configuration: {e}")),
-        })?;
-        Ok(config)
+        Ok(loader)
+    }
+
+    /// The configuration to run with: [`loader`](Self::loader)'s layers, then the command's
+    /// own flags (`command_flags`), checked with `PeerConfig::validate`. Every way a command
+    /// builds its peer goes through here.
+    pub fn resolve(
+        &self,
+        program: &str,
+        defaults: PeerConfig,
+        command_flags: impl FnOnce(ConfigLoader) -> ConfigLoader,
+    ) -> Result<PeerConfig, CliError> {
+        command_flags(self.loader(program, &defaults)?)
+            .load()
+            .map_err(|e| CliError::Usage(e.to_string()))
     }
 
     /// The same options as arguments of a child `erpc serve` (which `erpc bench` starts).
@@ -148,6 +157,9 @@ impl PeerArgs {
         let mut args = Vec::new();
         if let Some(path) = &self.file {
             args.extend(["--config".into(), path.display().to_string()]);
+        }
+        if let Some(section) = &self.section {
+            args.extend(["--config-section".into(), section.clone()]);
         }
         if let Some(idle) = self.idle_timeout {
             args.extend(["--idle-timeout".into(), duration::format(idle)]);
@@ -239,58 +251,6 @@ impl PeerArgs {
     }
 }
 
-/// `defaults` with the fields the file at `path` names replaced by the file's values.
-fn lay_file_over(defaults: PeerConfig, path: &Path) -> Result<PeerConfig, CliError> {
-    // The library's loader first: its errors name the file, and the key and line at fault.
-    let from_file = PeerConfig::from_file(path).map_err(|e| CliError::Usage(e.to_string()))?;
-    let keys = keys_set(path)?;
-    let mut merged = fields(&defaults)?;
-    let file_values = fields(&from_file)?;
-    let unknown: Vec<&String> = keys.iter().filter(|k| !file_values.contains_key(*k)).collect();
-    if !unknown.is_empty() {
-        // PeerConfig ignores unknown keys; a misspelt limit would silently not apply.
-        return Err(CliError::Usage(format!(
-            "config file {}: unknown key(s) {unknown:?}; PeerConfig's keys are: {}",
-            path.display(),
-            file_values.keys().cloned().collect::<Vec<_>>().join(", ")
-        )));
-    }
-    for key in keys {
-        merged.insert(key.clone(), file_values[&key].clone());
-    }
-    serde_json::from_value(Value::Object(merged))
-        .map_err(|e| CliError::Failed(format!("cannot combine {} with the defaults: {e}", path.display())))
-}
-
-/// A configuration as a map from its keys (every field, `None` as null) to values.
-fn fields(config: &PeerConfig) -> Result<Map<String, Value>, CliError> {
-    match serde_json::to_value(config) {
-        Ok(Value::Object(map)) => Ok(map),
-        other => Err(CliError::Failed(format!(
-            "PeerConfig did not serialise as a map: {other:?}"
-        ))),
-    }
-}
-
-/// The top-level keys of a config file that `PeerConfig::from_file` has already read.
-fn keys_set(path: &Path) -> Result<BTreeSet<String>, CliError> {
-    let bad = |why: String| CliError::Usage(format!("config file {}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    if path.extension().is_some_and(|e| e == "toml") {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
-        return Ok(table.keys().cloned().collect());
-    }
-    match serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))? {
-        serde_yaml_ng::Value::Mapping(map) => Ok(map
-            .keys()
-            .map(|k| k.as_str().map_or_else(|| format!("{k:?}"), str::to_string))
-            .collect()),
-        // An empty document sets nothing.
-        serde_yaml_ng::Value::Null => Ok(BTreeSet::new()),
-        _ => Err(bad("the document must be a mapping of PeerConfig keys".into())),
-    }
-}
-
 /// Durations as Go writes them: `500ms`, `30s`, `5m`, `1h30m`; `0` is zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     duration::parse(s)
@@ -354,10 +314,14 @@ mod tests {
             "max_message_size = 4096\nmax_sessions = 7\nredial_times = 2\n",
         );
         // Defaults alone.
-        let config = PeerArgs::default().resolve(crate::serve::defaults(), |_| {}).unwrap();
+        let config = PeerArgs::default()
+            .resolve("erpc serve", crate::serve::defaults(), |l| l)
+            .unwrap();
         assert_eq!(config, crate::serve::defaults());
         // The file over the defaults: what it names changes, the rest keeps the command's.
-        let config = with_file(&file).resolve(crate::serve::defaults(), |_| {}).unwrap();
+        let config = with_file(&file)
+            .resolve("erpc serve", crate::serve::defaults(), |l| l)
+            .unwrap();
         assert_eq!(
             (config.max_message_size, config.max_sessions, config.redial_times),
             (4096, 7, 2)
@@ -370,13 +334,17 @@ mod tests {
             idle_timeout: Some(Duration::from_secs(30)),
             ..with_file(&file)
         };
-        let config = args.resolve(crate::serve::defaults(), |_| {}).unwrap();
+        let config = args.resolve("erpc serve", crate::serve::defaults(), |l| l).unwrap();
         assert_eq!(
             (config.max_message_size, config.max_sessions, config.idle_timeout),
             (100_000, 7, Duration::from_secs(30))
         );
         // The command's own flags last.
-        let config = args.resolve(crate::serve::defaults(), |c| c.max_sessions = 1).unwrap();
+        let config = args
+            .resolve("erpc serve", crate::serve::defaults(), |l| {
+                l.set("max_sessions", 1, "--own")
+            })
+            .unwrap();
         assert_eq!(config.max_sessions, 1);
     }
 
@@ -391,7 +359,9 @@ mod tests {
             ("short.yml", "idle_timeout: 45s\n"),
         ] {
             let file = TempFile::new(name, text);
-            let config = with_file(&file).resolve(crate::serve::defaults(), |_| {}).unwrap();
+            let config = with_file(&file)
+                .resolve("erpc serve", crate::serve::defaults(), |l| l)
+                .unwrap();
             let want = if name.starts_with("off") {
                 Duration::ZERO
             } else {
@@ -406,7 +376,9 @@ mod tests {
             ..with_file(&file)
         };
         assert_eq!(
-            args.resolve(crate::serve::defaults(), |_| {}).unwrap().idle_timeout,
+            args.resolve("erpc serve", crate::serve::defaults(), |l| l)
+                .unwrap()
+                .idle_timeout,
             Duration::ZERO
         );
     }
@@ -424,7 +396,7 @@ mod tests {
         ];
         for (name, text, mentions) in cases {
             let file = TempFile::new(name, text);
-            let err = match with_file(&file).resolve(PeerConfig::default(), |_| {}) {
+            let err = match with_file(&file).resolve("erpc", PeerConfig::default(), |l| l) {
                 Err(CliError::Usage(msg)) => msg,
                 other => panic!("{name}: expected a usage error, got {other:?}"),
             };
@@ -435,7 +407,10 @@ mod tests {
             file: Some("/nonexistent/erpc.toml".into()),
             ..PeerArgs::default()
         };
-        let err = format!("{:?}", missing.resolve(PeerConfig::default(), |_| {}).unwrap_err());
+        let err = format!(
+            "{:?}",
+            missing.resolve("erpc", PeerConfig::default(), |l| l).unwrap_err()
+        );
         assert!(err.contains("/nonexistent/erpc.toml"), "{err}");
     }
 
@@ -443,7 +418,9 @@ mod tests {
     fn an_empty_file_keeps_the_defaults() {
         for name in ["empty.toml", "empty.yaml"] {
             let file = TempFile::new(name, "");
-            let config = with_file(&file).resolve(crate::serve::defaults(), |_| {}).unwrap();
+            let config = with_file(&file)
+                .resolve("erpc serve", crate::serve::defaults(), |l| l)
+                .unwrap();
             assert_eq!(config, crate::serve::defaults(), "{name}");
         }
     }
@@ -451,15 +428,15 @@ mod tests {
     /// The sample in examples/ loads, and documents every field (so a new field is noticed).
     #[test]
     fn the_sample_config_loads_and_names_every_field() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/erpc.toml");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/erpc.toml");
         let args = PeerArgs {
             file: Some(path.clone()),
             ..PeerArgs::default()
         };
-        let config = args.resolve(PeerConfig::default(), |_| {}).unwrap();
+        let config = args.resolve("erpc", PeerConfig::default(), |l| l).unwrap();
         assert_eq!(config.idle_timeout, Duration::from_secs(300));
         let text = std::fs::read_to_string(&path).unwrap();
-        for key in fields(&PeerConfig::default()).unwrap().keys() {
+        for key in PeerConfig::KEYS {
             assert!(
                 text.lines()
                     .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{key} ="))),
@@ -475,6 +452,7 @@ mod tests {
             idle_timeout: Some(Duration::from_millis(1500)),
             max_message_size: Some(65536),
             max_sessions: Some(3),
+            section: Some("cfg_srv".into()),
             ws_path: Some("/erpc?token=1".into()),
             auth: Some("s3cret".into()),
             heartbeat: Some(5),

@@ -68,11 +68,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             erpc::proto::NAMES.join(", ")
         ))
     })?;
-    let config = args.peer.resolve(defaults(), |config| {
-        if let Some(network) = args.network {
-            config.network = network;
-        }
-    })?;
+    let config = args
+        .peer
+        .resolve("erpc serve", defaults(), |loader| match args.network {
+            Some(network) => loader.set("network", network_name(network), "--network"),
+            None => loader,
+        })?;
     // `--listen` wins over the config's local_ip and listen_port; it may be a socket path,
     // which those two cannot express.
     let listen = args.listen.clone().unwrap_or_else(|| config.listen_addr());

@@ -48,7 +48,7 @@ pub async fn run(mut args: WatchArgs) -> Result<(), CliError> {
             Ok::<_, Status>(())
         }
     });
-    let config = args.connection.config(|_| {})?;
+    let config = args.connection.config("erpc watch", |loader| loader)?;
     if config.network == erpc::config::Network::Quic {
         // QUIC announces a stream with its first bytes, and watch sends none (Go alike).
         eprintln!(

@@ -1,9 +1,12 @@
-//! [`PeerConfig`]: everything a peer is configured with, as a plain serde struct.
+//! [`PeerConfig`]: everything a peer is configured with, as a plain serde struct, and
+//! [`ConfigLoader`], which builds one from layers (defaults, TOML/YAML/JSON/INI files, `ERPC_`
+//! environment variables, flags) and tells where each value came from.
 //!
-//! The fields and defaults are Go eRPC's (behaviour.md §2), under the same YAML keys, plus a
-//! few of ours (call timeout, size limit, socket options, shutdown timeout). Durations are
-//! written as Go writes them (`100ms`, `1.5s`, `2h45m`) or as a bare integer of nanoseconds,
-//! as Go's config loader accepts. Missing keys take their defaults.
+//! The fields and defaults are Go eRPC's (behaviour.md §2), under the same YAML and ini keys,
+//! plus a few of ours (call timeout, size limit, socket options, shutdown timeout). Durations
+//! are written as Go writes them (`100ms`, `1.5s`, `2h45m`) or as an integer of nanoseconds,
+//! as Go's config loaders accept. Missing keys take their defaults. docs/CONFIGURATION.md
+//! lists every key.
 //!
 //! ```
 //! use erpc::PeerConfig;
@@ -12,8 +15,18 @@
 //! assert_eq!(config.redial_interval(), std::time::Duration::from_millis(200));
 //! ```
 
+pub mod duration;
+mod env;
+mod formats;
+mod layer;
+mod loader;
+mod origin;
 mod settings;
 
+pub use env::{ENV_PREFIX, env_name};
+pub use formats::Format;
+pub use loader::{ConfigLoader, Explained};
+pub use origin::{FieldError, Origin};
 pub(crate) use settings::Settings;
 
 use std::path::Path;
@@ -49,17 +62,23 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The text is not valid TOML/YAML for this struct.
-    #[error("cannot parse config{}: {reason}", path.as_ref().map(|p| format!(" file {p}")).unwrap_or_default())]
+    /// The text is not valid in its format, or not a mapping of keys.
+    #[error("{}{}: {reason}", path.as_deref().unwrap_or("config"), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Parse {
         /// The file, when loading one.
         path: Option<String>,
+        /// The line at fault, when the parser says.
+        line: Option<usize>,
         /// The parser's message.
         reason: String,
     },
-    /// The file's extension is neither `.toml`, `.yaml` nor `.yml`.
-    #[error("config file {0} must end in .toml, .yaml or .yml")]
+    /// The file's extension names no format.
+    #[error("config file {0} must end in .toml, .yaml, .yml, .json or .ini")]
     UnknownFormat(String),
+    /// Keys that cannot be used: unknown keys, values of the wrong type, values
+    /// [`PeerConfig::validate`] refuses; one line each, with where the value was written.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Fields(Vec<FieldError>),
     /// The file has no such top-level section.
     #[error("config file {path} has no section {section:?}")]
     MissingSection {
@@ -214,62 +233,67 @@ impl Default for PeerConfig {
 }
 
 impl PeerConfig {
-    /// Parses TOML.
+    /// Every key, in the order of the fields.
+    pub const KEYS: &'static [&'static str] = &[
+        "network",
+        "local_ip",
+        "local_port",
+        "listen_port",
+        "dial_timeout",
+        "redial_times",
+        "redial_interval",
+        "default_body_codec",
+        "default_session_age",
+        "default_context_age",
+        "slow_comet_duration",
+        "print_detail",
+        "count_time",
+        "call_timeout",
+        "push_timeout",
+        "max_message_size",
+        "max_meta_pairs",
+        "max_meta_bytes",
+        "max_sessions",
+        "max_sessions_per_ip",
+        "handshake_timeout",
+        "idle_timeout",
+        "frame_timeout",
+        "listen_backlog",
+        "reuse_port",
+        "nodelay",
+        "keepalive",
+        "read_buffer_size",
+        "write_buffer_size",
+        "shutdown_timeout",
+        "ws_path",
+    ];
+
+    /// Parses TOML (unknown keys refused; not [`validate`](Self::validate)d).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: None,
-            reason: e.to_string(),
-        })
+        Self::from_text(Format::Toml, text)
     }
 
-    /// Parses YAML.
+    /// Parses YAML (unknown keys refused; not [`validate`](Self::validate)d).
     pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
-        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
-            path: None,
-            reason: e.to_string(),
-        })
+        Self::from_text(Format::Yaml, text)
     }
 
-    /// Loads a `.toml`, `.yaml` or `.yml` file.
+    fn from_text(format: Format, text: &str) -> Result<Self, ConfigError> {
+        let loader = ConfigLoader::new().text(format, format.name(), text, None)?;
+        Ok(loader.extract()?.config)
+    }
+
+    /// Loads a `.toml`, `.yaml`/`.yml`, `.json` or `.ini` file over the defaults (unknown keys
+    /// refused; not [`validate`](Self::validate)d). For environment variables and flags on
+    /// top, use [`ConfigLoader`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let (format, text, name) = read(path.as_ref())?;
-        let parsed = match format {
-            Format::Toml => toml::from_str(&text).map_err(|e| e.to_string()),
-            Format::Yaml => serde_yaml_ng::from_str(&text).map_err(|e| e.to_string()),
-        };
-        parsed.map_err(|reason| ConfigError::Parse {
-            path: Some(name),
-            reason,
-        })
+        Ok(ConfigLoader::new().file(path)?.extract()?.config)
     }
 
     /// Loads one top-level section of a file, as Go's config files have one section per
     /// struct (`cfg_srv:` …).
     pub fn from_file_section(path: impl AsRef<Path>, section: &str) -> Result<Self, ConfigError> {
-        let (format, text, name) = read(path.as_ref())?;
-        let missing = || ConfigError::MissingSection {
-            path: name.clone(),
-            section: section.into(),
-        };
-        let parse_error = |reason: String| ConfigError::Parse {
-            path: Some(name.clone()),
-            reason,
-        };
-        match format {
-            Format::Toml => {
-                let mut doc: toml::Table = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
-                let value = doc.remove(section).ok_or_else(missing)?;
-                value
-                    .try_into()
-                    .map_err(|e: toml::de::Error| parse_error(e.to_string()))
-            }
-            Format::Yaml => {
-                let doc: serde_yaml_ng::Value =
-                    serde_yaml_ng::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
-                let value = doc.get(section).cloned().ok_or_else(missing)?;
-                serde_yaml_ng::from_value(value).map_err(|e| parse_error(e.to_string()))
-            }
-        }
+        Ok(ConfigLoader::new().file_section(path, section)?.extract()?.config)
     }
 
     /// Checks what can be checked before the peer starts.
@@ -324,153 +348,8 @@ fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
-enum Format {
-    Toml,
-    Yaml,
-}
-
-fn read(path: &Path) -> Result<(Format, String, String), ConfigError> {
-    let name = path.display().to_string();
-    let format = match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => Format::Toml,
-        Some("yaml" | "yml") => Format::Yaml,
-        _ => return Err(ConfigError::UnknownFormat(name)),
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: name.clone(),
-        source,
-    })?;
-    Ok((format, text, name))
-}
-
-/// Serde for durations in Go's text form, or integers of nanoseconds.
-pub mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Nanos(u64),
-        Negative(#[allow(dead_code)] i64),
-        Float(f64),
-        Text(String),
-    }
-
-    /// Serialises as Go prints durations: `0s`, `100ms`, `1.5s`, `2h45m0s`.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*d))
-    }
-
-    /// Reads a Go duration string or a number of nanoseconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        match Written::deserialize(d)? {
-            Written::Nanos(n) => Ok(Duration::from_nanos(n)),
-            Written::Negative(_) => Ok(Duration::ZERO),
-            Written::Float(f) => Ok(Duration::from_nanos(f.max(0.0) as u64)),
-            Written::Text(t) => parse(&t).map_err(serde::de::Error::custom),
-        }
-    }
-
-    /// `Option<Duration>` in the same forms; absent or null is `None`.
-    pub mod option {
-        use std::time::Duration;
-
-        use serde::{Deserialize, Deserializer, Serializer};
-
-        /// Serialises `Some` as a duration string and `None` as nothing.
-        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-            match d {
-                Some(d) => s.serialize_str(&super::format(*d)),
-                None => s.serialize_none(),
-            }
-        }
-
-        /// Reads an optional duration.
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-            #[derive(Deserialize)]
-            struct Wrapped(#[serde(with = "super")] Duration);
-            Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
-        }
-    }
-
-    /// Parses Go's duration syntax: `300ms`, `1.5h`, `2h45m`, `-1s` (negative reads as 0).
-    pub fn parse(text: &str) -> Result<Duration, String> {
-        let text = text.trim();
-        let bad = || format!("invalid duration {text:?}: use forms like 100ms, 1.5s or 2h45m");
-        let (negative, mut rest) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text.strip_prefix('+').unwrap_or(text)),
-        };
-        if rest == "0" {
-            return Ok(Duration::ZERO);
-        }
-        if rest.is_empty() {
-            return Err(bad());
-        }
-        let mut total = 0f64;
-        while !rest.is_empty() {
-            let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-            let number: f64 = rest[..number_end].parse().map_err(|_| bad())?;
-            rest = &rest[number_end..];
-            let unit_end = rest
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
-            let nanos_per_unit = match &rest[..unit_end] {
-                "ns" => 1.0,
-                "us" | "µs" | "μs" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                "m" => 60e9,
-                "h" => 3600e9,
-                _ => return Err(bad()),
-            };
-            total += number * nanos_per_unit;
-            rest = &rest[unit_end..];
-        }
-        if negative || !total.is_finite() {
-            return Ok(Duration::ZERO);
-        }
-        Ok(Duration::from_nanos(total.round().min(u64::MAX as f64) as u64))
-    }
-
-    /// Formats like Go's `Duration.String`.
-    pub fn format(d: Duration) -> String {
-        let nanos = d.as_nanos();
-        if nanos == 0 {
-            return "0s".into();
-        }
-        let trim = |x: f64| {
-            let s = format!("{x:.9}");
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        };
-        if nanos < 1_000 {
-            return format!("{nanos}ns");
-        }
-        if nanos < 1_000_000 {
-            return format!("{}µs", trim(nanos as f64 / 1e3));
-        }
-        if nanos < 1_000_000_000 {
-            return format!("{}ms", trim(nanos as f64 / 1e6));
-        }
-        let secs = d.as_secs();
-        let (h, m, s) = (
-            secs / 3600,
-            secs / 60 % 60,
-            (secs % 60) as f64 + f64::from(d.subsec_nanos()) / 1e9,
-        );
-        let mut out = String::new();
-        if h > 0 {
-            out.push_str(&format!("{h}h"));
-        }
-        if h > 0 || m > 0 {
-            out.push_str(&format!("{m}m"));
-        }
-        out.push_str(&format!("{}s", trim(s)));
-        out
-    }
-}
+#[cfg(test)]
+mod loader_tests;
 
 #[cfg(test)]
 mod tests {
@@ -588,7 +467,7 @@ mod tests {
         std::fs::write(&toml_file, "listen_port = 7071\n").unwrap();
         assert_eq!(PeerConfig::from_file(&toml_file).unwrap().listen_port, 7071);
         assert!(matches!(
-            PeerConfig::from_file(dir.join("peer.ini")),
+            PeerConfig::from_file(dir.join("peer.conf")),
             Err(ConfigError::UnknownFormat(_))
         ));
         assert!(matches!(
