@@ -17,6 +17,7 @@
 
 mod call;
 mod env;
+pub mod goaway;
 mod link;
 pub(crate) mod log;
 mod outbox;
@@ -94,6 +95,11 @@ struct Inner {
     storage: Storage,
     handlers: AtomicUsize,
     disconnected: AtomicBool,
+    /// Server side, closing: still taking calls while the client moves to a new connection
+    /// (see [`goaway`]).
+    draining: AtomicBool,
+    /// Client side: moving to a new connection at the server's request.
+    moving: AtomicBool,
 }
 
 tokio::task_local! {
@@ -149,6 +155,8 @@ impl Session {
                 storage,
                 handlers: AtomicUsize::new(0),
                 disconnected: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
+                moving: AtomicBool::new(false),
             }),
         };
         // Registered before it reads a byte: a handler of its first call finds it among the
@@ -276,6 +284,9 @@ impl Session {
     /// once: the close then completes when that handler has answered.
     pub async fn close(&self) {
         let in_own_handler = HANDLING.try_with(|&s| s == self.addr()).unwrap_or(false);
+        // A server session keeps taking calls while it asks its client to move (GOAWAY): set
+        // before the state changes, so no call is turned away in between.
+        let was_draining = self.side() == Side::Server && self.inner.draining.swap(true, Ordering::AcqRel);
         if self.begin_closing() {
             // A task of its own, so the close completes even if this future is dropped.
             let session = self.clone();
@@ -283,8 +294,13 @@ impl Session {
             if !in_own_handler {
                 let _ = closing.await;
             }
-        } else if !in_own_handler {
-            self.wait_for(|s| s.state() == CLOSED).await;
+        } else {
+            if !was_draining {
+                self.inner.draining.store(false, Ordering::Release);
+            }
+            if !in_own_handler {
+                self.wait_for(|s| s.state() == CLOSED).await;
+            }
         }
     }
 
@@ -316,6 +332,11 @@ impl Session {
         // A year stands for "no limit" where the configured one cannot be represented.
         let deadline =
             deadline_after(Some(limit)).unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
+        if self.inner.draining.load(Ordering::Acquire) {
+            self.let_client_move(deadline).await;
+            // From here on, calls are turned away as in any close.
+            self.inner.draining.store(false, Ordering::Release);
+        }
         let handlers_finished = self.wait_for(|s| s.inner.handlers.load(Ordering::Acquire) == 0);
         if tokio::time::timeout_at(deadline, handlers_finished).await.is_err() {
             tracing::debug!(session = %self.id(), "handlers still running after the shutdown timeout");
@@ -537,13 +558,17 @@ impl Session {
                 self.complete_reply(msg);
                 Ok(())
             }
+            MessageType::Call if self.side() == Side::Client && msg.service_method == goaway::ROUTE => {
+                self.on_goaway(&msg);
+                Ok(())
+            }
             MessageType::Call | MessageType::Push => {
                 if msg.body_codec == CodecId::NONE && !msg.body.is_empty() {
                     // Go closes the connection without an answer here; so do we, for
                     // compatibility.
                     return Err(Status::bad_message("a message with a body but no codec (codec 0)"));
                 }
-                if self.is_closed() {
+                if self.is_closed() && !self.inner.draining.load(Ordering::Acquire) {
                     // Closing converges: running handlers finish, new work is turned away.
                     if msg.mtype == MessageType::Call {
                         let mut reply = Message::new(MessageType::Reply, msg.seq);
@@ -682,6 +707,51 @@ impl Session {
         self.post_disconnect();
     }
 
+    /// Makes the connection of a redial the session's link: the id follows the new local
+    /// address if it was the old one, and the session is registered again. With `replacing`,
+    /// only while that link is still the current one and the session is open (false, and the
+    /// connection dropped, otherwise).
+    fn adopt(&self, pre: PreSession, replacing: Option<&Arc<Link>>) -> bool {
+        let (conn, _, buffer, _, _, _) = pre.into_parts();
+        let local_addr = conn.local_addr.clone();
+        if replacing.is_none() {
+            // A redial's session is registered again before its new link reads a byte.
+            self.follow_local_addr(local_addr);
+            self.install_link(conn, buffer);
+            return true;
+        }
+        {
+            // Checked and replaced under one lock: a link lost meanwhile is not replaced
+            // behind the back of the redial it started.
+            let mut current = self.inner.link.write().unwrap_or_else(|e| e.into_inner());
+            if self.state() != OK
+                || !current
+                    .as_ref()
+                    .zip(replacing)
+                    .is_some_and(|(l, old)| Arc::ptr_eq(l, old))
+            {
+                return false;
+            }
+            *current = Some(Link::spawn(self, conn, buffer));
+        }
+        self.follow_local_addr(local_addr);
+        self.inner.changed.notify_waiters();
+        true
+    }
+
+    /// A new connection's local address; the id follows it if it was the old one. The
+    /// session is (re-)registered under its id.
+    fn follow_local_addr(&self, local_addr: String) {
+        let was_default_id = *self.id() == *self.local_addr();
+        *self.inner.local_addr.write().unwrap_or_else(|e| e.into_inner()) = local_addr.clone().into();
+        if was_default_id {
+            self.set_id(local_addr);
+        }
+        if let Some(registry) = self.inner.env.registry.upgrade() {
+            registry.insert(self.clone());
+        }
+    }
+
     async fn redial(&self, redial: &dyn Redial, addr: &str) {
         match redial.redial(self, addr, self.inner.proto.clone()).await {
             Ok(pre) => {
@@ -693,16 +763,7 @@ impl Session {
                 {
                     return; // closed meanwhile: the new connection is dropped
                 }
-                let (conn, _, buffer, _, _, _) = pre.into_parts();
-                let was_default_id = *self.id() == *self.local_addr();
-                *self.inner.local_addr.write().unwrap_or_else(|e| e.into_inner()) = conn.local_addr.clone().into();
-                if was_default_id {
-                    self.set_id(conn.local_addr.clone());
-                }
-                if let Some(registry) = self.inner.env.registry.upgrade() {
-                    registry.insert(self.clone());
-                }
-                self.install_link(conn, buffer);
+                self.adopt(pre, None);
                 tracing::info!(session = %self.id(), "redial ok");
             }
             Err(status) => {
