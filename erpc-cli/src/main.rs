@@ -84,6 +84,14 @@ pub enum CliError {
 }
 
 fn main() -> ExitCode {
+    // Sockets passed by a rebooting parent or by systemd (LISTEN_FDS…), taken before any
+    // thread starts, since taking them removes the variables from the environment.
+    #[cfg(unix)]
+    // SAFETY: no other thread exists yet.
+    if let Err(e) = unsafe { erpc::reboot::take_listen_env() } {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let logs = logging::init(cli.verbose);
 

@@ -103,6 +103,8 @@ pub mod peer;
 pub mod plugin;
 pub mod proto;
 pub mod proxy;
+#[cfg(unix)]
+pub mod reboot;
 pub mod router;
 pub mod session;
 pub mod status;
