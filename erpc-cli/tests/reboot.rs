@@ -239,23 +239,25 @@ fn bench_sees_no_error_while_the_server_reboots_twice() {
 }
 
 #[test]
-fn serve_takes_a_socket_from_systemd_socket_activation() {
+fn serve_takes_a_socket_from_systemd_socket_activation_and_reboots_with_it() {
     // The socket systemd would have bound, passed at fd 3 of the process whose pid
     // LISTEN_PID names (the shell execs erpc, so the pid stays).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    let pid_file = temp_path("systemd.pid");
     let mut procs = Processes::default();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(format!(
-            "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=erpc exec \"$0\" serve --listen {addr} --push-interval 0"
+            "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=erpc exec \"$0\" serve --listen {addr} --push-interval 0 --pid-file \"$1\""
         ))
         .arg(env!("CARGO_BIN_EXE_erpc"))
+        .arg(&pid_file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::null());
     // SAFETY: dup2 and fcntl are async-signal-safe. dup2 leaves fd 3 without close-on-exec;
     // when the socket already is fd 3, dup2 does nothing and fcntl clears the flag.
     unsafe {
@@ -272,17 +274,46 @@ fn serve_takes_a_socket_from_systemd_socket_activation() {
         });
     }
     let server = procs.child(command.spawn().unwrap());
+    let first_pid = server.id();
     let announced = lines(server.stdout.take().unwrap());
     let line = announced
         .recv_timeout(Duration::from_secs(15))
         .expect("serve prints 'listening on'");
     assert_eq!(listening_addr(&line), addr);
-    // Had it bound the address itself, this would fail: the test still holds the socket,
-    // without SO_REUSEPORT.
+    // Had it bound the address itself, it could not have: the test still holds the socket,
+    // listening.
     drop(listener);
-    let out = erpc().args(["call", &addr, "/math/add", "[1,2,3]"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+    let call = || {
+        let out = erpc().args(["call", &addr, "/math/add", "[1,2,3]"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+    };
+    call();
+
+    // The rebooted process gets the socket through the reboot contract. Had LISTEN_PID been
+    // passed on, it would name the old process, the new one would ignore its sockets, fail to
+    // bind the address the old one still holds, and never say it listens.
+    signal(first_pid, libc::SIGUSR2);
+    let line = announced
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the rebooted serve prints 'listening on'");
+    assert_eq!(listening_addr(&line), addr);
+    let new = wait_for("the new process's pid file", Duration::from_secs(15), || {
+        read_pid(&pid_file).filter(|&pid| pid != first_pid)
+    });
+    procs.pids.push(new);
+    wait_for("the old process to exit", Duration::from_secs(15), || {
+        procs.children[0]
+            .try_wait()
+            .unwrap()
+            .map(|status| assert!(status.success(), "{status}"))
+    });
+    call();
+    signal(new, libc::SIGTERM);
+    wait_for("the new process to exit", Duration::from_secs(15), || {
+        (!alive(new)).then_some(())
+    });
+    let _ = std::fs::remove_file(&pid_file);
 }
 
 #[test]

@@ -117,14 +117,48 @@ async fn a_client_without_redial_does_not_hold_the_close() {
 async fn a_peer_that_never_answers_holds_the_close_only_up_to_the_shutdown_timeout() {
     let server = echo_server(Duration::from_millis(500));
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
-    // Connected, never reads nor writes a byte.
-    let _silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Connected, reads what comes, never writes a byte (never answers the question).
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
     wait_until(common::WAIT, || server.count_sessions() == 1).await;
+    let session = server.sessions().pop().unwrap();
     let started = tokio::time::Instant::now();
-    within("the close", server.close()).await;
+    let closing = tokio::spawn(async move { session.close().await });
+    // The question arrives: a CALL to the reserved route.
+    let mut got = Vec::new();
+    within("the GOAWAY question", async {
+        while !String::from_utf8_lossy(&got).contains(erpc::session::goaway::ROUTE) {
+            let mut chunk = [0u8; 256];
+            let n = tokio::io::AsyncReadExt::read(&mut silent, &mut chunk).await.unwrap();
+            assert!(n > 0, "the connection ended before the question");
+            got.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    within("the close", closing).await.unwrap();
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(2),
         "the close took {took:?} with a 500 ms shutdown timeout"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_shutting_down_for_good_does_not_ask_redialing_clients_to_move() {
+    // Nobody would take their new connection: asking would only make them dial in vain while
+    // the close waits. The shutdown timeout is long: the close must not wait for it.
+    let server = echo_server(Duration::from_secs(30));
+    let addr = server.listen_on("127.0.0.1:0").await.unwrap();
+    let client = Peer::builder()
+        .config(PeerConfig {
+            redial_times: -1,
+            redial_interval: Duration::from_millis(20),
+            ..PeerConfig::default()
+        })
+        .build()
+        .unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    let echoed: u64 = session.call("/echo", &5u64).await.unwrap();
+    assert_eq!(echoed, 5);
+    within("the close of a peer that stopped listening", server.close()).await;
+    client.close().await;
 }

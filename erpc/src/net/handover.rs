@@ -64,6 +64,12 @@ pub(crate) fn handed_over() -> bool {
     HANDED_OVER.load(Ordering::Acquire)
 }
 
+/// Whether the listening sockets outlive this process's listeners: handed to a rebooted
+/// process, or held by systemd (socket activation).
+pub(crate) fn successor_listens() -> bool {
+    handed_over() || super::inherit::from_systemd()
+}
+
 /// Records that a new process has the sockets.
 pub(crate) fn mark_handed_over() {
     HANDED_OVER.store(true, Ordering::Release);

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use socket2::{SockRef, Type};
@@ -104,6 +105,14 @@ pub(crate) struct Pool {
 }
 
 static POOL: OnceLock<Result<Mutex<Pool>, String>> = OnceLock::new();
+
+/// Set when systemd passed sockets: it keeps them listening while this process stops.
+static FROM_SYSTEMD: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process got its sockets from systemd.
+pub(crate) fn from_systemd() -> bool {
+    FROM_SYSTEMD.load(Ordering::Acquire)
+}
 
 /// Takes the sockets the environment describes, once per process; with `remove`, also removes
 /// the variables.

@@ -225,6 +225,11 @@ impl Conn {
         (io, self.local_addr, self.remote_addr)
     }
 
+    /// Whether it is a QUIC stream.
+    pub(crate) fn is_quic(&self) -> bool {
+        matches!(self.io, Io::Quic(_))
+    }
+
     /// Whether it carries one frame per message (the outbox then keeps frame boundaries).
     pub(crate) fn carries_messages(&self) -> bool {
         matches!(self.io, Io::Messages(_))

@@ -231,6 +231,7 @@ impl PeerBuilder {
             registry: Arc::downgrade(&registry),
             redial: Some(redial),
             remote_warnings: session::log::RemoteWarnings::default(),
+            stopped_listening: AtomicBool::new(false),
         });
         let sessions = Sessions::new(&registry);
         let admission = Admission::new(&env.settings);
@@ -397,6 +398,7 @@ impl Peer {
             return;
         }
         self.inner.dialer.closed.store(true, Ordering::Release);
+        self.inner.env.stopped_listening.store(true, Ordering::Release);
         self.inner.stop_listening.send_replace(true);
         let listeners = std::mem::take(&mut *self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()));
         for listener in listeners {

@@ -36,7 +36,7 @@ pub use storage::Storage;
 pub(crate) use env::{Dispatch, Env, Hooks, Redial};
 pub(crate) use registry::{Registry, broadcast};
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -57,6 +57,9 @@ use pending::{Outcome, Pending};
 
 /// The least time a closing session gives the peer to take its last messages.
 const LAST_WRITES: Duration = Duration::from_millis(200);
+
+/// No seq (a seq is an `i32`).
+const NO_SEQ: i64 = i64::MIN;
 
 const OK: u8 = 1;
 const REDIALING: u8 = 2;
@@ -95,11 +98,16 @@ struct Inner {
     storage: Storage,
     handlers: AtomicUsize,
     disconnected: AtomicBool,
+    /// Server side: a graceful close asks the client to move first (see [`goaway`]).
+    asks_to_move: bool,
     /// Server side, closing: still taking calls while the client moves to a new connection
     /// (see [`goaway`]).
     draining: AtomicBool,
     /// Client side: moving to a new connection at the server's request.
     moving: AtomicBool,
+    /// Server side: the seq of the GOAWAY question while it waits for its answer
+    /// ([`NO_SEQ`]: none); the answer is internal, so reply hooks do not see it.
+    goaway_seq: AtomicI64,
 }
 
 tokio::task_local! {
@@ -138,6 +146,7 @@ impl Session {
     /// registered with its peer (if any) before it reads anything.
     pub(crate) fn start(env: Arc<Env>, pre: PreSession, side: Side, dial_addr: Option<String>) -> Session {
         let (conn, proto, buffer, seq, storage, id) = pre.into_parts();
+        let asks_to_move = goaway::asks_to_move(side, proto.as_ref(), &conn);
         let session = Session {
             inner: Arc::new(Inner {
                 env,
@@ -155,8 +164,10 @@ impl Session {
                 storage,
                 handlers: AtomicUsize::new(0),
                 disconnected: AtomicBool::new(false),
+                asks_to_move,
                 draining: AtomicBool::new(false),
                 moving: AtomicBool::new(false),
+                goaway_seq: AtomicI64::new(NO_SEQ),
             }),
         };
         // Registered before it reads a byte: a handler of its first call finds it among the
@@ -522,6 +533,11 @@ impl Session {
         let Some(link) = self.current_link() else {
             return Err(Status::conn_closed("the connection is lost"));
         };
+        self.queue_reply_on(link, reply, on_reader)
+    }
+
+    /// [`queue_reply`](Self::queue_reply) on a given link.
+    fn queue_reply_on(&self, link: Arc<Link>, reply: &Message, on_reader: bool) -> Result<Queued, Status> {
         let pushed = with_frame(
             self.proto().as_ref(),
             reply,
@@ -606,6 +622,10 @@ impl Session {
         };
         if !pending.contains(seq) {
             tracing::debug!(session = %self.id(), seq, "reply to no waiting call; dropped");
+            return;
+        }
+        if i64::from(seq) == self.inner.goaway_seq.load(Ordering::Acquire) {
+            pending.complete(seq, Outcome::Reply(msg));
             return;
         }
         let checked = hooks
