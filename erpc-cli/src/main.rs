@@ -88,12 +88,19 @@ fn main() -> ExitCode {
     // thread starts, since taking them removes the variables from the environment.
     #[cfg(unix)]
     // SAFETY: no other thread exists yet.
-    if let Err(e) = unsafe { erpc::reboot::take_listen_env() } {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
+    let inherited = match unsafe { erpc::reboot::take_listen_env() } {
+        Ok(sockets) => sockets,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let cli = Cli::parse();
     let logs = logging::init(cli.verbose);
+    #[cfg(unix)]
+    if inherited > 0 {
+        tracing::info!(sockets = inherited, "listening sockets inherited (LISTEN_FDS)");
+    }
 
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
