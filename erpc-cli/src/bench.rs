@@ -46,7 +46,8 @@ pub struct BenchArgs {
     /// instead of `--conns` fixed sessions.
     #[arg(long, value_name = "N", conflicts_with = "conns")]
     pool: Option<usize>,
-    /// Use a running server instead of starting one.
+    /// Use a running server instead of starting one. The clients redial (3 times unless the
+    /// config sets redial_times), so they follow a server that reboots (SIGUSR2).
     #[arg(long)]
     pub(crate) addr: Option<String>,
     /// Network of the server child and the clients: tcp, tcp4, tcp6, unix, unixpacket, quic,
@@ -368,6 +369,12 @@ async fn measure(
 ) -> Result<Measured, String> {
     let total = args.total;
     let concurrency = concurrency.clamp(1, total.max(1));
+    let mut config = config.clone();
+    if config.redial_times == 0 {
+        // A server that restarts gracefully (SIGUSR2) moves its clients to the new process;
+        // only clients that redial can follow.
+        config.redial_times = 3;
+    }
     let mut client = Peer::builder().config(config.clone());
     if config.network == Network::Wss {
         // The server child's certificate is self-signed.

@@ -90,8 +90,23 @@ pub enum CliError {
 }
 
 fn main() -> ExitCode {
+    // Sockets passed by a rebooting parent or by systemd (LISTEN_FDS…), taken before any
+    // thread starts, since taking them removes the variables from the environment.
+    #[cfg(unix)]
+    // SAFETY: no other thread exists yet.
+    let inherited = match unsafe { erpc::reboot::take_listen_env() } {
+        Ok(sockets) => sockets,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let cli = Cli::parse();
     let logs = logging::init(cli.verbose);
+    #[cfg(unix)]
+    if inherited > 0 {
+        tracing::info!(sockets = inherited, "listening sockets inherited (LISTEN_FDS)");
+    }
 
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),

@@ -1,4 +1,5 @@
-//! `erpc serve`: runs the demo service until SIGINT/SIGTERM.
+//! `erpc serve`: runs the demo service until SIGINT/SIGTERM; SIGUSR2 reboots it without
+//! downtime (a new process takes over the listener, this one drains and exits).
 
 use std::io::Write;
 use std::time::Duration;
@@ -41,6 +42,9 @@ pub struct ServeArgs {
     /// ADDR (through a pool of sessions), as Go eRPC's proxy plugin does.
     #[arg(long, value_name = "ADDR")]
     proxy_to: Option<String>,
+    /// Write the process id to this file once listening (a rebooted process writes its own).
+    #[arg(long, value_name = "PATH")]
+    pid_file: Option<std::path::PathBuf>,
     /// Stop when standard input closes (for a parent process that runs the server).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
@@ -118,17 +122,24 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(format!("cannot serve: {e}")))?;
     // Signal handlers go in before the address is announced: whoever reads it may signal at once.
     let shutdown = peer.shutdown_on_signal();
+    if let Some(path) = &args.pid_file {
+        // Written whole under another name first, so a reader never sees half a pid.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, format!("{}\n", std::process::id()))
+            .and_then(|()| std::fs::rename(&partial, path))
+            .map_err(|e| CliError::Failed(format!("cannot write the pid file {}: {e}", path.display())))?;
+    }
     println!("listening on {addr} ({}, {})", network_name(network), proto.name());
     let _ = std::io::stdout().flush();
     let pusher = (!args.push_interval.is_zero())
         .then(|| tokio::spawn(demo_service::push_status(peer.clone(), args.push_interval)));
     if args.exit_on_stdin_eof {
         tokio::select! {
-            () = shutdown => {}
+            _ = shutdown => {}
             () = stdin_closed() => peer.close().await,
         }
     } else {
-        shutdown.await;
+        let _ = shutdown.await;
     }
     if let Some(pusher) = pusher {
         pusher.abort();

@@ -64,7 +64,10 @@
 //!
 //! **Shutdown** is graceful: [`Peer::close`] stops accepting, lets running handlers answer,
 //! waits for replies still due (bounded by `shutdown_timeout`) and closes;
-//! [`Peer::shutdown_on_signal`] does so on SIGINT/SIGTERM.
+//! [`Peer::shutdown_on_signal`] does so on SIGINT/SIGTERM. A closing server session first
+//! asks its client to move ([`session::goaway`]), so clients with redial on lose no call.
+//! On SIGUSR2 it reboots instead: a new process takes over the listeners
+//! ([`reboot`](mod@reboot), Unix), which also serves sockets from systemd socket activation.
 //!
 //! # Layers
 //!
@@ -84,6 +87,7 @@
 //! | [`plugin`] | [`Plugin`](plugin::Plugin): the 24 hooks, and ready plugins |
 //! | [`router`] | [`Router`]: handlers, name mappers, groups, fallbacks, the dispatcher |
 //! | [`peer`] | [`Peer`]: listening, dialing, the session registry, graceful shutdown |
+//! | [`reboot`](mod@reboot) | zero-downtime restarts and inherited sockets (Unix) |
 //!
 //! Each module uses only the ones above it in this table; a session reaches its peer through
 //! narrow interfaces (a dispatcher, hooks, weak references to the registry and the dialer).
@@ -108,6 +112,8 @@ pub mod peer;
 pub mod plugin;
 pub mod proto;
 pub mod proxy;
+#[cfg(unix)]
+pub mod reboot;
 pub mod router;
 pub mod session;
 pub mod status;

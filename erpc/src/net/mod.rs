@@ -11,6 +11,10 @@
 //! them: see `Messages`).
 
 pub(crate) mod buffers;
+#[cfg(unix)]
+pub(crate) mod handover;
+#[cfg(unix)]
+pub(crate) mod inherit;
 pub mod quic;
 #[cfg(target_os = "linux")]
 pub(crate) mod seqpacket;
@@ -221,6 +225,11 @@ impl Conn {
         (io, self.local_addr, self.remote_addr)
     }
 
+    /// Whether it is a QUIC stream.
+    pub(crate) fn is_quic(&self) -> bool {
+        matches!(self.io, Io::Quic(_))
+    }
+
     /// Whether it carries one frame per message (the outbox then keeps frame boundaries).
     pub(crate) fn carries_messages(&self) -> bool {
         matches!(self.io, Io::Messages(_))
@@ -384,11 +393,21 @@ impl Listener {
     ) -> io::Result<Listener> {
         let backlog = backlog.map_or_else(system_max_backlog, |b| i32::try_from(b).unwrap_or(i32::MAX));
         match network {
-            Network::Unix => Ok(Listener::Unix(
-                listen_unix(addr, backlog)?,
-                addr.to_string(),
-                std::sync::atomic::AtomicU64::new(0),
-            )),
+            Network::Unix => {
+                #[cfg(unix)]
+                if let Some(fd) = inherit::take_path(addr).map_err(invalid)? {
+                    return Ok(Listener::Unix(
+                        UnixListener::from_std(inherit::into_std(fd)?)?,
+                        addr.to_string(),
+                        std::sync::atomic::AtomicU64::new(0),
+                    ));
+                }
+                Ok(Listener::Unix(
+                    listen_unix(addr, backlog)?,
+                    addr.to_string(),
+                    std::sync::atomic::AtomicU64::new(0),
+                ))
+            }
             #[cfg(target_os = "linux")]
             Network::Unixpacket => Ok(Listener::Seqpacket(
                 seqpacket::Listener::bind(addr, backlog)?,
@@ -397,6 +416,10 @@ impl Listener {
             // WebSocket listens on TCP; the upgrade is part of each connection's handshake.
             Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Ws | Network::Wss => {
                 let addrs = resolve(network, addr).await?;
+                #[cfg(unix)]
+                if let Some(fd) = inherit::take_inet(inherit::Kind::Tcp, &addrs).map_err(invalid)? {
+                    return Ok(Listener::Tcp(TcpListener::from_std(inherit::into_std(fd)?)?));
+                }
                 let mut last = io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
                     format!("{addr} resolves to no usable address"),
@@ -460,9 +483,24 @@ impl Listener {
         }
     }
 
-    /// Releases what the listener holds on the system (the socket file of unix listeners).
+    /// The listening socket, for a reboot to hand over (QUIC listeners register their UDP
+    /// socket themselves).
+    #[cfg(unix)]
+    pub(crate) fn handover_socket(&self) -> Option<(inherit::Kind, std::os::fd::BorrowedFd<'_>)> {
+        use std::os::fd::AsFd;
+        match self {
+            Listener::Tcp(l) => Some((inherit::Kind::Tcp, l.as_fd())),
+            Listener::Unix(l, _, _) => Some((inherit::Kind::Unix, l.as_fd())),
+            _ => None,
+        }
+    }
+
+    /// Releases what the listener holds on the system (the socket file of unix listeners,
+    /// unless a rebooted process listens on it now).
     pub(crate) fn cleanup(&self) {
         match self {
+            #[cfg(unix)]
+            Listener::Unix(..) if handover::handed_over() => {}
             Listener::Unix(_, path, _) => drop(std::fs::remove_file(path)),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => drop(std::fs::remove_file(path)),
@@ -603,7 +641,7 @@ async fn resolve(network: Network, addr: &str) -> io::Result<Vec<std::net::Socke
         .collect())
 }
 
-fn invalid(msg: String) -> io::Error {
+pub(crate) fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 

@@ -337,39 +337,61 @@ pub(crate) struct QuicListener {
     released: Option<oneshot::Receiver<()>>,
     ready: Mutex<mpsc::Receiver<Conn>>,
     accepting: JoinHandle<()>,
+    /// Offers the UDP socket to a reboot while the listener accepts.
+    #[cfg(unix)]
+    _handover: super::handover::Registration,
 }
 
 impl QuicListener {
-    /// Binds a UDP socket on `addr` and starts accepting QUIC connections on it.
+    /// Binds a UDP socket on `addr` (or takes the one a rebooting parent or systemd passed
+    /// for it) and starts accepting QUIC connections on it.
     pub(crate) async fn bind(addr: &str, config: quinn::ServerConfig, settings: &QuicSettings) -> io::Result<Self> {
         let addrs = resolve(addr, "0.0.0.0").await?;
+        #[cfg(unix)]
+        if let Some(fd) = super::inherit::take_inet(super::inherit::Kind::Udp, &addrs).map_err(super::invalid)? {
+            return Self::on_socket(super::inherit::into_std(fd)?, config, settings);
+        }
         let mut last = io::Error::new(
             io::ErrorKind::AddrNotAvailable,
             format!("{addr} resolves to no usable address"),
         );
         for sa in addrs {
             match std::net::UdpSocket::bind(sa) {
-                Ok(socket) => {
-                    let (socket, released) = TrackedSocket::wrap(socket)?;
-                    let endpoint = Endpoint::new_with_abstract_socket(
-                        quinn::EndpointConfig::default(),
-                        Some(config),
-                        socket,
-                        Arc::new(quinn::TokioRuntime),
-                    )?;
-                    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
-                    let accepting = tokio::spawn(accept_loop(endpoint.clone(), tx, settings.clone()));
-                    return Ok(QuicListener {
-                        endpoint,
-                        released: Some(released),
-                        ready: Mutex::new(rx),
-                        accepting,
-                    });
-                }
+                Ok(socket) => return Self::on_socket(socket, config, settings),
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    fn on_socket(
+        socket: std::net::UdpSocket,
+        config: quinn::ServerConfig,
+        settings: &QuicSettings,
+    ) -> io::Result<Self> {
+        #[cfg(unix)]
+        let handover = {
+            use std::os::fd::AsFd;
+            let addr = socket.local_addr()?.to_string();
+            super::handover::register(super::inherit::Kind::Udp, &addr, socket.as_fd())?
+        };
+        let (socket, released) = TrackedSocket::wrap(socket)?;
+        let endpoint = Endpoint::new_with_abstract_socket(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )?;
+        let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+        let accepting = tokio::spawn(accept_loop(endpoint.clone(), tx, settings.clone()));
+        Ok(QuicListener {
+            endpoint,
+            released: Some(released),
+            ready: Mutex::new(rx),
+            accepting,
+            #[cfg(unix)]
+            _handover: handover,
+        })
     }
 
     /// The next connection whose client has opened its stream.

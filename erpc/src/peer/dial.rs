@@ -60,6 +60,17 @@ impl Dialer {
         proto: Arc<dyn Proto>,
         existing: Option<&Session>,
     ) -> Result<PreSession, Status> {
+        self.connect_within(addr, proto, existing, false).await
+    }
+
+    /// [`connect`](Self::connect), or with `once` a single attempt.
+    async fn connect_within(
+        &self,
+        addr: &str,
+        proto: Arc<dyn Proto>,
+        existing: Option<&Session>,
+        once: bool,
+    ) -> Result<PreSession, Status> {
         let local = self.local.as_deref();
         super::listen::check_transport(self.network, proto.as_ref(), self.tls.is_some())
             .map_err(|e| Status::from_code(code::DIAL_FAILED, e))?;
@@ -70,6 +81,9 @@ impl Dialer {
         let mut last_error = String::new();
         loop {
             if attempt > 0 {
+                if once {
+                    break;
+                }
                 let unlimited = settings.redial_times < 0;
                 if !unlimited && attempt > i64::from(settings.redial_times) {
                     break;
@@ -230,5 +244,14 @@ impl Redial for Dialer {
         proto: Arc<dyn Proto>,
     ) -> BoxFuture<'a, Result<PreSession, Status>> {
         Box::pin(self.connect(addr, proto, Some(session)))
+    }
+
+    fn dial_once<'a>(
+        &'a self,
+        session: &'a Session,
+        addr: &'a str,
+        proto: Arc<dyn Proto>,
+    ) -> BoxFuture<'a, Result<PreSession, Status>> {
+        Box::pin(self.connect_within(addr, proto, Some(session), true))
     }
 }

@@ -65,6 +65,17 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
             .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?,
     };
     let bound = listener.local_addr();
+    // Offered to a reboot while it accepts (a failure only costs that).
+    #[cfg(unix)]
+    let handover = listener.handover_socket().and_then(|(kind, fd)| {
+        crate::net::handover::register(kind, &bound, fd)
+            .map_err(
+                |e| tracing::warn!(addr = %bound, error = %e, "this listener cannot be handed to a rebooted process"),
+            )
+            .ok()
+    });
+    #[cfg(not(unix))]
+    let handover = ();
     for plugin in inner.plugins.iter() {
         if let Err(status) = plugin.post_listen(&bound) {
             listener.cleanup();
@@ -78,6 +89,7 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
         network,
         proto,
         inner.stop_listening.subscribe(),
+        handover,
     ));
     inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(task);
     Ok(bound)
@@ -89,6 +101,7 @@ async fn accept_loop(
     network: Network,
     proto: Arc<dyn Proto>,
     mut stop: watch::Receiver<bool>,
+    handover: Handover,
 ) {
     let mut backoff = Duration::from_millis(5);
     let socket = accepting.env.settings.socket;
@@ -123,8 +136,16 @@ async fn accept_loop(
             }
         }
     }
+    // Out of the hand-over before the socket file goes.
+    drop(handover);
     listener.cleanup();
 }
+
+/// A TCP or unix listener's place in the hand-over to a rebooted process.
+#[cfg(unix)]
+type Handover = Option<crate::net::handover::Registration>;
+#[cfg(not(unix))]
+type Handover = ();
 
 /// Whether `proto` can run on `network` (with or without TLS configured).
 pub(super) fn check_transport(network: Network, proto: &dyn Proto, tls: bool) -> Result<(), String> {

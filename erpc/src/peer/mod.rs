@@ -25,7 +25,7 @@ use admission::Admission;
 pub use pool::{Pool, PoolConfig, PoolStats};
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -231,6 +231,7 @@ impl PeerBuilder {
             registry: Arc::downgrade(&registry),
             redial: Some(redial),
             remote_warnings: session::log::RemoteWarnings::default(),
+            stopped_listening: AtomicBool::new(false),
         });
         let sessions = Sessions::new(&registry);
         let admission = Admission::new(&env.settings);
@@ -250,6 +251,7 @@ impl PeerBuilder {
                 closed: AtomicBool::new(false),
             }),
         };
+        remember(&peer);
         for plugin in peer.inner.plugins.iter() {
             plugin
                 .post_new_peer(&sessions)
@@ -257,6 +259,26 @@ impl PeerBuilder {
         }
         Ok(peer)
     }
+}
+
+/// Every peer of the process, for a reboot to close them all.
+static PEERS: Mutex<Vec<Weak<PeerInner>>> = Mutex::new(Vec::new());
+
+fn remember(peer: &Peer) {
+    let mut peers = PEERS.lock().unwrap_or_else(|e| e.into_inner());
+    peers.retain(|p| p.strong_count() > 0);
+    peers.push(Arc::downgrade(&peer.inner));
+}
+
+/// The peers of this process that are alive and not closed.
+pub(crate) fn live_peers() -> Vec<Peer> {
+    let peers = PEERS.lock().unwrap_or_else(|e| e.into_inner());
+    peers
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|inner| !inner.closed.load(Ordering::Acquire))
+        .map(|inner| Peer { inner })
+        .collect()
 }
 
 fn hook_error(plugin: &Arc<dyn Plugin>, hook: &'static str, status: Status) -> Error {
@@ -376,6 +398,7 @@ impl Peer {
             return;
         }
         self.inner.dialer.closed.store(true, Ordering::Release);
+        self.inner.env.stopped_listening.store(true, Ordering::Release);
         self.inner.stop_listening.send_replace(true);
         let listeners = std::mem::take(&mut *self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()));
         for listener in listeners {
@@ -407,56 +430,119 @@ impl Peer {
         }
     }
 
+    /// Reboots the process without downtime ([`crate::reboot::reboot`]): a new process running
+    /// the same program takes over the listeners of **every** peer of this process, then every
+    /// peer here closes gracefully. Returns the new process's id; the caller then exits.
+    #[cfg(unix)]
+    pub async fn reboot(&self) -> Result<u32, Error> {
+        crate::reboot::reboot().await
+    }
+
     /// Waits for SIGINT or SIGTERM (Ctrl-C on other systems), then [`close`](Self::close)s,
-    /// bounded by the config's `shutdown_timeout`.
+    /// bounded by the config's `shutdown_timeout`. On Unix, SIGUSR2 reboots instead
+    /// ([`reboot`](Self::reboot)): a new process takes over the listeners of every peer of the
+    /// process, and they all close; if the new process cannot be started, the error is logged
+    /// and this one goes on serving.
     ///
     /// The signal handlers are installed by this call, not when the future is first polled: a
     /// signal that arrives after the call and before the `.await` is not lost and does not kill
     /// the process. So call it before announcing readiness (printing the address, writing a pid
-    /// file), and await the returned future afterwards.
+    /// file), and await the returned future afterwards. It resolves once the peer is closed,
+    /// and says which signal closed it.
     ///
     /// # Panics
     ///
     /// If called outside a Tokio runtime.
-    pub fn shutdown_on_signal(&self) -> impl Future<Output = ()> + Send + 'static {
-        let signalled = wait_for_signal();
+    pub fn shutdown_on_signal(&self) -> impl Future<Output = Signalled> + Send + 'static {
+        let mut signals = Signals::install();
         let peer = self.clone();
         async move {
-            signalled.await;
+            loop {
+                match signals.next().await {
+                    Signalled::Shutdown => break,
+                    #[cfg(unix)]
+                    Signalled::Reboot => match crate::reboot::start_successor() {
+                        Ok(pid) => {
+                            tracing::info!(pid, "rebooting: closing this process's peers");
+                            crate::reboot::close_every_peer().await;
+                            return Signalled::Reboot;
+                        }
+                        Err(e) => tracing::error!(error = %e, "reboot failed; still serving"),
+                    },
+                }
+            }
             tracing::info!("shutting down");
             let limit = peer.inner.env.settings.shutdown_timeout + Duration::from_secs(1);
             if tokio::time::timeout(limit, peer.close()).await.is_err() {
                 tracing::warn!("shutdown took longer than {limit:?}; stopping anyway");
             }
+            Signalled::Shutdown
         }
     }
 }
 
-/// Installs the SIGINT and SIGTERM handlers now; the future completes on the first of them.
+/// What [`Peer::shutdown_on_signal`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signalled {
+    /// SIGINT or SIGTERM (Ctrl-C): the peer closed.
+    Shutdown,
+    /// SIGUSR2: a new process took over the listeners, and every peer of this one closed.
+    #[cfg(unix)]
+    Reboot,
+}
+
+/// The signal handlers, installed at once.
 #[cfg(unix)]
-fn wait_for_signal() -> impl Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{SignalKind, signal};
-    let int = signal(SignalKind::interrupt());
-    let term = signal(SignalKind::terminate());
-    async move {
-        match (int, term) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+    usr2: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+            usr2: signal(SignalKind::user_defined2()).ok(),
+        }
+    }
+
+    async fn next(&mut self) -> Signalled {
+        async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
                 }
+                None => std::future::pending().await,
             }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        }
+        if self.int.is_none() && self.term.is_none() {
+            let _ = tokio::signal::ctrl_c().await;
+            return Signalled::Shutdown;
+        }
+        tokio::select! {
+            () = recv(&mut self.int) => Signalled::Shutdown,
+            () = recv(&mut self.term) => Signalled::Shutdown,
+            () = recv(&mut self.usr2) => Signalled::Reboot,
         }
     }
 }
 
 #[cfg(not(unix))]
-fn wait_for_signal() -> impl Future<Output = ()> + Send + 'static {
-    async {
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Signals {
+        Signals
+    }
+
+    async fn next(&mut self) -> Signalled {
         let _ = tokio::signal::ctrl_c().await;
+        Signalled::Shutdown
     }
 }
 

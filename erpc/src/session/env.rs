@@ -11,6 +11,7 @@
 //! Nothing in an `Env` refers back to sessions, so ownership runs one way: the peer owns its
 //! registry, the registry its sessions, each session its env.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
@@ -57,6 +58,15 @@ pub(crate) trait Redial: Send + Sync + 'static {
         addr: &'a str,
         proto: Arc<dyn Proto>,
     ) -> BoxFuture<'a, Result<PreSession, Status>>;
+
+    /// Dials `addr` again, once (TLS and PostDial hooks included): for a session that moves
+    /// while its connection still works.
+    fn dial_once<'a>(
+        &'a self,
+        session: &'a Session,
+        addr: &'a str,
+        proto: Arc<dyn Proto>,
+    ) -> BoxFuture<'a, Result<PreSession, Status>>;
 }
 
 /// Everything the sessions of one peer share.
@@ -69,6 +79,9 @@ pub(crate) struct Env {
     pub(crate) redial: Option<Weak<dyn Redial>>,
     /// Limits the warnings remote peers cause (see `log::remote_warn!`).
     pub(crate) remote_warnings: RemoteWarnings,
+    /// Set when the peer stops listening: a client asked to move would find nobody to take
+    /// its new connection, unless a rebooted process (or systemd) holds the listening sockets.
+    pub(crate) stopped_listening: AtomicBool,
 }
 
 impl Env {
@@ -82,6 +95,19 @@ impl Env {
             registry: Weak::new(),
             redial: None,
             remote_warnings: RemoteWarnings::default(),
+            stopped_listening: AtomicBool::new(false),
         }
+    }
+
+    /// Whether a client that moves to a new connection finds someone to take it: the peer
+    /// still listens, or the listening sockets live on in a rebooted process or in systemd.
+    pub(crate) fn new_connections_served(&self) -> bool {
+        if !self.stopped_listening.load(std::sync::atomic::Ordering::Acquire) {
+            return true;
+        }
+        #[cfg(unix)]
+        return crate::net::handover::successor_listens();
+        #[cfg(not(unix))]
+        false
     }
 }

@@ -17,6 +17,7 @@
 
 mod call;
 mod env;
+pub mod goaway;
 mod link;
 pub(crate) mod log;
 mod outbox;
@@ -35,7 +36,7 @@ pub use storage::Storage;
 pub(crate) use env::{Dispatch, Env, Hooks, Redial};
 pub(crate) use registry::{Registry, broadcast};
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -56,6 +57,9 @@ use pending::{Outcome, Pending};
 
 /// The least time a closing session gives the peer to take its last messages.
 const LAST_WRITES: Duration = Duration::from_millis(200);
+
+/// No seq (a seq is an `i32`).
+const NO_SEQ: i64 = i64::MIN;
 
 const OK: u8 = 1;
 const REDIALING: u8 = 2;
@@ -94,6 +98,16 @@ struct Inner {
     storage: Storage,
     handlers: AtomicUsize,
     disconnected: AtomicBool,
+    /// Server side: a graceful close asks the client to move first (see [`goaway`]).
+    asks_to_move: bool,
+    /// Server side, closing: still taking calls while the client moves to a new connection
+    /// (see [`goaway`]).
+    draining: AtomicBool,
+    /// Client side: moving to a new connection at the server's request.
+    moving: AtomicBool,
+    /// Server side: the seq of the GOAWAY question while it waits for its answer
+    /// ([`NO_SEQ`]: none); the answer is internal, so reply hooks do not see it.
+    goaway_seq: AtomicI64,
 }
 
 tokio::task_local! {
@@ -132,6 +146,7 @@ impl Session {
     /// registered with its peer (if any) before it reads anything.
     pub(crate) fn start(env: Arc<Env>, pre: PreSession, side: Side, dial_addr: Option<String>) -> Session {
         let (conn, proto, buffer, seq, storage, id) = pre.into_parts();
+        let asks_to_move = goaway::asks_to_move(side, proto.as_ref(), &conn);
         let session = Session {
             inner: Arc::new(Inner {
                 env,
@@ -149,6 +164,10 @@ impl Session {
                 storage,
                 handlers: AtomicUsize::new(0),
                 disconnected: AtomicBool::new(false),
+                asks_to_move,
+                draining: AtomicBool::new(false),
+                moving: AtomicBool::new(false),
+                goaway_seq: AtomicI64::new(NO_SEQ),
             }),
         };
         // Registered before it reads a byte: a handler of its first call finds it among the
@@ -276,6 +295,9 @@ impl Session {
     /// once: the close then completes when that handler has answered.
     pub async fn close(&self) {
         let in_own_handler = HANDLING.try_with(|&s| s == self.addr()).unwrap_or(false);
+        // A server session keeps taking calls while it asks its client to move (GOAWAY): set
+        // before the state changes, so no call is turned away in between.
+        let was_draining = self.side() == Side::Server && self.inner.draining.swap(true, Ordering::AcqRel);
         if self.begin_closing() {
             // A task of its own, so the close completes even if this future is dropped.
             let session = self.clone();
@@ -283,8 +305,13 @@ impl Session {
             if !in_own_handler {
                 let _ = closing.await;
             }
-        } else if !in_own_handler {
-            self.wait_for(|s| s.state() == CLOSED).await;
+        } else {
+            if !was_draining {
+                self.inner.draining.store(false, Ordering::Release);
+            }
+            if !in_own_handler {
+                self.wait_for(|s| s.state() == CLOSED).await;
+            }
         }
     }
 
@@ -316,6 +343,11 @@ impl Session {
         // A year stands for "no limit" where the configured one cannot be represented.
         let deadline =
             deadline_after(Some(limit)).unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
+        if self.inner.draining.load(Ordering::Acquire) {
+            self.let_client_move(deadline).await;
+            // From here on, calls are turned away as in any close.
+            self.inner.draining.store(false, Ordering::Release);
+        }
         let handlers_finished = self.wait_for(|s| s.inner.handlers.load(Ordering::Acquire) == 0);
         if tokio::time::timeout_at(deadline, handlers_finished).await.is_err() {
             tracing::debug!(session = %self.id(), "handlers still running after the shutdown timeout");
@@ -501,6 +533,11 @@ impl Session {
         let Some(link) = self.current_link() else {
             return Err(Status::conn_closed("the connection is lost"));
         };
+        self.queue_reply_on(link, reply, on_reader)
+    }
+
+    /// [`queue_reply`](Self::queue_reply) on a given link.
+    fn queue_reply_on(&self, link: Arc<Link>, reply: &Message, on_reader: bool) -> Result<Queued, Status> {
         let pushed = with_frame(
             self.proto().as_ref(),
             reply,
@@ -537,13 +574,17 @@ impl Session {
                 self.complete_reply(msg);
                 Ok(())
             }
+            MessageType::Call if self.side() == Side::Client && msg.service_method == goaway::ROUTE => {
+                self.on_goaway(&msg);
+                Ok(())
+            }
             MessageType::Call | MessageType::Push => {
                 if msg.body_codec == CodecId::NONE && !msg.body.is_empty() {
                     // Go closes the connection without an answer here; so do we, for
                     // compatibility.
                     return Err(Status::bad_message("a message with a body but no codec (codec 0)"));
                 }
-                if self.is_closed() {
+                if self.is_closed() && !self.inner.draining.load(Ordering::Acquire) {
                     // Closing converges: running handlers finish, new work is turned away.
                     if msg.mtype == MessageType::Call {
                         let mut reply = Message::new(MessageType::Reply, msg.seq);
@@ -581,6 +622,10 @@ impl Session {
         };
         if !pending.contains(seq) {
             tracing::debug!(session = %self.id(), seq, "reply to no waiting call; dropped");
+            return;
+        }
+        if i64::from(seq) == self.inner.goaway_seq.load(Ordering::Acquire) {
+            pending.complete(seq, Outcome::Reply(msg));
             return;
         }
         let checked = hooks
@@ -682,6 +727,51 @@ impl Session {
         self.post_disconnect();
     }
 
+    /// Makes the connection of a redial the session's link: the id follows the new local
+    /// address if it was the old one, and the session is registered again. With `replacing`,
+    /// only while that link is still the current one and the session is open (false, and the
+    /// connection dropped, otherwise).
+    fn adopt(&self, pre: PreSession, replacing: Option<&Arc<Link>>) -> bool {
+        let (conn, _, buffer, _, _, _) = pre.into_parts();
+        let local_addr = conn.local_addr.clone();
+        if replacing.is_none() {
+            // A redial's session is registered again before its new link reads a byte.
+            self.follow_local_addr(local_addr);
+            self.install_link(conn, buffer);
+            return true;
+        }
+        {
+            // Checked and replaced under one lock: a link lost meanwhile is not replaced
+            // behind the back of the redial it started.
+            let mut current = self.inner.link.write().unwrap_or_else(|e| e.into_inner());
+            if self.state() != OK
+                || !current
+                    .as_ref()
+                    .zip(replacing)
+                    .is_some_and(|(l, old)| Arc::ptr_eq(l, old))
+            {
+                return false;
+            }
+            *current = Some(Link::spawn(self, conn, buffer));
+        }
+        self.follow_local_addr(local_addr);
+        self.inner.changed.notify_waiters();
+        true
+    }
+
+    /// A new connection's local address; the id follows it if it was the old one. The
+    /// session is (re-)registered under its id.
+    fn follow_local_addr(&self, local_addr: String) {
+        let was_default_id = *self.id() == *self.local_addr();
+        *self.inner.local_addr.write().unwrap_or_else(|e| e.into_inner()) = local_addr.clone().into();
+        if was_default_id {
+            self.set_id(local_addr);
+        }
+        if let Some(registry) = self.inner.env.registry.upgrade() {
+            registry.insert(self.clone());
+        }
+    }
+
     async fn redial(&self, redial: &dyn Redial, addr: &str) {
         match redial.redial(self, addr, self.inner.proto.clone()).await {
             Ok(pre) => {
@@ -693,16 +783,7 @@ impl Session {
                 {
                     return; // closed meanwhile: the new connection is dropped
                 }
-                let (conn, _, buffer, _, _, _) = pre.into_parts();
-                let was_default_id = *self.id() == *self.local_addr();
-                *self.inner.local_addr.write().unwrap_or_else(|e| e.into_inner()) = conn.local_addr.clone().into();
-                if was_default_id {
-                    self.set_id(conn.local_addr.clone());
-                }
-                if let Some(registry) = self.inner.env.registry.upgrade() {
-                    registry.insert(self.clone());
-                }
-                self.install_link(conn, buffer);
+                self.adopt(pre, None);
                 tracing::info!(session = %self.id(), "redial ok");
             }
             Err(status) => {

@@ -63,6 +63,8 @@ pub(crate) struct Pending {
     /// Set while someone waits for the map to empty ([`Pending::drained`]), so the hot path
     /// notifies only then.
     watched: AtomicBool,
+    /// Set while someone waits for some calls to end ([`Pending::settled`]).
+    settling: AtomicBool,
     emptied: Notify,
     /// Set while the reader has stopped reading until this end makes a call of its own
     /// ([`Pending::registered`]).
@@ -162,6 +164,38 @@ impl Pending {
         }
     }
 
+    /// The seqs of the calls waiting now.
+    pub(crate) fn seqs(&self) -> Vec<i32> {
+        self.shards
+            .iter()
+            .flat_map(|shard| lock(shard).keys().copied().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Resolves once none of `seqs` waits any more (answered, failed or timed out).
+    pub(crate) async fn settled(&self, seqs: &[i32]) {
+        /// Clears the flag however the wait ends, so completions stop notifying.
+        struct Settling<'a>(&'a AtomicBool);
+        impl Drop for Settling<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        self.settling.store(true, Ordering::Release);
+        let _settling = Settling(&self.settling);
+        let mut left = seqs.to_vec();
+        loop {
+            let removed = self.emptied.notified();
+            tokio::pin!(removed);
+            removed.as_mut().enable();
+            left.retain(|&seq| self.contains(seq));
+            if left.is_empty() {
+                return;
+            }
+            removed.await;
+        }
+    }
+
     /// Resolves when this end registers a call (while the reader has stopped reading).
     pub(crate) async fn registered(&self) {
         /// Clears the flag however the wait ends (the reader may stop waiting for another
@@ -183,7 +217,7 @@ impl Pending {
     }
 
     fn removed(&self) {
-        if self.watched.load(Ordering::Acquire) {
+        if self.watched.load(Ordering::Acquire) || self.settling.load(Ordering::Acquire) {
             self.emptied.notify_waiters();
         }
     }
