@@ -19,7 +19,13 @@ pub struct CallArgs {
     /// Call through a session pool of at most N sessions (as a pooled client would).
     #[arg(long, value_name = "N")]
     pool: Option<usize>,
-    /// Server address (`host:port`, or a socket path with --network unix).
+    /// With an etcd:// address: the call may be sent again to another instance after a
+    /// connection failure (only for calls safe to repeat).
+    #[cfg(feature = "discovery")]
+    #[arg(long)]
+    idempotent: bool,
+    /// Server address (`host:port`, or a socket path with --network unix), or
+    /// `etcd://HOST:PORT/SERVICE`: a live instance of a service registered in etcd.
     addr: String,
     /// Route, e.g. `/math/add`.
     service_method: String,
@@ -47,6 +53,10 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
     let config = args.connection.config(|c| args.payload.apply(c))?;
     let codec = codec_id(&config.default_body_codec).map_err(CliError::Usage)?;
     let body = Raw(Payload::body(&config.default_body_codec, args.body.as_deref())?);
+    #[cfg(feature = "discovery")]
+    if erpc_discovery::EtcdTarget::is_target(&args.addr) {
+        return call_service(&args, config, codec, &body).await;
+    }
     // Kept alive until the call is done: a dropped peer closes its sessions.
     let (peer, target) = match args.pool {
         Some(size) => {
@@ -78,8 +88,33 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
     }
     let reply = call.reply().await;
     peer.close().await;
+    print_reply(reply, args.show_meta)
+}
+
+/// `erpc call etcd://HOST:PORT/SERVICE …`: through a client that balances over the service's
+/// live instances.
+#[cfg(feature = "discovery")]
+async fn call_service(args: &CallArgs, config: erpc::PeerConfig, codec: erpc::CodecId, body: &Raw) -> Result<(), CliError> {
+    let peer = args
+        .connection
+        .peer(crate::discovery::without_redial(config), Router::new())?;
+    let service = crate::discovery::connect(&peer, &args.addr, erpc_discovery::Balance::RoundRobin).await?;
+    let mut call = service.call::<_, Raw>(&args.service_method, body).codec(codec);
+    for (k, v) in &args.payload.meta {
+        call = call.meta(k.clone(), v.clone());
+    }
+    if args.idempotent {
+        call = call.idempotent();
+    }
+    let reply = call.reply().await;
+    service.close().await;
+    peer.close().await;
+    print_reply(reply, args.show_meta)
+}
+
+fn print_reply(reply: Result<erpc::session::Reply<Raw>, erpc::Status>, show_meta: bool) -> Result<(), CliError> {
     let reply = reply.map_err(CliError::Status)?;
-    if args.show_meta {
+    if show_meta {
         for (k, v) in reply.meta.iter() {
             eprintln!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
         }

@@ -41,6 +41,16 @@ pub struct ServeArgs {
     /// ADDR (through a pool of sessions), as Go eRPC's proxy plugin does.
     #[arg(long, value_name = "ADDR")]
     proxy_to: Option<String>,
+    /// Register this server's address in etcd under a service name, for clients that call
+    /// `etcd://HOST:PORT/SERVICE`. The registration is revoked on SIGINT/SIGTERM and when the
+    /// server stops; if the server dies it expires after --register-ttl.
+    #[cfg(feature = "discovery")]
+    #[arg(long, value_name = "etcd://HOST:PORT/SERVICE")]
+    register: Option<String>,
+    /// With --register: the registration's lease TTL, whole seconds (renewed every third).
+    #[cfg(feature = "discovery")]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    register_ttl: Duration,
     /// Stop when standard input closes (for a parent process that runs the server).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
@@ -117,6 +127,13 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(format!("cannot serve: {e}")))?;
     // Signal handlers go in before the address is announced: whoever reads it may signal at once.
     let shutdown = peer.shutdown_on_signal();
+    #[cfg(feature = "discovery")]
+    let registration = match &args.register {
+        Some(target) => {
+            Some(crate::discovery::register(target, args.register_ttl, network, &addr, proto.name()).await?)
+        }
+        None => None,
+    };
     println!("listening on {addr} ({}, {})", network_name(network), proto.name());
     let _ = std::io::stdout().flush();
     let pusher = (!args.push_interval.is_zero())
@@ -131,6 +148,11 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     if let Some(pusher) = pusher {
         pusher.abort();
+    }
+    // Already revoked if a signal stopped the server; this covers the other ways it stops.
+    #[cfg(feature = "discovery")]
+    if let Some(registration) = registration {
+        crate::discovery::deregister(&registration).await;
     }
     Ok(())
 }

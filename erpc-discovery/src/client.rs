@@ -178,7 +178,9 @@ impl ServiceClient {
             push_timeout,
             state: Mutex::new(State::default()),
             live: watch::Sender::new(Arc::default()),
-            turn: AtomicUsize::new(0),
+            // Clients started together (one-shot `erpc call`s) do not all begin with the same
+            // instance.
+            turn: AtomicUsize::new(first_turn()),
             watcher: Mutex::new(None),
         });
         let revision = resolve::initial(&etcd, &target.service, &inner).await?;
@@ -421,6 +423,13 @@ impl ClientInner {
         let ring = HashRing::new(&names, self.config.vnodes);
         self.live.send_replace(Arc::new(LiveSet { members, ring }));
     }
+}
+
+fn first_turn() -> usize {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.subsec_nanos() as usize ^ std::process::id() as usize
 }
 
 /// Puts instances whose failure has aged back in the live set (if etcd still lists them).
