@@ -549,7 +549,10 @@ fn instance_calls(service: &erpc_discovery::ServiceClient) -> String {
         .iter()
         .map(|s| {
             let state = if s.live { "" } else { " (gone)" };
-            format!("  instance {} at {}: {} calls, {} connection failures{state}", s.id, s.addr, s.calls, s.failures)
+            format!(
+                "  instance {} at {}: {} calls, {} connection failures{state}",
+                s.id, s.addr, s.calls, s.failures
+            )
         })
         .collect();
     format!("calls per instance:\n{}", lines.join("\n"))

@@ -94,7 +94,12 @@ pub async fn call(args: CallArgs) -> Result<(), CliError> {
 /// `erpc call etcd://HOST:PORT/SERVICE …`: through a client that balances over the service's
 /// live instances.
 #[cfg(feature = "discovery")]
-async fn call_service(args: &CallArgs, config: erpc::PeerConfig, codec: erpc::CodecId, body: &Raw) -> Result<(), CliError> {
+async fn call_service(
+    args: &CallArgs,
+    config: erpc::PeerConfig,
+    codec: erpc::CodecId,
+    body: &Raw,
+) -> Result<(), CliError> {
     let peer = args
         .connection
         .peer(crate::discovery::without_redial(config), Router::new())?;

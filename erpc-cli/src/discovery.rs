@@ -13,7 +13,8 @@ use crate::CliError;
 
 /// Parses an `etcd://` target, saying what to write when it is wrong.
 pub fn target(text: &str) -> Result<EtcdTarget, CliError> {
-    text.parse().map_err(|e: erpc_discovery::DiscoveryError| CliError::Usage(e.to_string()))
+    text.parse()
+        .map_err(|e: erpc_discovery::DiscoveryError| CliError::Usage(e.to_string()))
 }
 
 /// Registers the server listening on `addr` under `target`, with a lease of `ttl`.

@@ -29,7 +29,9 @@ impl std::str::FromStr for Balance {
             "round-robin" => Ok(Balance::RoundRobin),
             "least-inflight" => Ok(Balance::LeastInflight),
             "hash" => Ok(Balance::Hash),
-            _ => Err(format!("unknown balance {name:?}; use round-robin, least-inflight or hash")),
+            _ => Err(format!(
+                "unknown balance {name:?}; use round-robin, least-inflight or hash"
+            )),
         }
     }
 }
@@ -88,7 +90,13 @@ mod tests {
     }
 
     fn fakes(loads: &[usize]) -> Vec<Fake> {
-        loads.iter().map(|&in_flight| Fake { in_flight, tried: false }).collect()
+        loads
+            .iter()
+            .map(|&in_flight| Fake {
+                in_flight,
+                tried: false,
+            })
+            .collect()
     }
 
     #[test]
@@ -119,7 +127,10 @@ mod tests {
         let picks: Vec<_> = (0..4)
             .map(|_| pick(Balance::LeastInflight, &tied, &ring, None, &turn).unwrap())
             .collect();
-        assert!(picks.contains(&0) && picks.contains(&1) && !picks.contains(&2), "{picks:?}");
+        assert!(
+            picks.contains(&0) && picks.contains(&1) && !picks.contains(&2),
+            "{picks:?}"
+        );
     }
 
     #[test]

@@ -105,7 +105,11 @@ impl Options {
     }
 
     fn attempts(&self, client: &ServiceClient) -> usize {
-        if self.idempotent { client.inner.config.max_retries + 1 } else { 1 }
+        if self.idempotent {
+            client.inner.config.max_retries + 1
+        } else {
+            1
+        }
     }
 }
 
@@ -157,7 +161,6 @@ impl<'a, A: EncodeBody + ?Sized, R> ServiceCall<'a, A, R> {
         self.options.timeout = Some(Some(timeout));
         self
     }
-
 }
 
 impl<A: EncodeBody + ?Sized, R: DecodeBody> ServiceCall<'_, A, R> {
@@ -193,7 +196,11 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody> ServiceCall<'_, A, R> {
                     tracing::debug!(instance = %member.0.id, %status, "retrying an idempotent call elsewhere");
                 }
                 answered => {
-                    member.0.counters.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    member
+                        .0
+                        .counters
+                        .calls
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return answered;
                 }
             }
@@ -266,7 +273,11 @@ impl<'a, A: EncodeBody + ?Sized> ServicePush<'a, A> {
                     }
                 }
                 sent => {
-                    member.0.counters.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    member
+                        .0
+                        .counters
+                        .calls
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return sent;
                 }
             }

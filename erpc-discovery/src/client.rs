@@ -160,7 +160,11 @@ impl ServiceClient {
     /// answer), then keeps watching them. Sessions are dialed by `peer`, on its network, so
     /// instances registered with another network are left out. Give `peer` `redial_times: 0`
     /// so that a lost instance fails its calls at once instead of being redialed.
-    pub async fn connect(peer: &Peer, target: &EtcdTarget, config: ClientConfig) -> Result<ServiceClient, DiscoveryError> {
+    pub async fn connect(
+        peer: &Peer,
+        target: &EtcdTarget,
+        config: ClientConfig,
+    ) -> Result<ServiceClient, DiscoveryError> {
         let etcd = Etcd::connect(&target.endpoints, config.etcd_timeout).await?;
         let peer_config = peer.config();
         let default_codec = erpc::codec::by_name(&peer_config.default_body_codec)
@@ -184,14 +188,23 @@ impl ServiceClient {
             watcher: Mutex::new(None),
         });
         let revision = resolve::initial(&etcd, &target.service, &inner).await?;
-        let watcher = tokio::spawn(resolve::watch(etcd, target.service.clone(), Arc::downgrade(&inner), revision));
+        let watcher = tokio::spawn(resolve::watch(
+            etcd,
+            target.service.clone(),
+            Arc::downgrade(&inner),
+            revision,
+        ));
         *inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         Ok(ServiceClient { inner })
     }
 
     /// Starts a CALL to one instance: the builder of [`Session::call`](erpc::Session::call),
     /// plus [`idempotent`](ServiceCall::idempotent) and [`hash_key`](ServiceCall::hash_key).
-    pub fn call<'a, A: EncodeBody + ?Sized, R>(&'a self, service_method: &'a str, args: &'a A) -> ServiceCall<'a, A, R> {
+    pub fn call<'a, A: EncodeBody + ?Sized, R>(
+        &'a self,
+        service_method: &'a str,
+        args: &'a A,
+    ) -> ServiceCall<'a, A, R> {
         ServiceCall::new(self, service_method, args)
     }
 
@@ -319,9 +332,16 @@ impl ClientInner {
                     self.target
                 )
             } else {
-                format!("every live instance of service {:?} failed this call", self.target.service)
+                format!(
+                    "every live instance of service {:?} failed this call",
+                    self.target.service
+                )
             };
-            return Err(Status::with_cause(erpc::status::code::WRONG_CONNECTION, "Wrong Connection", why));
+            return Err(Status::with_cause(
+                erpc::status::code::WRONG_CONNECTION,
+                "Wrong Connection",
+                why,
+            ));
         };
         let member = live.members[index].clone();
         member.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -412,7 +432,11 @@ impl ClientInner {
                 counters,
             }));
         }
-        for gone in old.members.iter().filter(|m| !members.iter().any(|n| Arc::ptr_eq(m, n))) {
+        for gone in old
+            .members
+            .iter()
+            .filter(|m| !members.iter().any(|n| Arc::ptr_eq(m, n)))
+        {
             let pool = gone.pool.clone();
             tokio::spawn(async move { pool.close().await });
         }

@@ -45,7 +45,10 @@ impl Instance {
     /// Reads a value from etcd, or says why it is not an instance.
     pub(crate) fn from_value(value: &[u8]) -> Result<Instance, String> {
         if value.len() > MAX_VALUE_BYTES {
-            return Err(format!("{} bytes, more than the {MAX_VALUE_BYTES} an instance may take", value.len()));
+            return Err(format!(
+                "{} bytes, more than the {MAX_VALUE_BYTES} an instance may take",
+                value.len()
+            ));
         }
         let instance: Instance = serde_json::from_slice(value).map_err(|e| format!("not an instance: {e}"))?;
         if instance.addr.is_empty() {
@@ -80,7 +83,11 @@ mod tests {
 
     #[test]
     fn hostile_values_are_refused_not_trusted() {
-        assert!(Instance::from_value(&vec![b' '; MAX_VALUE_BYTES + 1]).unwrap_err().contains("more than"));
+        assert!(
+            Instance::from_value(&vec![b' '; MAX_VALUE_BYTES + 1])
+                .unwrap_err()
+                .contains("more than")
+        );
         assert!(Instance::from_value(b"\xff\x00").is_err());
         assert!(Instance::from_value(br#"{"network":"tcp","addr":"","proto":"raw"}"#).is_err());
         assert!(Instance::from_value(br#"{"network":"tcp","addr":"a:1","proto":"nope"}"#).is_err());

@@ -47,6 +47,8 @@ impl Default for RegisterConfig {
 pub struct Registration {
     inner: Arc<Registered>,
     keep_alive: JoinHandle<()>,
+    /// The revoke's outcome, once done: a second `deregister` waits for the first's.
+    revoked: tokio::sync::OnceCell<Result<(), String>>,
 }
 
 #[derive(Debug)]
@@ -69,7 +71,9 @@ impl Registration {
         config: RegisterConfig,
     ) -> Result<Registration, DiscoveryError> {
         if instances.is_empty() {
-            return Err(DiscoveryError::Invalid("nothing to register: no listening address".into()));
+            return Err(DiscoveryError::Invalid(
+                "nothing to register: no listening address".into(),
+            ));
         }
         let ttl_secs = i64::try_from(config.ttl.as_secs()).unwrap_or(i64::MAX);
         if ttl_secs < 1 {
@@ -89,7 +93,11 @@ impl Registration {
         });
         inner.register().await?;
         let keep_alive = tokio::spawn(keep_alive(inner.clone()));
-        Ok(Registration { inner, keep_alive })
+        Ok(Registration {
+            inner,
+            keep_alive,
+            revoked: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// The lease the keys are attached to now (0 while it is being granted anew).
@@ -106,17 +114,25 @@ impl Registration {
     }
 
     /// Stops renewing and revokes the lease: the keys are gone from etcd when this returns
-    /// `Ok`, and watching clients drop the instances. Calling it again does nothing.
+    /// `Ok`, and watching clients drop the instances. Called again (or concurrently), it
+    /// waits for the first revoke and reports its outcome.
     pub async fn deregister(&self) -> Result<(), DiscoveryError> {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        self.keep_alive.abort();
-        let lease = self.inner.lease.swap(0, Ordering::AcqRel);
-        if lease == 0 {
-            return Ok(());
-        }
-        self.inner.etcd.revoke(lease).await
+        let revoked = self
+            .revoked
+            .get_or_init(|| async {
+                self.inner.closed.store(true, Ordering::Release);
+                self.keep_alive.abort();
+                // Cleared only once revoked: a revoke cut short (its task dropped) is redone by
+                // the next call.
+                let lease = self.inner.lease.load(Ordering::Acquire);
+                if lease != 0 {
+                    self.inner.etcd.revoke(lease).await.map_err(|e| e.to_string())?;
+                    self.inner.lease.store(0, Ordering::Release);
+                }
+                Ok(())
+            })
+            .await;
+        revoked.clone().map_err(DiscoveryError::Etcd)
     }
 
     /// The graceful end of a registered server: deregisters first, so that clients stop

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::Weak;
 
+use crate::DiscoveryError;
 use crate::client::ClientInner;
 use crate::etcd::api::{EVENT_DELETE, KeyValue};
 use crate::etcd::{Etcd, prefix_end};
 use crate::instance::{Instance, service_prefix};
 use crate::register::Backoff;
-use crate::DiscoveryError;
 
 /// Reads the registered set into `client`; the revision read at.
 pub(crate) async fn initial(etcd: &Etcd, service: &str, client: &ClientInner) -> Result<i64, DiscoveryError> {
@@ -92,7 +92,9 @@ async fn follow(
                 read(prefix, kv)
             })
             .collect();
-        let Some(live) = client.upgrade() else { return String::new() };
+        let Some(live) = client.upgrade() else {
+            return String::new();
+        };
         live.apply(changes);
     }
 }

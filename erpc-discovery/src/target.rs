@@ -33,8 +33,12 @@ impl FromStr for EtcdTarget {
                 "{text:?} is not an etcd target: {why}; write etcd://HOST:PORT/SERVICE"
             ))
         };
-        let rest = text.strip_prefix(SCHEME).ok_or_else(|| usage("it must start with etcd://"))?;
-        let (hosts, service) = rest.split_once('/').ok_or_else(|| usage("the service name is missing"))?;
+        let rest = text
+            .strip_prefix(SCHEME)
+            .ok_or_else(|| usage("it must start with etcd://"))?;
+        let (hosts, service) = rest
+            .split_once('/')
+            .ok_or_else(|| usage("the service name is missing"))?;
         let endpoints: Vec<String> = hosts.split(',').map(str::to_string).collect();
         if endpoints.iter().any(|e| e.is_empty() || !e.contains(':')) {
             return Err(usage("each etcd endpoint is HOST:PORT"));
@@ -83,7 +87,13 @@ mod tests {
 
     #[test]
     fn bad_targets_say_what_to_write() {
-        for bad in ["127.0.0.1:2379/math", "etcd://127.0.0.1:2379", "etcd://127.0.0.1:2379/", "etcd://host/math", "etcd://h:1/a/b"] {
+        for bad in [
+            "127.0.0.1:2379/math",
+            "etcd://127.0.0.1:2379",
+            "etcd://127.0.0.1:2379/",
+            "etcd://host/math",
+            "etcd://h:1/a/b",
+        ] {
             let err = bad.parse::<EtcdTarget>().unwrap_err().to_string();
             assert!(err.contains("etcd://HOST:PORT/SERVICE"), "{bad}: {err}");
         }

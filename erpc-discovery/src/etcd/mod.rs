@@ -110,7 +110,12 @@ impl Etcd {
     }
 
     /// The keys in `[key, range_end)` (`range_end` empty: `key` alone), at most `limit` (0: all).
-    pub(crate) async fn range(&self, key: &[u8], range_end: &[u8], limit: i64) -> Result<RangeResponse, DiscoveryError> {
+    pub(crate) async fn range(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+        limit: i64,
+    ) -> Result<RangeResponse, DiscoveryError> {
         self.unary(
             RANGE,
             "read keys",
