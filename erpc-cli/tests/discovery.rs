@@ -159,7 +159,7 @@ async fn a_killed_server_loses_no_idempotent_call_and_leaves_etcd_within_its_ttl
     let mut servers: Vec<Server> = (0..3).map(|_| Server::start(&etcd, "kill", TTL)).collect();
     let (_peer, client) = client(&etcd, "kill", Balance::RoundRobin).await;
     wait_for_live(&client, &servers.iter().collect::<Vec<_>>()).await;
-    let watcher = Etcd::connect(&[etcd.endpoint.clone()], Duration::from_secs(5))
+    let watcher = Etcd::connect(std::slice::from_ref(&etcd.endpoint), Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(watcher.service_keys("kill").await.unwrap().len(), 3);
@@ -316,7 +316,7 @@ async fn a_server_stopped_gracefully_deregisters_at_once() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
-    let watcher = Etcd::connect(&[etcd.endpoint.clone()], Duration::from_secs(5))
+    let watcher = Etcd::connect(std::slice::from_ref(&etcd.endpoint), Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(watcher.service_keys("graceful").await.unwrap().len(), 1);

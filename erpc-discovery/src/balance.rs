@@ -138,7 +138,8 @@ mod tests {
         let mut members = fakes(&[0, 0, 0]);
         let ring = HashRing::new(&["a:1", "b:1", "c:1"], DEFAULT_VNODES);
         let turn = AtomicUsize::new(0);
-        let key = Some(hash_key(b"user-42"));
+        let hash = hash_key(b"user-42");
+        let key = Some(hash);
         let owner = pick(Balance::Hash, &members, &ring, key, &turn).unwrap();
         for _ in 0..10 {
             assert_eq!(pick(Balance::Hash, &members, &ring, key, &turn), Some(owner));
@@ -146,7 +147,7 @@ mod tests {
         members[owner].tried = true;
         let fallback = pick(Balance::Hash, &members, &ring, key, &turn).unwrap();
         assert_ne!(fallback, owner);
-        assert_eq!(Some(fallback), ring.owners(key.unwrap()).nth(1));
+        assert_eq!(Some(fallback), ring.owners(hash).nth(1));
     }
 
     #[test]

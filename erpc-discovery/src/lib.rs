@@ -1,6 +1,6 @@
 //! # erpc-discovery
 //!
-//! Service discovery and load balancing for [erpc](erpc) on etcd v3.
+//! Service discovery and load balancing for [`erpc`] on etcd v3.
 //!
 //! - **Registration** ([`Registration`]): a server writes each of its listening addresses
 //!   under `erpc/services/SERVICE/` in etcd, attached to a lease it keeps alive (TTL 10 s by
