@@ -230,6 +230,35 @@ async fn a_killed_server_loses_no_idempotent_call_and_leaves_etcd_within_its_ttl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_not_marked_idempotent_fails_once_and_is_not_retried() {
+    let Some(etcd) = EtcdServer::start() else { return };
+    // A long TTL: etcd keeps listing the killed server, only the failure can drop it.
+    let long_ttl = Duration::from_secs(60);
+    let mut servers: Vec<Server> = (0..3).map(|_| Server::start(&etcd, "once", long_ttl)).collect();
+    let (_peer, client) = client(&etcd, "once", Balance::RoundRobin).await;
+    wait_for_live(&client, &servers.iter().collect::<Vec<_>>()).await;
+    let victim = servers.remove(0);
+    let victim_addr = victim.addr.clone();
+    let mut victim = victim;
+    victim.kill();
+
+    // Round robin reaches the dead server within three calls; that one call fails with a
+    // connection status (not retried), and it is the only one.
+    let mut failures = Vec::new();
+    for _ in 0..30 {
+        if let Err(status) = client.call::<_, String>("/instance/id", &()).await {
+            failures.push(status);
+        }
+    }
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(erpc_discovery::is_connection_failure(&failures[0]), "{:?}", failures[0]);
+    let stats = client.stats();
+    let dead = stats.iter().find(|s| s.addr == victim_addr).unwrap();
+    assert_eq!((dead.calls, dead.failures, dead.live), (0, 1, false), "{stats:?}");
+    assert_eq!(stats.iter().map(|s| s.calls).sum::<u64>(), 29, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_server_starts_taking_calls() {
     let Some(etcd) = EtcdServer::start() else { return };
     let mut servers: Vec<Server> = (0..3).map(|_| Server::start(&etcd, "join", TTL)).collect();
