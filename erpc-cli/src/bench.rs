@@ -43,7 +43,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     conns: usize,
     /// Send through a session pool of at most N sessions (each call hires the least busy)
-    /// instead of `--conns` fixed sessions.
+    /// instead of `--conns` fixed sessions; with --target, a pool of N per instance.
     #[arg(long, value_name = "N", conflicts_with = "conns")]
     pool: Option<usize>,
     /// Use a running server instead of starting one.
@@ -53,7 +53,7 @@ pub struct BenchArgs {
     /// server child: the calls (marked idempotent) are balanced over its live instances, and
     /// the calls each instance answered are printed after each measurement.
     #[cfg(feature = "discovery")]
-    #[arg(long, value_name = "etcd://HOST:PORT/SERVICE", conflicts_with_all = ["addr", "idle", "pool"])]
+    #[arg(long, value_name = "etcd://HOST:PORT/SERVICE", conflicts_with_all = ["addr", "idle"])]
     pub(crate) target: Option<String>,
     /// With --target: round-robin, least-inflight, or hash (each call keyed by its number).
     #[cfg(feature = "discovery")]
@@ -438,7 +438,7 @@ async fn measure(
     let mut targets = Vec::new();
     #[cfg(feature = "discovery")]
     if let Some(target) = &args.target {
-        let service = crate::discovery::connect(&client, target, args.balance)
+        let service = crate::discovery::connect(&client, target, args.balance, args.pool)
             .await
             .map_err(|e| match e {
                 CliError::Usage(why) | CliError::Failed(why) => why,

@@ -103,7 +103,7 @@ async fn call_service(
     let peer = args
         .connection
         .peer(crate::discovery::without_redial(config), Router::new())?;
-    let service = crate::discovery::connect(&peer, &args.addr, erpc_discovery::Balance::RoundRobin).await?;
+    let service = crate::discovery::connect(&peer, &args.addr, erpc_discovery::Balance::RoundRobin, args.pool).await?;
     let mut call = service.call::<_, Raw>(&args.service_method, body).codec(codec);
     for (k, v) in &args.payload.meta {
         call = call.meta(k.clone(), v.clone());

@@ -73,13 +73,22 @@ pub async fn deregister(registration: &Registration) {
 }
 
 /// A client of `target`'s service for `peer` (whose config should not redial: a lost instance
-/// is dropped and calls go elsewhere).
-pub async fn connect(peer: &Peer, target: &str, balance: Balance) -> Result<ServiceClient, CliError> {
+/// is dropped and calls go elsewhere), with at most `pool_size` sessions per instance (`None`:
+/// the pool's default).
+pub async fn connect(
+    peer: &Peer,
+    target: &str,
+    balance: Balance,
+    pool_size: Option<usize>,
+) -> Result<ServiceClient, CliError> {
     let target = self::target(target)?;
-    let config = ClientConfig {
+    let mut config = ClientConfig {
         balance,
         ..ClientConfig::default()
     };
+    if let Some(size) = pool_size {
+        config.pool.max_sessions = size;
+    }
     ServiceClient::connect(peer, &target, config)
         .await
         .map_err(|e| CliError::Failed(format!("cannot resolve {target}: {e}")))
