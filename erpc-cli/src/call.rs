@@ -16,7 +16,8 @@ pub struct CallArgs {
     /// Print the reply's meta, one `key: value` line each, on stderr.
     #[arg(long)]
     show_meta: bool,
-    /// Call through a session pool of at most N sessions (as a pooled client would).
+    /// Call through a session pool of at most N sessions (as a pooled client would); with an
+    /// etcd:// address, a pool of N per instance.
     #[arg(long, value_name = "N")]
     pool: Option<usize>,
     /// With an etcd:// address: the call may be sent again to another instance after a
@@ -40,7 +41,12 @@ pub struct PushArgs {
     connection: Connection,
     #[command(flatten)]
     payload: Payload,
-    /// Server address.
+    /// With an etcd:// address: the push may be sent again to another instance after a
+    /// connection failure.
+    #[cfg(feature = "discovery")]
+    #[arg(long)]
+    idempotent: bool,
+    /// Server address, or `etcd://HOST:PORT/SERVICE`: a live instance of a registered service.
     addr: String,
     /// Route, e.g. `/push/status`.
     service_method: String,
@@ -139,12 +145,41 @@ pub async fn push(args: PushArgs) -> Result<(), CliError> {
     let config = args.connection.config(|c| args.payload.apply(c))?;
     let codec = codec_id(&config.default_body_codec).map_err(CliError::Usage)?;
     let body = Raw(Payload::body(&config.default_body_codec, args.body.as_deref())?);
+    #[cfg(feature = "discovery")]
+    if erpc_discovery::EtcdTarget::is_target(&args.addr) {
+        return push_service(&args, config, codec, &body).await;
+    }
     let (peer, session) = args.connection.dial(config, &args.addr, Router::new()).await?;
     let mut push = session.push(&args.service_method, &body).codec(codec);
     for (k, v) in &args.payload.meta {
         push = push.meta(k.clone(), v.clone());
     }
     let pushed = push.await;
+    peer.close().await;
+    pushed.map_err(CliError::Status)
+}
+
+/// `erpc push etcd://HOST:PORT/SERVICE …`: to one live instance of the service.
+#[cfg(feature = "discovery")]
+async fn push_service(
+    args: &PushArgs,
+    config: erpc::PeerConfig,
+    codec: erpc::CodecId,
+    body: &Raw,
+) -> Result<(), CliError> {
+    let peer = args
+        .connection
+        .peer(crate::discovery::without_redial(config), Router::new())?;
+    let service = crate::discovery::connect(&peer, &args.addr, erpc_discovery::Balance::RoundRobin, None).await?;
+    let mut push = service.push(&args.service_method, body).codec(codec);
+    for (k, v) in &args.payload.meta {
+        push = push.meta(k.clone(), v.clone());
+    }
+    if args.idempotent {
+        push = push.idempotent();
+    }
+    let pushed = push.await;
+    service.close().await;
     peer.close().await;
     pushed.map_err(CliError::Status)
 }

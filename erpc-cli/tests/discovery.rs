@@ -366,6 +366,9 @@ async fn erpc_call_and_bench_reach_a_service_by_name() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
 
+    let out = run(&["push", &target, "/push/status", "\"hi\""]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     let out = run(&[
         "bench",
         "--target",

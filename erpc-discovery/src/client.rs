@@ -440,9 +440,13 @@ impl ClientInner {
             let pool = gone.pool.clone();
             tokio::spawn(async move { pool.close().await });
         }
+        // The network's config name (stable, unlike its Debug form) and the address.
         let names: Vec<String> = members
             .iter()
-            .map(|m| format!("{:?}/{}", m.instance.network, m.instance.addr))
+            .map(|m| {
+                let network = serde_json::to_string(&m.instance.network).unwrap_or_default();
+                format!("{network}/{}", m.instance.addr)
+            })
             .collect();
         let ring = HashRing::new(&names, self.config.vnodes);
         self.live.send_replace(Arc::new(LiveSet { members, ring }));
