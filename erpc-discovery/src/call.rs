@@ -169,7 +169,7 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody> ServiceCall<'_, A, R> {
         let client = self.client;
         let (body, codec, deadline) = self.options.prepare(client, self.args, client.inner.call_timeout)?;
         let mut tried = Vec::new();
-        for attempt in 1..=self.options.attempts(client) {
+        loop {
             let left = left(deadline, self.service_method)?;
             let member = client.inner.pick(self.options.key, &tried)?;
             let mut call = member.0.pool.call::<Raw, R>(self.service_method, &body).codec(codec);
@@ -190,7 +190,7 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody> ServiceCall<'_, A, R> {
                 Err(status) if is_connection_failure(&status) => {
                     client.inner.failed(&member.0, &status);
                     tried.push(member.0.id.clone());
-                    if attempt == self.options.attempts(client) {
+                    if tried.len() >= self.options.attempts(client) {
                         return Err(status);
                     }
                     tracing::debug!(instance = %member.0.id, %status, "retrying an idempotent call elsewhere");
@@ -205,7 +205,6 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody> ServiceCall<'_, A, R> {
                 }
             }
         }
-        unreachable!("the last attempt returns")
     }
 }
 
@@ -251,7 +250,7 @@ impl<'a, A: EncodeBody + ?Sized> ServicePush<'a, A> {
         let client = self.client;
         let (body, codec, deadline) = self.options.prepare(client, self.args, client.inner.push_timeout)?;
         let mut tried = Vec::new();
-        for attempt in 1..=self.options.attempts(client) {
+        loop {
             let left = left(deadline, self.service_method)?;
             let member = client.inner.pick(self.options.key, &tried)?;
             let mut push = member.0.pool.push(self.service_method, &body).codec(codec);
@@ -268,7 +267,7 @@ impl<'a, A: EncodeBody + ?Sized> ServicePush<'a, A> {
                 Err(status) if is_connection_failure(&status) => {
                     client.inner.failed(&member.0, &status);
                     tried.push(member.0.id.clone());
-                    if attempt == self.options.attempts(client) {
+                    if tried.len() >= self.options.attempts(client) {
                         return Err(status);
                     }
                 }
@@ -282,7 +281,6 @@ impl<'a, A: EncodeBody + ?Sized> ServicePush<'a, A> {
                 }
             }
         }
-        unreachable!("the last attempt returns")
     }
 }
 

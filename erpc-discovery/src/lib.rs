@@ -68,23 +68,3 @@ pub enum DiscoveryError {
     #[error("{0}")]
     Invalid(String),
 }
-
-impl Etcd {
-    /// Whether the key `key` exists (for tests and tools that check a registration).
-    pub async fn exists(&self, key: &str) -> Result<bool, DiscoveryError> {
-        Ok(!self.range(key.as_bytes(), b"", 1).await?.kvs.is_empty())
-    }
-
-    /// The registration keys of `service` now.
-    pub async fn service_keys(&self, service: &str) -> Result<Vec<String>, DiscoveryError> {
-        let prefix = service_prefix(service);
-        let listed = self
-            .range(prefix.as_bytes(), &etcd::prefix_end(prefix.as_bytes()), 0)
-            .await?;
-        Ok(listed
-            .kvs
-            .iter()
-            .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
-            .collect())
-    }
-}

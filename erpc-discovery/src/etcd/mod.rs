@@ -109,6 +109,22 @@ impl Etcd {
             .map_err(|_| self.failed(what, format_args!("no answer within {:?}", self.timeout)))?
     }
 
+    /// Whether `key` exists (for tests and tools that check a registration).
+    pub async fn exists(&self, key: &str) -> Result<bool, DiscoveryError> {
+        Ok(!self.range(key.as_bytes(), b"", 1).await?.kvs.is_empty())
+    }
+
+    /// The registration keys of `service` now.
+    pub async fn service_keys(&self, service: &str) -> Result<Vec<String>, DiscoveryError> {
+        let prefix = crate::instance::service_prefix(service);
+        let listed = self.range(prefix.as_bytes(), &prefix_end(prefix.as_bytes()), 0).await?;
+        Ok(listed
+            .kvs
+            .iter()
+            .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+            .collect())
+    }
+
     /// The keys in `[key, range_end)` (`range_end` empty: `key` alone), at most `limit` (0: all).
     pub(crate) async fn range(
         &self,
