@@ -355,6 +355,24 @@ async fn a_server_stopped_gracefully_deregisters_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_and_servers_ride_out_an_etcd_restart() {
+    let Some(mut etcd) = EtcdServer::start() else { return };
+    let before = Server::start(&etcd, "restart", Duration::from_secs(10));
+    let (_peer, client) = client(&etcd, "restart", Balance::RoundRobin).await;
+    wait_for_live(&client, &[&before]).await;
+
+    // The client's watch breaks (the server's keep-alive stream too) and must be reopened.
+    tokio::task::block_in_place(|| etcd.restart());
+    // The instance last known stays callable while etcd is away or the watch is reopened.
+    assert_eq!(who(&client, None).await.unwrap(), before.identity());
+    let after = Server::start(&etcd, "restart", Duration::from_secs(10));
+    wait_for_live(&client, &[&before, &after]).await;
+    // And it still follows changes: a graceful stop is seen through the reopened watch.
+    after.terminate();
+    wait_for_live(&client, &[&before]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erpc_call_and_bench_reach_a_service_by_name() {
     let Some(etcd) = EtcdServer::start() else { return };
     let servers: Vec<Server> = (0..2).map(|_| Server::start(&etcd, "cli", TTL)).collect();

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct EtcdServer {
     child: Child,
     dir: PathBuf,
+    etcd: PathBuf,
+    peer_port: u16,
     /// `127.0.0.1:PORT`, its client endpoint.
     pub endpoint: String,
 }
@@ -73,38 +75,41 @@ impl EtcdServer {
             .as_nanos();
         let dir = std::env::temp_dir().join(format!("erpc-etcd-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
-        let client_url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(etcd)
-            .arg("--name=erpc-test")
-            .arg(format!("--data-dir={}", dir.join("data").display()))
-            .arg(format!("--listen-client-urls={client_url}"))
-            .arg(format!("--advertise-client-urls={client_url}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=erpc-test={peer_url}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", etcd.display()))?;
+        let child = run(etcd, &dir, client, peer)?;
         let mut server = EtcdServer {
             child,
             dir,
+            etcd: etcd.clone(),
+            peer_port: peer,
             endpoint: format!("127.0.0.1:{client}"),
         };
+        server.wait_healthy()?;
+        Ok(server)
+    }
+
+    /// Kills etcd and starts it again on the same ports and data (what a client sees when
+    /// etcd restarts: its streams break, then it answers again with the same keys).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let client: u16 = self.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = run(&self.etcd, &self.dir, client, self.peer_port).unwrap();
+        self.wait_healthy()
+            .unwrap_or_else(|log| panic!("etcd did not come back:\n{log}"));
+    }
+
+    fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if server.child.try_wait().unwrap().is_some() {
-                return Err(server.log());
+            if self.child.try_wait().unwrap().is_some() {
+                return Err(self.log());
             }
-            if healthy(&server.endpoint) {
-                return Ok(server);
+            if healthy(&self.endpoint) {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("not healthy within 30 s\n{}", server.log()))
+        Err(format!("not healthy within 30 s\n{}", self.log()))
     }
 
     /// What etcd logged so far.
@@ -124,4 +129,28 @@ impl Drop for EtcdServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs etcd on loopback `client` and `peer` ports, with its data and log in `dir`.
+fn run(etcd: &PathBuf, dir: &std::path::Path, client: u16, peer: u16) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("etcd.log"))
+        .unwrap();
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    Command::new(etcd)
+        .arg("--name=erpc-test")
+        .arg(format!("--data-dir={}", dir.join("data").display()))
+        .arg(format!("--listen-client-urls={client_url}"))
+        .arg(format!("--advertise-client-urls={client_url}"))
+        .arg(format!("--listen-peer-urls={peer_url}"))
+        .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+        .arg(format!("--initial-cluster=erpc-test={peer_url}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", etcd.display()))
 }
