@@ -23,6 +23,9 @@ const LEASE_REVOKE: &str = "/etcdserverpb.Lease/LeaseRevoke";
 const LEASE_KEEP_ALIVE: &str = "/etcdserverpb.Lease/LeaseKeepAlive";
 const WATCH: &str = "/etcdserverpb.Watch/Watch";
 
+/// How often an HTTP/2 ping checks the connection to etcd.
+const HTTP2_PING_EVERY: Duration = Duration::from_secs(10);
+
 /// Most bytes one etcd response may have: far above what a service's registrations take, and
 /// a bound on what a misbehaving etcd can make this process allocate.
 const MAX_RESPONSE_BYTES: usize = 16 << 20;
@@ -54,7 +57,17 @@ impl Etcd {
             let parsed = Endpoint::from_shared(format!("http://{endpoint}")).map_err(|e| {
                 DiscoveryError::Invalid(format!("{endpoint:?} is not an etcd endpoint (host:port): {e}"))
             })?;
-            list.push(parsed.connect_timeout(timeout).tcp_nodelay(true));
+            // HTTP/2 pings on the otherwise quiet watch and keep-alive streams: a connection
+            // to an etcd that vanished without closing it (a partition, a dead host) fails
+            // within a ping and its timeout, and the stream's owner reopens it.
+            list.push(
+                parsed
+                    .connect_timeout(timeout)
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(HTTP2_PING_EVERY)
+                    .keep_alive_timeout(timeout)
+                    .keep_alive_while_idle(true),
+            );
         }
         let channel = if list.len() == 1 {
             list.remove(0).connect_lazy()
