@@ -206,8 +206,10 @@ async fn a_killed_server_loses_no_idempotent_call_and_leaves_etcd_within_its_ttl
         if keys.len() == 2 {
             break;
         }
+        // etcd looks for expired leases every 500 ms and then deletes their keys through
+        // raft: allow it that much past the TTL, and some scheduling on a loaded machine.
         assert!(
-            killed_at.elapsed() < TTL + Duration::from_millis(1500),
+            killed_at.elapsed() < TTL + Duration::from_secs(2),
             "the killed server's key is still in etcd {:?} after the kill (TTL {TTL:?}): {keys:?}",
             killed_at.elapsed()
         );
