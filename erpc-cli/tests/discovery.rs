@@ -276,6 +276,15 @@ async fn a_joining_server_starts_taking_calls() {
         (80..=120).contains(&taken),
         "the new server took {taken} of 400 calls: {counts:?}"
     );
+    // Calls started in the background go through the same balancer: 4 in turn reach all 4.
+    let started: Vec<_> = (0..4)
+        .map(|_| client.call::<_, String>("/instance/id", &()).start())
+        .collect();
+    let mut answered = BTreeSet::new();
+    for pending in started {
+        answered.insert(pending.await.unwrap().body);
+    }
+    assert_eq!(answered, servers.iter().map(Server::identity).collect::<BTreeSet<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

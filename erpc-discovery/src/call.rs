@@ -166,13 +166,71 @@ impl<'a, A: EncodeBody + ?Sized, R> ServiceCall<'a, A, R> {
 impl<A: EncodeBody + ?Sized, R: DecodeBody> ServiceCall<'_, A, R> {
     /// Sends the call and waits for the reply, with its meta and codec.
     pub async fn reply(self) -> Result<Reply<R>, Status> {
-        let client = self.client;
-        let (body, codec, deadline) = self.options.prepare(client, self.args, client.inner.call_timeout)?;
+        let (body, codec, deadline) = self
+            .options
+            .prepare(self.client, self.args, self.client.inner.call_timeout)?;
+        let call = Prepared {
+            service_method: self.service_method,
+            options: &self.options,
+            accept: self.accept,
+            body,
+            codec,
+            deadline,
+        };
+        call.send(self.client).await
+    }
+
+    /// Sends the call in the background and returns a handle to await the reply later. The
+    /// arguments are encoded now.
+    pub fn start(self) -> ServicePending<R>
+    where
+        R: Send + 'static,
+    {
+        let prepared = self
+            .options
+            .prepare(self.client, self.args, self.client.inner.call_timeout);
+        let client = self.client.clone();
+        let service_method = self.service_method.to_string();
+        let (options, accept) = (self.options, self.accept);
+        let task = tokio::spawn(async move {
+            let (body, codec, deadline) = prepared?;
+            let call = Prepared {
+                service_method: &service_method,
+                options: &options,
+                accept,
+                body,
+                codec,
+                deadline,
+            };
+            call.send(&client).await
+        });
+        ServicePending { task }
+    }
+}
+
+/// A call with its body encoded, ready for its attempts.
+struct Prepared<'a> {
+    service_method: &'a str,
+    options: &'a Options,
+    accept: Option<CodecId>,
+    body: Raw,
+    codec: CodecId,
+    deadline: Option<Instant>,
+}
+
+impl Prepared<'_> {
+    /// Sends to one instance after another until one answers, the retry rule says stop, or
+    /// the deadline passes.
+    async fn send<R: DecodeBody>(&self, client: &ServiceClient) -> Result<Reply<R>, Status> {
         let mut tried = Vec::new();
         loop {
-            let left = left(deadline, self.service_method)?;
+            let left = left(self.deadline, self.service_method)?;
             let member = client.inner.pick(self.options.key, &tried)?;
-            let mut call = member.0.pool.call::<Raw, R>(self.service_method, &body).codec(codec);
+            let mut call = member
+                .0
+                .pool
+                .call::<Raw, R>(self.service_method, &self.body)
+                .codec(self.codec);
             for (k, v) in &self.options.meta {
                 call = call.meta(k.clone(), v.clone());
             }
@@ -205,6 +263,38 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody> ServiceCall<'_, A, R> {
                 }
             }
         }
+    }
+}
+
+/// A call sent with [`ServiceCall::start`]; await it for the reply.
+pub struct ServicePending<R> {
+    task: tokio::task::JoinHandle<Result<Reply<R>, Status>>,
+}
+
+impl<R> ServicePending<R> {
+    /// Whether the reply (or the error) is in.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops waiting: the call ends with `499 Canceled` (a reply that comes later is dropped).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+impl<R> std::future::Future for ServicePending<R> {
+    type Output = Result<Reply<R>, Status>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.task).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
+                Err(if e.is_cancelled() {
+                    Status::from_code(code::CANCELED, "the call was aborted before its reply came")
+                } else {
+                    Status::internal(format!("the task making the call panicked: {e}"))
+                })
+            })
+        })
     }
 }
 

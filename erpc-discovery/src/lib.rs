@@ -50,7 +50,7 @@ mod ring;
 mod target;
 
 pub use balance::Balance;
-pub use call::{ServiceCall, ServicePush, is_connection_failure};
+pub use call::{ServiceCall, ServicePending, ServicePush, is_connection_failure};
 pub use client::{ClientConfig, InstanceStats, LiveInstance, ServiceClient};
 pub use etcd::Etcd;
 pub use instance::{Instance, KEY_PREFIX, service_prefix};
