@@ -33,14 +33,14 @@ pub struct ClientConfig {
     /// An instance dropped for a connection failure is tried again after this long if etcd
     /// still lists it (default 30 s, longer than the usual TTL: a dead server's key is gone
     /// by then). A new registration of it comes back at once.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "erpc::config::duration")]
     pub readmit_after: Duration,
     /// Virtual nodes per instance on the consistent-hash ring (default 160).
     pub vnodes: usize,
     /// The session pool of each instance.
     pub pool: PoolConfig,
     /// How long one etcd request may take (default 5 s).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "erpc::config::duration")]
     pub etcd_timeout: Duration,
 }
 
@@ -466,5 +466,23 @@ async fn readmit(client: Weak<ClientInner>, after: Duration) {
     if let Some(client) = client.upgrade() {
         let mut state = client.lock();
         client.publish(&mut state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_config_reads_what_it_names_and_defaults_the_rest() {
+        let config: ClientConfig =
+            serde_json::from_str(r#"{"balance":"least-inflight","readmit_after":"5s","pool":{"max_sessions":2}}"#)
+                .unwrap();
+        assert_eq!(config.balance, Balance::LeastInflight);
+        assert_eq!(config.readmit_after, Duration::from_secs(5));
+        assert_eq!(config.pool.max_sessions, 2);
+        assert_eq!(config.max_retries, ClientConfig::default().max_retries);
+        let back: ClientConfig = serde_json::from_value(serde_json::to_value(&config).unwrap()).unwrap();
+        assert_eq!(back, config);
     }
 }

@@ -25,10 +25,10 @@ pub struct RegisterConfig {
     /// The lease's time to live: a server that dies without deregistering leaves the live set
     /// this long after (whole seconds, at least 1 s; default 10 s). The lease is renewed every
     /// third of it.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "erpc::config::duration")]
     pub ttl: Duration,
     /// How long one etcd request may take (default 5 s).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "erpc::config::duration")]
     pub etcd_timeout: Duration,
 }
 
