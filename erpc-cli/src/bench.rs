@@ -43,13 +43,23 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     conns: usize,
     /// Send through a session pool of at most N sessions (each call hires the least busy)
-    /// instead of `--conns` fixed sessions.
+    /// instead of `--conns` fixed sessions; with --target, a pool of N per instance.
     #[arg(long, value_name = "N", conflicts_with = "conns")]
     pool: Option<usize>,
     /// Use a running server instead of starting one. The clients redial (3 times unless the
     /// config sets redial_times), so they follow a server that reboots (SIGUSR2).
     #[arg(long)]
     pub(crate) addr: Option<String>,
+    /// Benchmark a service registered in etcd (`etcd://HOST:PORT/SERVICE`) instead of a
+    /// server child: the calls (marked idempotent) are balanced over its live instances, and
+    /// the calls each instance answered are printed after each measurement.
+    #[cfg(feature = "discovery")]
+    #[arg(long, value_name = "etcd://HOST:PORT/SERVICE", conflicts_with_all = ["addr", "idle"])]
+    pub(crate) target: Option<String>,
+    /// With --target: round-robin, least-inflight, or hash (each call keyed by its number).
+    #[cfg(feature = "discovery")]
+    #[arg(long, default_value = "round-robin", value_parser = crate::discovery::parse_balance)]
+    balance: erpc_discovery::Balance,
     /// Network of the server child and the clients: tcp, tcp4, tcp6, unix, unixpacket, quic,
     /// ws or wss (over QUIC and wss the clients skip verifying the child's self-signed
     /// certificate).
@@ -144,11 +154,12 @@ fn run_with(args: BenchArgs, config: PeerConfig) -> Result<(), String> {
     }
     // Every session is a file descriptor here and in the server child (which inherits it).
     crate::bench_idle::raise_nofile(args.conns as u64 + 256)?;
-    let mut server = match &args.addr {
+    let remote = args.addr.clone().or_else(|| service_target(&args));
+    let mut server = match &remote {
         Some(_) => None,
         None => Some(ServerChild::start(&args.proto, &args.peer, args.network)?),
     };
-    let addr = match (&args.addr, &server) {
+    let addr = match (&remote, &server) {
         (Some(addr), _) => addr.clone(),
         (None, Some(child)) => child.addr.clone(),
         (None, None) => unreachable!("a server child is started when no --addr is given"),
@@ -199,6 +210,14 @@ fn run_with(args: BenchArgs, config: PeerConfig) -> Result<(), String> {
                 report.throughput as u64
             );
         }
+        if let Some(calls) = &measured.instance_calls {
+            // On stderr with `--json`, which keeps stdout to one JSON line per measurement.
+            if args.json {
+                eprintln!("{calls}");
+            } else {
+                println!("{calls}");
+            }
+        }
         if measured.errors > 0 {
             // On stderr, so that `--json` output stays one JSON line per measurement.
             eprintln!(
@@ -229,6 +248,17 @@ fn run_with(args: BenchArgs, config: PeerConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// `--target`, when given.
+fn service_target(args: &BenchArgs) -> Option<String> {
+    #[cfg(feature = "discovery")]
+    return args.target.clone();
+    #[cfg(not(feature = "discovery"))]
+    {
+        let _ = args;
+        None
+    }
+}
+
 fn reports_points(reports: &[Report]) -> Vec<crate::plot::Point> {
     reports
         .iter()
@@ -241,6 +271,8 @@ fn reports_points(reports: &[Report]) -> Vec<crate::plot::Point> {
 }
 
 struct Measured {
+    /// With `--target`: the calls each instance answered.
+    instance_calls: Option<String>,
     latencies_ns: Vec<u64>,
     errors: usize,
     failures: Failures,
@@ -304,14 +336,31 @@ fn format_us(us: f64) -> String {
 enum Via {
     Session(Session),
     Pool(Pool),
+    /// A service's live instances, and the number of the next call (its hash key).
+    #[cfg(feature = "discovery")]
+    Service(erpc_discovery::ServiceClient, Arc<std::sync::atomic::AtomicU64>),
 }
 
 async fn call_once(via: &Via, args: &Proto<BenchmarkMessage>) -> Result<(), String> {
     let call = match via {
         Via::Session(session) => session.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
         Via::Pool(pool) => pool.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
+        #[cfg(feature = "discovery")]
+        Via::Service(service, next) => {
+            let key = next.fetch_add(1, Ordering::Relaxed);
+            let call = service
+                .call::<_, Proto<BenchmarkMessage>>("Hello.Say", args)
+                .codec(CodecId::PROTOBUF)
+                .idempotent()
+                .hash_key(key.to_le_bytes());
+            return check_reply(call.await);
+        }
     };
-    match call.codec(CodecId::PROTOBUF).await {
+    check_reply(call.codec(CodecId::PROTOBUF).await)
+}
+
+fn check_reply(reply: Result<Proto<BenchmarkMessage>, erpc::Status>) -> Result<(), String> {
+    match reply {
         Ok(Proto(reply)) if reply.field1 == "OK" && reply.field2 == 100 => Ok(()),
         Ok(Proto(reply)) => Err(format!(
             "wrong reply (field1 {:?}, field2 {}; expected \"OK\" and 100)",
@@ -375,6 +424,12 @@ async fn measure(
         // only clients that redial can follow.
         config.redial_times = 3;
     }
+    // A lost instance should fail its calls at once (and be dropped), not be redialed.
+    #[cfg(feature = "discovery")]
+    let config = match &args.target {
+        Some(_) => crate::discovery::without_redial(config),
+        None => config,
+    };
     let mut client = Peer::builder().config(config.clone());
     if config.network == Network::Wss {
         // The server child's certificate is self-signed.
@@ -390,7 +445,18 @@ async fn measure(
         .build()
         .map_err(|e| e.to_string())?;
     let mut targets = Vec::new();
+    #[cfg(feature = "discovery")]
+    if let Some(target) = &args.target {
+        let service = crate::discovery::connect(&client, target, args.balance, args.pool)
+            .await
+            .map_err(|e| match e {
+                CliError::Usage(why) | CliError::Failed(why) => why,
+                CliError::Status(status) => status.to_string(),
+            })?;
+        targets.push(Via::Service(service, Arc::default()));
+    }
     match args.pool {
+        _ if !targets.is_empty() => {}
         Some(size) => targets.push(Via::Pool(Pool::with_proto(
             &client,
             addr,
@@ -450,6 +516,7 @@ async fn measure(
     let started = Instant::now();
     let progress = (!args.json).then(|| tokio::spawn(progress_bar(done.clone(), total)));
     let mut measured = Measured {
+        instance_calls: None,
         latencies_ns: Vec::with_capacity(total),
         errors: 0,
         failures: Failures::default(),
@@ -474,8 +541,30 @@ async fn measure(
         eprint!("\r{:60}\r", "");
     }
     measured.latencies_ns.sort_unstable();
+    #[cfg(feature = "discovery")]
+    if let Some(Via::Service(service, _)) = targets.first() {
+        measured.instance_calls = Some(instance_calls(service));
+        service.close().await;
+    }
     client.close().await;
     Ok(measured)
+}
+
+/// The calls each instance answered, one line each.
+#[cfg(feature = "discovery")]
+fn instance_calls(service: &erpc_discovery::ServiceClient) -> String {
+    let lines: Vec<String> = service
+        .stats()
+        .iter()
+        .map(|s| {
+            let state = if s.live { "" } else { " (gone)" };
+            format!(
+                "  instance {} at {}: {} calls, {} connection failures{state}",
+                s.id, s.addr, s.calls, s.failures
+            )
+        })
+        .collect();
+    format!("calls per instance:\n{}", lines.join("\n"))
 }
 
 async fn progress_bar(done: Arc<AtomicUsize>, total: usize) {

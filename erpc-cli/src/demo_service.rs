@@ -6,6 +6,7 @@
 //! | `/echo/parrot` | string | the same string |
 //! | `/err/custom` | anything | always fails: code 10005, msg `custom error`, cause `because` |
 //! | `Hello.Say`, `/hello/say` | protobuf `BenchmarkMessage` | the message with field1 "OK", field2 100 |
+//! | `/instance/id` | anything | which server answered: `pid N` (for clients balancing over several) |
 //!
 //! and a PUSH of `/push/status` (plain text) to every session at a fixed interval.
 
@@ -41,12 +42,17 @@ async fn say(msg: Proto<BenchmarkMessage>) -> Result<Proto<BenchmarkMessage>, St
     Ok(Proto(answer(msg.0)))
 }
 
+async fn instance_id(_: Raw) -> Result<String, Status> {
+    Ok(format!("pid {}", std::process::id()))
+}
+
 /// The demo service's routes.
 pub fn router() -> Router {
     let mut router = Router::new();
     router.group("math").call("add", add);
     router.group("echo").call("parrot", parrot);
     router.group("err").call("custom", custom_error);
+    router.group("instance").call("id", instance_id);
     router.call_at("Hello.Say", say).call_at("/hello/say", say);
     router
 }

@@ -8,6 +8,8 @@
 //! erpc config print --config erpc.toml        # the effective configuration, and where each value came from
 //! erpc config check erpc.toml                 # every key known, every value valid
 //! erpc call 127.0.0.1:9090 /math/add '[1,2,3]'
+//! erpc serve --listen 127.0.0.1:0 --register etcd://127.0.0.1:2379/math   # found by name
+//! erpc call etcd://127.0.0.1:2379/math /math/add '[1,2,3]'
 //! erpc push 127.0.0.1:9090 /push/status '"hi"'
 //! erpc watch 127.0.0.1:9090 --count 3
 //! erpc bench -c 100,1000 -n 200000            # the seed's self test
@@ -22,6 +24,8 @@ mod client;
 mod config_cmd;
 mod demo;
 mod demo_service;
+#[cfg(feature = "discovery")]
+mod discovery;
 mod logging;
 mod peer_args;
 mod plot;

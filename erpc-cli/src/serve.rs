@@ -45,6 +45,16 @@ pub struct ServeArgs {
     /// Write the process id to this file once listening (a rebooted process writes its own).
     #[arg(long, value_name = "PATH")]
     pid_file: Option<std::path::PathBuf>,
+    /// Register this server's address in etcd under a service name, for clients that call
+    /// `etcd://HOST:PORT/SERVICE`. The registration is revoked on SIGINT/SIGTERM and when the
+    /// server stops; if the server dies it expires after --register-ttl.
+    #[cfg(feature = "discovery")]
+    #[arg(long, value_name = "etcd://HOST:PORT/SERVICE")]
+    register: Option<String>,
+    /// With --register: the registration's lease TTL, whole seconds (renewed every third).
+    #[cfg(feature = "discovery")]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    register_ttl: Duration,
     /// Stop when standard input closes (for a parent process that runs the server).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
@@ -129,6 +139,13 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             .and_then(|()| std::fs::rename(&partial, path))
             .map_err(|e| CliError::Failed(format!("cannot write the pid file {}: {e}", path.display())))?;
     }
+    #[cfg(feature = "discovery")]
+    let registration = match &args.register {
+        Some(target) => {
+            Some(crate::discovery::register(target, args.register_ttl, network, &addr, proto.name()).await?)
+        }
+        None => None,
+    };
     println!("listening on {addr} ({}, {})", network_name(network), proto.name());
     let _ = std::io::stdout().flush();
     let pusher = (!args.push_interval.is_zero())
@@ -143,6 +160,11 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     if let Some(pusher) = pusher {
         pusher.abort();
+    }
+    // Already revoked if a signal stopped the server; this covers the other ways it stops.
+    #[cfg(feature = "discovery")]
+    if let Some(registration) = registration {
+        crate::discovery::deregister(&registration).await;
     }
     Ok(())
 }

@@ -16,3 +16,5 @@ pub fn listening_addr(child: &mut Child) -> String {
         .unwrap_or_else(|| panic!("serve prints 'listening on ADDR', got {line:?}"))
         .to_string()
 }
+
+pub mod etcd;
