@@ -28,10 +28,17 @@ pub const MSS: usize = KCP_MTU - KCP_HEADER_LEN;
 const SEND_WINDOW: u16 = 32;
 /// kcp-go's receive window; the crate raises anything below 128 to 128.
 const RECV_WINDOW: u16 = 32;
+/// Resend a segment once 2 later ones are acknowledged, without waiting for its timeout:
+/// the `kcp` crate's fast resend standing in for kcp-go's early retransmit (sender policy,
+/// invisible on the wire). Without it, a loss at the end of a window stalls the window for a
+/// whole timeout.
+const FAST_RESEND: i32 = 2;
 /// The update interval (ms).
 pub const INTERVAL_MS: u32 = 100;
 /// The KCP command of a data segment.
 const CMD_PUSH: u8 = 81;
+/// The KCP command of an acknowledgement.
+const CMD_ACK: u8 = 82;
 
 /// Where the KCP state machine writes its packets: each becomes FEC datagrams at once.
 #[derive(Default)]
@@ -98,7 +105,7 @@ impl KcpEndpoint {
         let mut kcp = kcp::Kcp::new(conv, PacketSink(outgoing.clone()));
         kcp.set_mtu(KCP_MTU).expect("1392 is a valid MTU");
         kcp.set_wndsize(SEND_WINDOW, RECV_WINDOW);
-        kcp.set_nodelay(false, INTERVAL_MS as i32, 0, false);
+        kcp.set_nodelay(false, INTERVAL_MS as i32, FAST_RESEND, false);
         let _ = kcp.update(now);
         KcpEndpoint {
             kcp,
@@ -123,22 +130,27 @@ impl KcpEndpoint {
         let _ = self.kcp.update(now);
         let unacked = self.kcp.wait_snd();
         let mut data = false;
-        match fec::classify(datagram) {
+        let packet = match fec::classify(datagram) {
             Some(Kind::Data) => {
-                let packet = &datagram[fec::HEADER_LEN..];
-                data |= carries_data(packet);
-                let _ = self.kcp.input(packet);
                 self.fec_rx.decode(datagram, now, &mut self.recovered);
+                Some(&datagram[fec::HEADER_LEN..])
             }
-            Some(Kind::Parity) => self.fec_rx.decode(datagram, now, &mut self.recovered),
-            Some(Kind::Plain) => {
-                data |= carries_data(datagram);
-                let _ = self.kcp.input(datagram);
+            Some(Kind::Parity) => {
+                self.fec_rx.decode(datagram, now, &mut self.recovered);
+                None
             }
-            None => {}
+            Some(Kind::Plain) => Some(datagram),
+            None => None,
+        };
+        if let Some(packet) = packet {
+            let mut packet = packet.to_vec();
+            let segments = Segments::mark(&mut packet, now, None);
+            data |= segments.data;
+            let _ = self.kcp.input(&packet);
         }
-        for packet in std::mem::take(&mut self.recovered) {
-            data |= carries_data(&packet);
+        for mut packet in std::mem::take(&mut self.recovered) {
+            let segments = Segments::mark(&mut packet, now, Some(self.kcp.rmt_wnd()));
+            data |= segments.data;
             let _ = self.kcp.input(&packet);
         }
         // Acknowledge data at once, and send more when acknowledgements made room (kcp-go
@@ -259,18 +271,54 @@ impl KcpEndpoint {
     }
 }
 
-/// Whether a KCP packet holds a data segment (it must then be acknowledged). Stops at the
-/// first malformed segment, as the state machine does.
-fn carries_data(mut packet: &[u8]) -> bool {
-    while packet.len() >= KCP_HEADER_LEN {
-        if packet[4] == CMD_PUSH {
-            return true;
+/// What [`Segments::mark`] found in a KCP packet.
+struct Segments {
+    /// It holds a data segment (which must be acknowledged).
+    data: bool,
+}
+
+impl Segments {
+    /// Walks a packet's segments (stopping at the first malformed one, as the state machine
+    /// does) and takes out what kcp-go would not use: an RTT sample from any ACK but the last
+    /// (kcp-go samples the last ACK's timestamp only), and, from a packet rebuilt by FEC
+    /// (`irregular`: the current remote window), any RTT sample or window at all, since it
+    /// may be long stale. The `kcp` crate samples every ACK and takes every window, so the
+    /// unwanted timestamps are moved far into the future (it skips negative RTTs) and the
+    /// windows set to the current one.
+    fn mark(packet: &mut [u8], now: u32, irregular: Option<u16>) -> Segments {
+        let mut found = Segments { data: false };
+        let mut at = 0;
+        let mut last_ack = None;
+        while packet.len() - at >= KCP_HEADER_LEN {
+            let header = &mut packet[at..at + KCP_HEADER_LEN];
+            match header[4] {
+                CMD_PUSH => found.data = true,
+                CMD_ACK => {
+                    if let Some(previous) = last_ack.replace(at) {
+                        never_sampled(&mut packet[previous..], now);
+                    }
+                }
+                _ => {}
+            }
+            let header = &mut packet[at..at + KCP_HEADER_LEN];
+            if let Some(wnd) = irregular {
+                header[6..8].copy_from_slice(&wnd.to_le_bytes());
+            }
+            let len = u32::from_le_bytes([header[20], header[21], header[22], header[23]]) as usize;
+            match (at + KCP_HEADER_LEN).checked_add(len) {
+                Some(next) if next <= packet.len() => at = next,
+                _ => break,
+            }
         }
-        let len = u32::from_le_bytes([packet[20], packet[21], packet[22], packet[23]]) as usize;
-        match packet.get(KCP_HEADER_LEN + len..) {
-            Some(rest) => packet = rest,
-            None => break,
+        if let (Some(last), Some(_)) = (last_ack, irregular) {
+            never_sampled(&mut packet[last..], now);
         }
+        found
     }
-    false
+}
+
+/// Sets an ACK segment's echoed timestamp half the clock ahead of `now`, where no RTT can be
+/// computed from it.
+fn never_sampled(segment: &mut [u8], now: u32) {
+    segment[8..12].copy_from_slice(&now.wrapping_add(1 << 30).to_le_bytes());
 }

@@ -130,9 +130,12 @@ impl Shared {
     /// on.
     fn after_io(&self, state: &mut State) {
         for datagram in state.endpoint.take_datagrams() {
+            // Straight to the system: tokio's `try_send` refuses until its reactor has seen
+            // the socket writable, which would lose a new socket's first datagrams.
+            let socket = socket2::SockRef::from(&self.socket.udp);
             let sent = match self.peer {
-                Some(peer) => self.socket.udp.try_send_to(&datagram, peer),
-                None => self.socket.udp.try_send(&datagram),
+                Some(peer) => socket.send_to(&datagram, &peer.into()),
+                None => socket.send(&datagram),
             };
             match sent {
                 Ok(_) => {}
