@@ -112,3 +112,60 @@ fn a_message_larger_than_the_reader_s_room_is_read_in_parts() {
     assert_eq!(&rest[..], [3, 4, 5]);
     assert!(!b.readable());
 }
+
+#[test]
+fn hostile_sequence_numbers_and_timestamps_do_not_panic() {
+    let mut endpoint = KcpEndpoint::new(7, 0);
+    endpoint.send(b"x", 0);
+    for (cmd, ts, sn, una) in [
+        (81u8, 0u32, 0x8000_0000u32, 0x8000_0000u32),
+        (82, 0x8000_0000, 0x8000_0000, 0xffff_ffff),
+        (82, 0x7fff_ffff, 0, 1),
+        (83, 0, 0x7fff_ffff, 0x8000_0001),
+        (81, 0xffff_ffff, 0xffff_ff80, 0),
+    ] {
+        let mut segment = 7u32.to_le_bytes().to_vec();
+        segment.extend_from_slice(&[cmd, 0, 0xff, 0xff]);
+        for field in [ts, sn, una, 0] {
+            segment.extend_from_slice(&field.to_le_bytes());
+        }
+        endpoint.input(&segment, 0x8000_0000);
+        endpoint.tick(0x8000_0001);
+    }
+    endpoint.take_datagrams();
+}
+
+/// The fuzz target's loop (`fuzz/fuzz_targets/kcp_datagrams.rs`) on pseudo-random datagrams
+/// shaped like the real ones (FEC headers, KCP headers with the session's conv), so CI runs it.
+#[test]
+fn random_datagrams_never_panic_and_reads_stay_bounded() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..200 {
+        let mut endpoint = KcpEndpoint::new(7, 0);
+        endpoint.send(&[1; 3000], 0);
+        let mut now = 0u32;
+        for _ in 0..50 {
+            let len = (next() % 1500) as usize;
+            let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if len >= 32 && next() % 2 == 0 {
+                d[4..6].copy_from_slice(&[0xf1 + (next() % 2) as u8, 0]);
+                d[..4].copy_from_slice(&((next() % 40) as u32).to_le_bytes());
+                d[8..12].copy_from_slice(&7u32.to_le_bytes());
+                d[12] = 81 + (next() % 4) as u8;
+                d[28..32].copy_from_slice(&((next() % 64) as u32).to_le_bytes());
+            }
+            endpoint.input(&d, now);
+            now = now.wrapping_add((next() % 300) as u32);
+            endpoint.tick(now);
+            let mut out = BytesMut::new();
+            assert!(endpoint.recv(&mut out, 4096) <= 4096);
+            assert!(endpoint.take_datagrams().iter().all(|d| d.len() <= super::MTU));
+        }
+    }
+}
