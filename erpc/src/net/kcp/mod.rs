@@ -13,12 +13,20 @@
 //! - [`connect`](self): a dial opens a socket of its own, connected to the server, and sends
 //!   nothing until the first write (KCP has no handshake).
 //!
-//! Differences from Go, none visible on the wire: acknowledgements leave at once instead of at
-//! the next 100 ms tick, the advertised receive window is 128 segments instead of 32, a
-//! session whose peer acknowledges nothing through 20 retransmissions ends (Go retransmits for
-//! ever), a dialed socket is connected (an ICMP "port unreachable" from a vanished server ends
-//! the session, as a TCP reset would), and a listener bound to an empty host listens on IPv4
-//! only (`udp6` for IPv6) where Go's is dual-stack.
+//! Differences from Go, none visible in the bytes of a datagram (all are sender or receiver
+//! policy; `docs/KCP.md` has the details): acknowledgements leave at once instead of at the
+//! next 100 ms tick; a segment is resent once two later ones are acknowledged (the crate's
+//! fast resend standing in for kcp-go's early retransmit) and its timeout doubles on each
+//! resend (kcp-go adds the base timeout instead); the advertised receive window is 128
+//! segments, not 32; a session whose peer acknowledges nothing through 20 transmissions of a
+//! segment ends (Go retransmits for ever); a dialed socket is connected, so an ICMP "port
+//! unreachable" from a vanished server ends the session as a TCP reset would; and a listener
+//! bound to an empty host listens on IPv4 only (`udp6` for IPv6) where Go's is dual-stack.
+//!
+//! Tasks: one per listener socket (reading it and routing each datagram to its session
+//! inline) and one per session (its timer; for a dialed session also its own socket). A
+//! session's timer must run every 100 ms whatever its neighbours do, and a task per session
+//! keeps that independent of the listener's load; the state is shared behind one short lock.
 
 mod endpoint;
 pub mod fec;
