@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::session::{KcpStream, RECV_BUFFER, Shared, Socket, opens_session};
+use super::fec;
+use super::session::{KcpStream, RECV_BUFFER, Shared, Socket};
 use crate::net::{Conn, Io};
 
 /// Sessions waiting for `accept` (kcp-go's accept backlog).
@@ -190,10 +191,10 @@ fn route(
     accept: &mpsc::Sender<Conn>,
     local: SocketAddr,
 ) {
-    if datagram.len() < super::fec::KCP_HEADER_LEN {
+    if datagram.len() < fec::KCP_HEADER_LEN {
         return;
     }
-    let opens = opens_session(datagram);
+    let opens = fec::conv_and_sn(datagram);
     let known = table.sessions().get(&from).cloned();
     if let Some(session) = known {
         match opens {

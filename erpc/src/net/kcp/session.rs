@@ -29,7 +29,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 
 use super::endpoint::KcpEndpoint;
-use super::fec;
 
 /// How the receive buffer of a socket is sized: kcp-go reads into 1500 bytes and drops the rest.
 pub(crate) const RECV_BUFFER: usize = 1500;
@@ -395,12 +394,4 @@ impl AsyncWrite for KcpStream {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.send).poll_shutdown(cx)
     }
-}
-
-/// Whether a datagram could start a session on a listener: long enough, and not parity.
-pub(crate) fn opens_session(datagram: &[u8]) -> Option<(u32, u32)> {
-    if datagram.len() < fec::KCP_HEADER_LEN {
-        return None;
-    }
-    fec::conv_and_sn(datagram)
 }
