@@ -60,8 +60,8 @@ pub struct BenchArgs {
     #[cfg(feature = "discovery")]
     #[arg(long, default_value = "round-robin", value_parser = crate::discovery::parse_balance)]
     balance: erpc_discovery::Balance,
-    /// Network of the server child and the clients: tcp, tcp4, tcp6, unix, unixpacket, quic,
-    /// ws or wss (over QUIC and wss the clients skip verifying the child's self-signed
+    /// Network of the server child and the clients: tcp, tcp4, tcp6, unix, unixpacket, kcp,
+    /// udp4, udp6, quic, ws or wss (over QUIC and wss the clients skip verifying the child's self-signed
     /// certificate).
     #[arg(long, value_parser = parse_network)]
     pub(crate) network: Option<Network>,

@@ -13,8 +13,9 @@ use crate::peer_args::{PeerArgs, network_name, parse_duration, parse_network};
 /// How to reach the server.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
-    /// Transport: tcp, tcp4, tcp6, unix or unixpacket (ADDR is then a socket path), quic, ws
-    /// or wss (ADDR is host:port; the WebSocket path is --ws-path; wss needs --tls). [default: tcp]
+    /// Transport: tcp, tcp4, tcp6, unix or unixpacket (ADDR is then a socket path), kcp (or
+    /// udp), udp4, udp6, quic, ws or wss (ADDR is host:port; the WebSocket path is --ws-path;
+    /// wss needs --tls). [default: tcp]
     #[arg(long, value_parser = parse_network)]
     pub network: Option<Network>,
     /// Wire protocol.

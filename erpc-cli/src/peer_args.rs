@@ -257,7 +257,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// The networks `--network` takes.
-const AVAILABLE: &str = "tcp, tcp4, tcp6, unix, unixpacket, quic, ws or wss";
+const AVAILABLE: &str = "tcp, tcp4, tcp6, unix, unixpacket, kcp (or udp), udp4, udp6, quic, ws or wss";
 
 /// A network this build can use, by its config name.
 pub fn parse_network(s: &str) -> Result<Network, String> {

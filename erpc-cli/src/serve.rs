@@ -18,7 +18,8 @@ use crate::{CliError, demo_service};
 /// Flags of `erpc serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Transport: tcp, tcp4, tcp6, unix (LISTEN is then a socket path) or quic. [default: tcp]
+    /// Transport: tcp, tcp4, tcp6, unix (LISTEN is then a socket path), kcp (or udp), udp4,
+    /// udp6 or quic. [default: tcp]
     #[arg(long, value_parser = parse_network)]
     network: Option<Network>,
     /// Address to listen on (port 0: a free one; the first line printed says which).

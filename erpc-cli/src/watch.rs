@@ -55,7 +55,18 @@ pub async fn run(mut args: WatchArgs) -> Result<(), CliError> {
             "note: over QUIC a server sees this client only once it has sent a message: its first heartbeat, after {WATCH_HEARTBEAT_SECS} s of quiet"
         );
     }
+    let kcp = config.network.is_kcp();
     let (peer, session) = args.connection.dial(config, &args.addr, router).await?;
+    if kcp {
+        // A KCP server learns of a client from its first datagram and a watcher sends none
+        // until its first heartbeat: announce it with one now, so pushes start at once.
+        let rate = args.connection.peer.heartbeat.unwrap_or(WATCH_HEARTBEAT_SECS);
+        session
+            .push(erpc::heartbeat::ROUTE, &())
+            .meta(erpc::heartbeat::RATE_KEY, rate.to_string())
+            .await
+            .map_err(|status| CliError::Failed(format!("cannot reach {} over KCP: {status}", args.addr)))?;
+    }
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut seen = 0;
     // One Ctrl-C future for the whole loop: a fresh one per push would miss a Ctrl-C that

@@ -289,6 +289,29 @@ fn quic_serving_calling_pushing_and_benchmarking() {
 }
 
 #[test]
+fn kcp_serving_calling_pushing_watching_and_benchmarking() {
+    let server = Server::start(&["--network", "kcp"]);
+    let out = run(&["call", "--network", "kcp", &server.addr, "/math/add", "[2,3]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "5");
+    let out = run(&["push", "--network", "udp", &server.addr, "/push/status", "\"hi\""]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The watcher announces itself at once, so the server's pushes reach it.
+    let out = run(&["watch", "--network", "kcp", &server.addr, "--count", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("/push/status server time"), "{}", stdout(&out));
+
+    let out = run(&["bench", "--network", "kcp", "-c", "4", "-n", "200", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        (line["total"].as_u64(), line["errors"].as_u64()),
+        (Some(200), Some(0)),
+        "{line}"
+    );
+}
+
+#[test]
 fn bench_says_why_calls_failed() {
     // A jsonproto server cannot read the rawproto frames bench sends: every call fails.
     let server = Server::start(&["--proto", "json"]);

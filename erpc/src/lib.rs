@@ -81,7 +81,7 @@
 //! | [`xfer`] | transfer filters (gzip, md5) and the [`XferPipe`] |
 //! | [`message`] | [`Message`], the one message model every protocol frames |
 //! | [`proto`] | wire protocols: rawproto (default), jsonproto, pbproto, thriftproto, httproto |
-//! | [`net`] | transports (tcp, tcp4, tcp6, unix), TLS, the buffer pool |
+//! | [`net`] | transports (tcp, tcp4, tcp6, unix, KCP, QUIC, ws, unixpacket), TLS, the buffer pool |
 //! | [`config`] | [`PeerConfig`], loadable from TOML and YAML |
 //! | [`session`] | [`Session`]: calls, pushes, replies, redial; its link, reader, writer and outbox |
 //! | [`plugin`] | [`Plugin`](plugin::Plugin): the 24 hooks, and ready plugins |

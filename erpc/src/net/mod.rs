@@ -5,6 +5,9 @@
 //! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
 //!
+//! KCP ([`kcp`]) is a byte stream over UDP with kcp-go's framing; its sessions share a
+//! listener's socket, demultiplexed by address and conversation id.
+//!
 //! Message transports (`ws`: WebSocket, `seqpacket`: unixpacket) carry one eRPC frame per
 //! message. Their `Conn` reads by appending each message's payload to the session's buffer,
 //! and writes each frame as one message (the session's outbox keeps frame boundaries for
@@ -15,6 +18,7 @@ pub(crate) mod buffers;
 pub(crate) mod handover;
 #[cfg(unix)]
 pub(crate) mod inherit;
+pub mod kcp;
 pub mod quic;
 #[cfg(target_os = "linux")]
 pub(crate) mod seqpacket;
@@ -47,9 +51,18 @@ pub enum Network {
     Unix,
     /// Unix seqpacket sockets (Linux): one message per datagram; addresses are file paths.
     Unixpacket,
-    /// KCP over UDP (not available yet); Go also accepts `udp`, `udp4`, `udp6`.
-    #[serde(alias = "udp", alias = "udp4", alias = "udp6")]
+    /// KCP over UDP, wire-compatible with Go eRPC's kcp-go sessions (FEC 10/3, no
+    /// encryption): a byte stream that every protocol runs on, with TLS inside it when the
+    /// peer has a TLS configuration. `udp` is the same network (Go's name for it). KCP has no
+    /// handshake and no close signal: a dial succeeds without a server, and a session whose
+    /// peer vanished ends by the session's own limits (`idle_timeout`, heartbeat), or after 20
+    /// unanswered retransmissions. See [`kcp`].
+    #[serde(alias = "udp")]
     Kcp,
+    /// [`Network::Kcp`] over IPv4 only.
+    Udp4,
+    /// [`Network::Kcp`] over IPv6 only.
+    Udp6,
     /// QUIC over UDP (quinn), always with TLS: one connection per session, carrying one
     /// bidirectional stream, as Go eRPC. Listeners use the peer's TLS server config, or a
     /// self-signed certificate when none is set (as Go); dials use the peer's TLS client config,
@@ -71,8 +84,22 @@ impl Network {
     pub fn is_available(self) -> bool {
         matches!(
             self,
-            Network::Tcp | Network::Tcp4 | Network::Tcp6 | Network::Unix | Network::Quic | Network::Ws | Network::Wss
+            Network::Tcp
+                | Network::Tcp4
+                | Network::Tcp6
+                | Network::Unix
+                | Network::Quic
+                | Network::Ws
+                | Network::Wss
+                | Network::Kcp
+                | Network::Udp4
+                | Network::Udp6
         ) || (self == Network::Unixpacket && cfg!(target_os = "linux"))
+    }
+
+    /// Whether it runs KCP over UDP (`kcp`, `udp`, `udp4`, `udp6`).
+    pub fn is_kcp(self) -> bool {
+        matches!(self, Network::Kcp | Network::Udp4 | Network::Udp6)
     }
 
     /// Whether it runs WebSocket (over TCP, after TLS if any).
@@ -119,6 +146,7 @@ pub(crate) enum ReadHalf {
     Unix(tokio::net::unix::OwnedReadHalf),
     Boxed(tokio::io::ReadHalf<Box<dyn Stream>>),
     Quic(quic::RecvHalf),
+    Kcp(kcp::RecvHalf),
     Messages(Box<dyn MessageRecv>),
 }
 
@@ -135,6 +163,7 @@ impl ReadHalf {
                     return half.read_buf(buf).await;
                 }
                 ReadHalf::Messages(half) => return std::future::poll_fn(|cx| half.poll_recv(cx, buf)).await,
+                ReadHalf::Kcp(half) => return std::future::poll_fn(|cx| half.poll_read_into(cx, buf, room)).await,
                 ReadHalf::Quic(half) => {
                     make_room(buf, room);
                     return half.read_buf(buf).await;
@@ -147,7 +176,7 @@ impl ReadHalf {
                 ReadHalf::Tcp(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Unix(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Boxed(half) => half.read_buf(buf).now_or_never(),
-                ReadHalf::Messages(_) => unreachable!("returned above"),
+                ReadHalf::Messages(_) | ReadHalf::Kcp(_) => unreachable!("returned above"),
                 ReadHalf::Quic(half) => half.read_buf(buf).now_or_never(),
             };
             match read {
@@ -162,7 +191,7 @@ impl ReadHalf {
 
 /// Makes `room` bytes of room in `buf`: a pooled buffer if it has none, more if less than half
 /// of `room` is free.
-fn make_room(buf: &mut BytesMut, room: usize) {
+pub(crate) fn make_room(buf: &mut BytesMut, room: usize) {
     if buf.capacity() == 0 {
         *buf = buffers::take(room);
     } else if buf.capacity() - buf.len() < room / 2 {
@@ -186,6 +215,7 @@ enum Io {
     Unix(UnixStream),
     Boxed(Box<dyn Stream>),
     Quic(quic::QuicStream),
+    Kcp(kcp::KcpStream),
     Messages(Box<dyn Messages>),
 }
 
@@ -217,6 +247,7 @@ impl Conn {
             Io::Unix(s) => Box::new(s),
             Io::Boxed(s) => s,
             Io::Quic(s) => Box::new(s),
+            Io::Kcp(s) => Box::new(s),
             Io::Messages(m) => Box::new(MessageStream {
                 inner: m,
                 pending: BytesMut::new(),
@@ -250,6 +281,10 @@ impl Conn {
                 (ReadHalf::Boxed(r), Box::new(w))
             }
             Io::Quic(s) => s.into_split(),
+            Io::Kcp(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Kcp(r), Box::new(w))
+            }
             Io::Messages(m) => {
                 let (r, w) = m.split();
                 (ReadHalf::Messages(r), w)
@@ -264,6 +299,7 @@ impl Conn {
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
             Io::Quic(s) => s,
+            Io::Kcp(s) => s,
             Io::Messages(m) => m.as_mut(),
         };
         io.write_all(frame).await?;
@@ -278,6 +314,7 @@ impl Conn {
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
             Io::Quic(s) => s,
+            Io::Kcp(s) => s,
             Io::Messages(m) => return std::future::poll_fn(|cx| m.poll_recv(cx, buf)).await,
         };
         buf.reserve(4096);
@@ -377,6 +414,7 @@ pub(crate) enum Listener {
     /// A unix listener, its path, and how many unnamed clients it has numbered.
     Unix(UnixListener, String, std::sync::atomic::AtomicU64),
     Quic(quic::QuicListener),
+    Kcp(kcp::KcpListener),
     #[cfg(target_os = "linux")]
     Seqpacket(seqpacket::Listener, String),
 }
@@ -432,6 +470,7 @@ impl Listener {
                 }
                 Err(last)
             }
+            Network::Kcp | Network::Udp4 | Network::Udp6 => Ok(Listener::Kcp(kcp::listen(network, addr).await?)),
             other => Err(unsupported(other)),
         }
     }
@@ -450,6 +489,7 @@ impl Listener {
                 })
             }
             Listener::Quic(l) => l.accept().await,
+            Listener::Kcp(l) => l.accept().await,
             Listener::Unix(l, path, unnamed) => {
                 let (stream, remote) = l.accept().await?;
                 // Clients rarely bind a path: number the unnamed ones, or they would all share
@@ -478,6 +518,7 @@ impl Listener {
             Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             Listener::Unix(_, path, _) => path.clone(),
             Listener::Quic(l) => l.local_addr(),
+            Listener::Kcp(l) => l.local_addr(),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => path.clone(),
         }
@@ -504,7 +545,7 @@ impl Listener {
             Listener::Unix(_, path, _) => drop(std::fs::remove_file(path)),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => drop(std::fs::remove_file(path)),
-            Listener::Tcp(_) | Listener::Quic(_) => {}
+            Listener::Tcp(_) | Listener::Quic(_) | Listener::Kcp(_) => {}
         }
     }
 }
@@ -617,6 +658,7 @@ pub(crate) async fn connect(
             }
             Err(last)
         }
+        Network::Kcp | Network::Udp4 | Network::Udp6 => kcp::connect(network, addr, local).await,
         other => Err(unsupported(other)),
     }
 }
@@ -649,7 +691,7 @@ fn unsupported(network: Network) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
         format!(
-            "network {network:?} is not available in this build; use tcp, tcp4, tcp6, unix, unixpacket, quic, ws or wss"
+            "network {network:?} is not available in this build; use tcp, tcp4, tcp6, unix, unixpacket, kcp, udp4, udp6, quic, ws or wss"
         ),
     )
 }

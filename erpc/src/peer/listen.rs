@@ -60,6 +60,18 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
                 .push(listener.closer());
             Listener::Quic(listener)
         }
+        kcp if kcp.is_kcp() => {
+            let mut listener = crate::net::kcp::listen(network, addr)
+                .await
+                .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?;
+            // The peer ends the socket after its sessions, which run on it.
+            inner
+                .kcp_sockets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(listener.closer());
+            Listener::Kcp(listener)
+        }
         _ => Listener::bind(network, addr, settings.listen_backlog, settings.reuse_port)
             .await
             .map_err(|e| Error::io(format!("listen on {network:?} {addr}"), e))?,

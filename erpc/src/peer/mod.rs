@@ -67,6 +67,8 @@ struct PeerInner {
     /// The endpoints of QUIC listeners: closed after the sessions (as Go closes QUIC listeners
     /// last), since the sessions run on their sockets.
     quic_endpoints: Mutex<Vec<crate::net::quic::EndpointCloser>>,
+    /// The sockets of KCP listeners: their sessions run on them, so they close after those.
+    kcp_sockets: Mutex<Vec<crate::net::kcp::KcpCloser>>,
     closed: AtomicBool,
 }
 
@@ -85,6 +87,9 @@ impl Drop for PeerInner {
             .drain(..)
         {
             endpoint.close_now();
+        }
+        for socket in self.kcp_sockets.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            socket.close_now();
         }
     }
 }
@@ -248,6 +253,7 @@ impl PeerBuilder {
                 stop_listening: watch::Sender::new(false),
                 listeners: Mutex::new(Vec::new()),
                 quic_endpoints: Mutex::new(Vec::new()),
+                kcp_sockets: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
             }),
         };
@@ -417,6 +423,11 @@ impl Peer {
             // Ends connections still waiting for their stream, and frees the UDP port for a
             // server restarted on it.
             endpoint.close(Duration::from_secs(1)).await;
+        }
+        let sockets = std::mem::take(&mut *self.inner.kcp_sockets.lock().unwrap_or_else(|e| e.into_inner()));
+        for socket in sockets {
+            // Frees the UDP port for a server restarted on it.
+            socket.close(Duration::from_secs(1)).await;
         }
     }
 
