@@ -11,6 +11,7 @@
 //! Nothing in an `Env` refers back to sessions, so ownership runs one way: the peer owns its
 //! registry, the registry its sessions, each session its env.
 
+use crate::observe::PeerMetrics;
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
@@ -69,6 +70,8 @@ pub(crate) struct Env {
     pub(crate) redial: Option<Weak<dyn Redial>>,
     /// Limits the warnings remote peers cause (see `log::remote_warn!`).
     pub(crate) remote_warnings: RemoteWarnings,
+    /// The peer's metric handles (no-ops without a recorder).
+    pub(crate) metrics: PeerMetrics,
 }
 
 impl Env {
@@ -82,6 +85,7 @@ impl Env {
             registry: Weak::new(),
             redial: None,
             remote_warnings: RemoteWarnings::default(),
+            metrics: PeerMetrics::default(),
         }
     }
 }
