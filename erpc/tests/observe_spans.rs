@@ -30,12 +30,15 @@ impl Visit for Fields {
     }
 }
 
+/// An event's message and the spans it happened in, innermost first.
+type EventSeen = (String, Vec<SpanSeen>);
+
 /// Records every span (by id) and, for every event, the spans it happened in.
 #[derive(Clone, Default)]
 struct Recorder {
     spans: Arc<Mutex<HashMap<u64, SpanSeen>>>,
     closed: Arc<Mutex<Vec<SpanSeen>>>,
-    events: Arc<Mutex<Vec<(String, Vec<SpanSeen>)>>>,
+    events: Arc<Mutex<Vec<EventSeen>>>,
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
