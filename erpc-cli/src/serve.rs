@@ -14,6 +14,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::peer_args::{PeerArgs, network_name, parse_duration, parse_network};
 use crate::{CliError, demo_service};
+use metrics_exporter_prometheus::Matcher;
 
 /// Flags of `erpc serve`.
 #[derive(Args, Debug)]
@@ -56,6 +57,10 @@ pub struct ServeArgs {
     #[cfg(feature = "discovery")]
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     register_ttl: Duration,
+    /// Serve the peer's metrics (calls, errors by code, latency per route, sessions, bytes) in
+    /// Prometheus text format on http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// Stop when standard input closes (for a parent process that runs the server).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
@@ -83,6 +88,19 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             erpc::proto::NAMES.join(", ")
         ))
     })?;
+    if let Some(addr) = args.metrics {
+        // Before the peer is built: it registers its metric handles with this recorder.
+        // Latency as a Prometheus histogram (aggregatable across instances), 100 µs to 10 s.
+        let buckets = [
+            1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ];
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+            .map_err(|e| CliError::Failed(e.to_string()))?
+            .install()
+            .map_err(|e| CliError::Failed(format!("cannot serve metrics on {addr}: {e}")))?;
+    }
     let config = args
         .peer
         .resolve("erpc serve", defaults(), |loader| match args.network {
@@ -148,6 +166,9 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         None => None,
     };
     println!("listening on {addr} ({}, {})", network_name(network), proto.name());
+    if let Some(metrics) = args.metrics {
+        println!("metrics on http://{metrics}/metrics");
+    }
     let _ = std::io::stdout().flush();
     let pusher = (!args.push_interval.is_zero())
         .then(|| tokio::spawn(demo_service::push_status(peer.clone(), args.push_interval)));

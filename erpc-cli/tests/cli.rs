@@ -647,3 +647,57 @@ fn a_watcher_that_only_receives_is_not_idle() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).lines().count() >= 8, "{}", stdout(&out));
 }
+
+/// `GET /metrics` over plain HTTP/1.1 (what curl does), retried until the exporter listens.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(mut stream) => {
+                write!(
+                    stream,
+                    "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                let mut response = String::new();
+                stream.read_to_string(&mut response).unwrap();
+                return response;
+            }
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("the metrics endpoint {addr} never listened: {e}"),
+        }
+    }
+}
+
+#[test]
+fn serve_exposes_prometheus_metrics() {
+    let metrics = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let server = Server::start(&["--metrics", &metrics]);
+    for _ in 0..3 {
+        assert!(run(&["call", &server.addr, "/math/add", "[1,2]"]).status.success());
+    }
+    assert!(!run(&["call", &server.addr, "/no/such/route", "1"]).status.success());
+    let response = scrape(&metrics);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("erpc_calls_total{route=\"/math/add\"} 3"),
+        "{response}"
+    );
+    assert!(
+        response.contains("erpc_call_errors_total{route=\"<unknown>\",code=\"404\"} 1"),
+        "{response}"
+    );
+    assert!(
+        response.contains("erpc_call_duration_seconds_bucket{route=\"/math/add\""),
+        "{response}"
+    );
+    assert!(response.contains("erpc_bytes_received_total"), "{response}");
+    server.stop();
+}

@@ -134,6 +134,7 @@ impl Ping {
                 .call::<_, ()>(ROUTE, &())
                 .meta(RATE_KEY, secs)
                 .timeout(rate)
+                .local_deadline()
                 .await
         } else {
             session.push(ROUTE, &()).meta(RATE_KEY, secs).await

@@ -108,6 +108,7 @@ pub mod macro_support;
 pub mod message;
 pub mod meta;
 pub mod net;
+pub mod observe;
 pub mod peer;
 pub mod plugin;
 pub mod proto;

@@ -12,6 +12,9 @@ use crate::escape;
 pub const ACCEPT_BODY_CODEC: &str = "X-Accept-Body-Codec";
 /// Request meta carrying the original client address through proxies.
 pub const REAL_IP: &str = "X-Real-IP";
+/// Request meta carrying the caller's remaining timeout, in whole milliseconds (erpc's own;
+/// Go peers ignore it). See `PeerConfig::send_deadline` and `PeerConfig::cancel_handlers`.
+pub const TIMEOUT: &str = "X-Erpc-Timeout";
 
 /// An ordered multimap of metadata, encoded as a query string on the wire.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -192,6 +192,13 @@ pub struct PeerConfig {
     /// default `/`, which a listener answers on every path). A dialer sends it with any query
     /// string (`/token?access_token=abc`).
     pub ws_path: String,
+    /// Send each call's remaining timeout along (meta `X-Erpc-Timeout`, milliseconds), so an
+    /// erpc server can stop working for a caller that has given up. Go peers ignore the key.
+    pub send_deadline: bool,
+    /// Stop a call's handler when its caller has given up: when the caller's deadline
+    /// (`X-Erpc-Timeout`) has passed (answered `408`), or when the connection the call came on
+    /// is lost (nobody could read the reply). Off: handlers run to the end, as in Go.
+    pub cancel_handlers: bool,
 }
 
 impl Default for PeerConfig {
@@ -228,6 +235,8 @@ impl Default for PeerConfig {
             write_buffer_size: None,
             shutdown_timeout: Duration::from_secs(5),
             ws_path: "/".into(),
+            send_deadline: true,
+            cancel_handlers: true,
         }
     }
 }
@@ -266,6 +275,8 @@ impl PeerConfig {
         "write_buffer_size",
         "shutdown_timeout",
         "ws_path",
+        "send_deadline",
+        "cancel_handlers",
     ];
 
     /// Parses TOML (unknown keys refused; not [`validate`](Self::validate)d).

@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) reuse_port: bool,
     /// `PeerConfig::ws_path`.
     pub(crate) ws_path: std::sync::Arc<str>,
+    pub(crate) send_deadline: bool,
+    pub(crate) cancel_handlers: bool,
 }
 
 fn nonzero(d: Duration) -> Option<Duration> {
@@ -73,6 +75,8 @@ impl Settings {
             handshake_timeout: nonzero(config.handshake_timeout),
             idle_timeout: nonzero(config.idle_timeout),
             frame_timeout: nonzero(config.frame_timeout),
+            send_deadline: config.send_deadline,
+            cancel_handlers: config.cancel_handlers,
             max_sessions: (config.max_sessions > 0).then_some(config.max_sessions),
             max_sessions_per_ip: (config.max_sessions_per_ip > 0).then_some(config.max_sessions_per_ip),
             listen_backlog: (config.listen_backlog > 0).then_some(config.listen_backlog),

@@ -21,6 +21,7 @@ mod dial;
 mod listen;
 mod pool;
 
+use crate::observe::PeerMetrics;
 use admission::Admission;
 pub use pool::{Pool, PoolConfig, PoolStats};
 
@@ -221,7 +222,8 @@ impl PeerBuilder {
             tracing::debug!(route = %info.name, kind = ?info.kind, "registered handler");
         }
         let settings = Settings::from_config(&config)?;
-        let registry = Arc::new(Registry::default());
+        let metrics = PeerMetrics::register();
+        let registry = Arc::new(Registry::new(metrics.sessions_open.clone()));
         let tls_client = tls_client.map(tokio_rustls::TlsConnector::from);
         let dialer = Arc::new(
             Dialer::new(&config, settings.clone(), plugins.clone(), tls_client)
@@ -237,6 +239,7 @@ impl PeerBuilder {
             redial: Some(redial),
             remote_warnings: session::log::RemoteWarnings::default(),
             stopped_listening: AtomicBool::new(false),
+            metrics,
         });
         let sessions = Sessions::new(&registry);
         let admission = Admission::new(&env.settings);

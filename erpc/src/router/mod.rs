@@ -49,12 +49,15 @@ use handler::{CallFn, PushFn};
 use layer::ErasedLayer;
 use rustc_hash::FxHashMap;
 
+use crate::observe::RouteMetrics;
 use crate::plugin::{Plugin, Plugins};
 
 pub(crate) struct Route<H: ?Sized> {
     pub(crate) handler: Arc<H>,
     pub(crate) plugins: Plugins,
     pub(crate) info: HandlerInfo,
+    /// Registered when the peer is built (after the recorder is installed).
+    pub(crate) metrics: RouteMetrics,
 }
 
 impl<H: ?Sized> Clone for Route<H> {
@@ -63,6 +66,7 @@ impl<H: ?Sized> Clone for Route<H> {
             handler: self.handler.clone(),
             plugins: self.plugins.clone(),
             info: self.info.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -185,6 +189,7 @@ impl Router {
                 _shape: PhantomData,
             }),
             plugins: Plugins::default(),
+            metrics: RouteMetrics::default(),
             info: HandlerInfo {
                 name: String::new(),
                 kind: HandlerKind::Call,
@@ -203,6 +208,7 @@ impl Router {
                 _shape: PhantomData,
             }),
             plugins: Plugins::default(),
+            metrics: RouteMetrics::default(),
             info: HandlerInfo {
                 name: String::new(),
                 kind: HandlerKind::Push,
@@ -281,7 +287,12 @@ impl Router {
             _shape: PhantomData,
         });
         let handler = layer::wrap_call(handler, layers);
-        let route_entry = Route { handler, plugins, info };
+        let route_entry = Route {
+            handler,
+            plugins,
+            info,
+            metrics: RouteMetrics::default(),
+        };
         if self.routes.calls.insert(route.clone(), route_entry).is_some() {
             panic!("erpc: the CALL route {route:?} is registered twice; each route needs exactly one handler");
         }
@@ -306,7 +317,12 @@ impl Router {
             _shape: PhantomData,
         });
         let handler = layer::wrap_push(handler, layers);
-        let route_entry = Route { handler, plugins, info };
+        let route_entry = Route {
+            handler,
+            plugins,
+            info,
+            metrics: RouteMetrics::default(),
+        };
         if self.routes.pushes.insert(route.clone(), route_entry).is_some() {
             panic!("erpc: the PUSH route {route:?} is registered twice; each route needs exactly one handler");
         }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use tracing::{Instrument, Span};
 
 use std::sync::Arc;
 
@@ -53,6 +54,8 @@ struct Options {
     codec: Option<CodecId>,
     xfer: Vec<u8>,
     timeout: Option<Option<Duration>>,
+    /// Keep the call's timeout to this side (no `X-Erpc-Timeout`).
+    local_deadline: bool,
 }
 
 impl Options {
@@ -243,6 +246,13 @@ impl<'a, A: EncodeBody + ?Sized, R, S: Borrow<A>> Call<'a, A, R, S> {
         self
     }
 
+    /// Sends no `X-Erpc-Timeout` meta with this call (`PeerConfig::send_deadline`), for a call
+    /// whose bytes must be exactly Go's, such as the heartbeat's.
+    pub fn local_deadline(mut self) -> Self {
+        self.options.local_deadline = true;
+        self
+    }
+
     /// Waits for the reply however long it takes (still ends if the connection is lost).
     pub fn no_timeout(mut self) -> Self {
         self.options.timeout = Some(None);
@@ -254,9 +264,14 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> Call<'_, A, R, S> {
     fn prepare(self) -> (Resolve, Result<Message, Status>, Option<Duration>) {
         let settings = self.target.settings();
         let timeout = self.options.timeout.unwrap_or(settings.call_timeout);
-        let msg = self
+        let send_deadline = settings.send_deadline && !self.options.local_deadline;
+        let mut msg = self
             .options
             .message(settings, MessageType::Call, self.service_method, self.args.borrow());
+        if send_deadline && let (Ok(msg), Some(timeout)) = (&mut msg, timeout) {
+            // An erpc server stops the handler once it passes (Go peers ignore the key).
+            msg.meta.set(meta::TIMEOUT, timeout.as_millis().max(1).to_string());
+        }
         (self.target.resolve(), msg, timeout)
     }
 
@@ -290,7 +305,9 @@ impl<'a, A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> IntoFuture for Cal
         // future is allocated and freed once per call, often on different worker threads, so
         // it must stay within the allocator's per-thread cache (about 1 KiB with glibc);
         // larger, each call takes the allocator's arena locks and the workers contend.
+        let span = msg.as_ref().map_or_else(|_| Span::none(), client_span);
         match (target, msg) {
+            (target, Ok(msg)) if !span.is_disabled() => Box::pin(traced(target, msg, timeout, span)),
             (Resolve::Ready(session), Ok(msg)) => Box::pin(call_future(session, msg, timeout)),
             (Resolve::Hire(pool), Ok(msg)) => Box::pin(async move {
                 let session = pool.hire().await?;
@@ -299,6 +316,37 @@ impl<'a, A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> IntoFuture for Cal
             (_, Err(status)) => Box::pin(std::future::ready(Err(status))),
         }
     }
+}
+
+/// The span of an outgoing call: disabled (and free) unless a subscriber enables the
+/// `erpc::client` target at DEBUG.
+fn client_span(msg: &Message) -> Span {
+    tracing::debug_span!(
+        target: "erpc::client",
+        "call",
+        service_method = %msg.service_method,
+        code = tracing::field::Empty,
+    )
+}
+
+/// An awaited call inside its span, which records how it ended.
+async fn traced<R: DecodeBody>(
+    target: Resolve,
+    msg: Message,
+    timeout: Option<Duration>,
+    span: Span,
+) -> Result<R, Status> {
+    let in_span = span.clone();
+    async move {
+        let result = match target.session().await {
+            Ok(session) => call_future(session, msg, timeout).await,
+            Err(status) => Err(status),
+        };
+        in_span.record("code", result.as_ref().err().map_or(0, Status::code));
+        result
+    }
+    .instrument(span)
+    .await
 }
 
 /// The future an awaited call boxes (checked by a test to stay within the allocator's
@@ -376,6 +424,10 @@ async fn exchange<R: DecodeBody>(
     }
     .await;
     log::call_out(&env.settings, &session, &msg, outcome.as_ref(), started);
+    env.metrics.client_call_ended(match &outcome {
+        Ok(reply) => reply.status.code(),
+        Err(status) => status.code(),
+    });
     let reply = outcome?;
     if !reply.status.is_ok() {
         return Err(reply.status);

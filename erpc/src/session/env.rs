@@ -12,6 +12,7 @@
 //! registry, the registry its sessions, each session its env.
 
 use std::sync::atomic::AtomicBool;
+use crate::observe::PeerMetrics;
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
@@ -82,6 +83,8 @@ pub(crate) struct Env {
     /// Set when the peer stops listening: a client asked to move would find nobody to take
     /// its new connection, unless a rebooted process (or systemd) holds the listening sockets.
     pub(crate) stopped_listening: AtomicBool,
+    /// The peer's metric handles (no-ops without a recorder).
+    pub(crate) metrics: PeerMetrics,
 }
 
 impl Env {
@@ -96,6 +99,7 @@ impl Env {
             redial: None,
             remote_warnings: RemoteWarnings::default(),
             stopped_listening: AtomicBool::new(false),
+            metrics: PeerMetrics::default(),
         }
     }
 

@@ -55,6 +55,7 @@ impl Link {
                 messages,
                 settings.limits.max_message_size,
                 settings.frame_timeout,
+                &session.env().metrics,
             ),
             inline_replies: AtomicBool::new(false),
             stop_reader: Notify::new(),
@@ -243,6 +244,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         match read {
             Ok(0) => break Status::new(code::CONN_CLOSED, "Connection Closed"),
             Ok(n) => {
+                session.env().metrics.bytes_received.increment(n as u64);
                 if n >= chunk / 2 {
                     chunk = (chunk * 2).min(READ_CHUNK_MAX);
                 }

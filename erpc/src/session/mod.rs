@@ -258,6 +258,20 @@ impl Session {
         self.wait_for(|s| s.state() >= CLOSING).await;
     }
 
+    /// Resolves when the connection carrying this session now is lost (a redialing session
+    /// goes on over a new one), at once if it has none: a handler's reply can no longer reach
+    /// the caller then.
+    pub(crate) fn connection_lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let session = self.clone();
+        let link = self.current_link();
+        async move {
+            let Some(link) = link else { return };
+            session
+                .wait_for(move |s| !s.current_link().is_some_and(|now| Arc::ptr_eq(&now, &link)))
+                .await;
+        }
+    }
+
     /// Waits until `done` holds, looking again on every change of state or link.
     async fn wait_for(&self, done: impl Fn(&Session) -> bool) {
         loop {

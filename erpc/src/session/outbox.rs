@@ -29,6 +29,7 @@
 //! Memory: an idle outbox holds no buffer; the queue and the write batch are given back as
 //! soon as the writer finds nothing more to write.
 
+use crate::observe::{Counter, Gauge, PeerMetrics};
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -113,6 +114,10 @@ pub(crate) struct Outbox {
     failure: Mutex<Option<String>>,
     /// Whether the connection carries one frame per message.
     messages: bool,
+    /// Bytes written (`erpc_bytes_sent_total`) and bytes the writer holds unwritten
+    /// (`erpc_queued_bytes`), counted per batch.
+    sent: Counter,
+    unwritten: Gauge,
 }
 
 impl Outbox {
@@ -122,6 +127,7 @@ impl Outbox {
         messages: bool,
         max_message_size: usize,
         stall_limit: Option<Duration>,
+        metrics: &PeerMetrics,
     ) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
@@ -146,6 +152,8 @@ impl Outbox {
             stall_limit,
             failure: Mutex::new(None),
             messages,
+            sent: metrics.bytes_sent.clone(),
+            unwritten: metrics.queued_bytes.clone(),
         }
     }
 
@@ -281,6 +289,7 @@ impl Outbox {
             return false;
         }
         std::mem::swap(&mut queue.buf, &mut writer.batch);
+        self.unwritten.increment(writer.batch.len() as f64);
         if self.messages {
             std::mem::swap(&mut queue.frame_ends, &mut writer.frame_ends);
         }
@@ -343,6 +352,8 @@ impl Outbox {
     }
 
     fn wrote(&self, n: usize) {
+        self.sent.increment(n as u64);
+        self.unwritten.decrement(n as f64);
         self.written.fetch_add(n as u64, Ordering::AcqRel);
         if self.watchers.load(Ordering::Acquire) > 0 {
             self.progress.notify_waiters();
@@ -447,6 +458,17 @@ impl StallGuard {
                 format!("the peer took none of our output for {limit:?} (frame_timeout): it stopped reading"),
             ))),
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // A broken link leaves its batch unwritten: take it off the gauge.
+        let writer = self.writer.get_mut();
+        let left = writer.batch.len().saturating_sub(writer.written);
+        if left > 0 {
+            self.unwritten.decrement(left as f64);
         }
     }
 }

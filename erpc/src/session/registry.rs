@@ -6,23 +6,37 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::Session;
 use crate::codec::EncodeBody;
+use crate::observe::Gauge;
 use crate::status::Status;
 
 /// Sessions by id. Putting a session under an id another session holds closes the older one,
 /// as Go does (a second login with the same id kicks the first out). Owned by the peer;
 /// sessions refer to it weakly.
-#[derive(Default)]
 pub(crate) struct Registry {
     sessions: Mutex<HashMap<Arc<str>, Session>>,
+    /// How many sessions are registered (the `erpc_sessions_open` gauge).
+    open: Gauge,
 }
 
 impl Registry {
+    pub(crate) fn new(open: Gauge) -> Registry {
+        Registry {
+            sessions: Mutex::default(),
+            open,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Session>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn insert(&self, session: Session) {
-        let old = self.lock().insert(session.id(), session.clone());
+        let old = {
+            let mut sessions = self.lock();
+            let old = sessions.insert(session.id(), session.clone());
+            self.open.set(sessions.len() as f64);
+            old
+        };
         if let Some(old) = old.filter(|old| !old.ptr_eq(&session)) {
             tokio::spawn(async move { old.close().await });
         }
@@ -33,6 +47,7 @@ impl Registry {
         let id = session.id();
         if sessions.get(&id).is_some_and(|s| s.ptr_eq(session)) {
             sessions.remove(&id);
+            self.open.set(sessions.len() as f64);
         }
     }
 
