@@ -1,6 +1,6 @@
 //! Service discovery on a real etcd: `erpc serve --register` servers, clients that resolve
 //! the service by name and balance over it (the library's `ServiceClient`, `erpc call`,
-//! `erpc bench --target`). Skipped where etcd is not installed, unless `ERPC_REQUIRE_ETCD=1`.
+//! `erpc bench --target`). Skipped where etcd is not installed, unless `REQUIRE_ETCD=1`.
 #![cfg(feature = "discovery")]
 
 mod common;

@@ -2,7 +2,7 @@
 //! for until it reports healthy, killed and removed when dropped.
 //!
 //! Where no `etcd` binary is installed (Debian: `apt-get install etcd-server`), `start` says so
-//! and returns `None`, so the test skips — unless `ERPC_REQUIRE_ETCD=1`, which makes it fail.
+//! and returns `None`, so the test skips — unless `REQUIRE_ETCD=1`, which makes it fail.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -50,8 +50,8 @@ impl EtcdServer {
     pub fn start() -> Option<EtcdServer> {
         let Some(etcd) = find_etcd() else {
             assert!(
-                std::env::var("ERPC_REQUIRE_ETCD").as_deref() != Ok("1"),
-                "ERPC_REQUIRE_ETCD=1 but no etcd binary is installed (apt-get install etcd-server)"
+                std::env::var("REQUIRE_ETCD").as_deref() != Ok("1"),
+                "REQUIRE_ETCD=1 but no etcd binary is installed (apt-get install etcd-server)"
             );
             eprintln!("skipped: no etcd binary (apt-get install etcd-server to run this test)");
             return None;
