@@ -11,8 +11,8 @@
 //! Nothing in an `Env` refers back to sessions, so ownership runs one way: the peer owns its
 //! registry, the registry its sessions, each session its env.
 
-use std::sync::atomic::AtomicBool;
 use crate::observe::PeerMetrics;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
 use futures_util::future::BoxFuture;
