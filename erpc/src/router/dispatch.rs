@@ -141,7 +141,6 @@ impl Dispatch for Dispatcher {
         if !end.span.is_disabled() {
             handling = Box::pin(handling.instrument(end.span.clone()));
         }
-        let limit = Limit::of(session.settings(), ctx.meta());
         let mut cx = Context::from_waker(Waker::noop());
         let first_poll =
             session.handling_sync(|| std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(&mut cx))));
@@ -149,6 +148,9 @@ impl Dispatch for Dispatcher {
             // The reader writes the replies of its batch.
             Ok(Poll::Ready(result)) => finish_call(ctx, result, end, true),
             Ok(Poll::Pending) => {
+                // Only a handler that waits can outlive its limits: the fast path reads no
+                // clock and parses no deadline.
+                let limit = Limit::of(session.settings(), ctx.meta());
                 let end = end.owned();
                 let orphaned = session.settings().cancel_handlers.then(|| session.connection_lost());
                 tokio::spawn(session.handling(async move {
