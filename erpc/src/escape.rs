@@ -18,6 +18,10 @@ pub(crate) fn escape_into(input: &[u8], out: &mut impl bytes::BufMut) {
 
 /// Decodes `%XX` escapes and `+`; never fails.
 pub(crate) fn unescape(input: &[u8]) -> Vec<u8> {
+    // Most keys and values have nothing escaped: copy them whole.
+    if memchr::memchr2(b'%', b'+', input).is_none() {
+        return input.to_vec();
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
