@@ -60,10 +60,21 @@ async fn fixture(server_config: PeerConfig) -> Fixture {
     }
 }
 
+/// A client that sends its deadlines.
+fn sending_deadlines() -> Peer {
+    Peer::builder()
+        .config(PeerConfig {
+            send_deadline: true,
+            ..PeerConfig::default()
+        })
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_handler_stops_when_its_callers_deadline_passes() {
     let mut f = fixture(PeerConfig::default()).await;
-    let client = Peer::builder().build().unwrap();
+    let client = sending_deadlines();
     let session = client.dial(&f.addr).await.unwrap();
 
     let late = session
@@ -92,15 +103,9 @@ async fn a_handler_stops_when_its_callers_deadline_passes() {
 
 #[tokio::test]
 async fn without_deadlines_handlers_run_to_their_end_as_in_go() {
-    // The client sends no deadline.
+    // The client sends no deadline (the default).
     let mut f = fixture(PeerConfig::default()).await;
-    let client = Peer::builder()
-        .config(PeerConfig {
-            send_deadline: false,
-            ..PeerConfig::default()
-        })
-        .build()
-        .unwrap();
+    let client = Peer::builder().build().unwrap();
     let session = client.dial(&f.addr).await.unwrap();
     let late = session
         .call::<_, ()>("/wait", &())
@@ -119,7 +124,7 @@ async fn without_deadlines_handlers_run_to_their_end_as_in_go() {
         ..PeerConfig::default()
     })
     .await;
-    let client = Peer::builder().build().unwrap();
+    let client = sending_deadlines();
     let session = client.dial(&f.addr).await.unwrap();
     let late = session
         .call::<_, ()>("/wait", &())

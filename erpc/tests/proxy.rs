@@ -106,10 +106,7 @@ async fn forwarded_calls_keep_meta_codec_and_filters_and_bring_back_the_answer()
     let local = session.local_addr();
     assert_eq!(
         reply.body,
-        // The caller's deadline travels on, replaced by the gateway's own call timeout.
-        format!(
-            "codec=s xfer=[103] body=hello meta=a=1&b=2&a=3&X-Erpc-Timeout=30000&X-Real-IP={local}&X-Erpc-Proxy-Hops=1"
-        )
+        format!("codec=s xfer=[103] body=hello meta=a=1&b=2&a=3&X-Real-IP={local}&X-Erpc-Proxy-Hops=1")
     );
     assert_eq!(reply.meta.get_str("from"), Some("upstream"), "reply meta copied");
 

@@ -192,8 +192,10 @@ pub struct PeerConfig {
     /// default `/`, which a listener answers on every path). A dialer sends it with any query
     /// string (`/token?access_token=abc`).
     pub ws_path: String,
-    /// Send each call's remaining timeout along (meta `X-Erpc-Timeout`, milliseconds), so an
-    /// erpc server can stop working for a caller that has given up. Go peers ignore the key.
+    /// Send each call's timeout along (meta `X-Erpc-Timeout`, milliseconds), so an erpc server
+    /// can stop working for a caller that has given up. Go peers ignore the key. Off by
+    /// default: one more meta pair costs the server about 4 % more instructions per call
+    /// (docs/PERFORMANCE.md).
     pub send_deadline: bool,
     /// Stop a call's handler when its caller has given up: when the caller's deadline
     /// (`X-Erpc-Timeout`) has passed (answered `408`), or when the connection the call came on
@@ -235,7 +237,7 @@ impl Default for PeerConfig {
             write_buffer_size: None,
             shutdown_timeout: Duration::from_secs(5),
             ws_path: "/".into(),
-            send_deadline: true,
+            send_deadline: false,
             cancel_handlers: true,
         }
     }
