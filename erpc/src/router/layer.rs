@@ -90,22 +90,31 @@ pub struct Response {
     pub body: Bytes,
 }
 
-/// A route's handling as a type-erased, cloneable tower service.
-pub(crate) type BoxHandler = BoxCloneSyncService<Request, Response, Status>;
+/// A route's handling as a tower service: what a layer wraps.
+pub type HandlerService = BoxCloneSyncService<Request, Response, Status>;
 
-/// A layer with its types erased, applied when routes are registered or wrapped.
-pub(crate) type ErasedLayer = Arc<dyn Fn(BoxHandler) -> BoxHandler + Send + Sync>;
+/// A tower layer that can wrap routes: any [`Layer`] over [`HandlerService`] whose service
+/// answers a [`Request`] with a [`Response`] (errors become statuses). Implemented for every
+/// such layer; you never implement it yourself.
+pub trait RouteLayer: Send + Sync + 'static {
+    /// Wraps a route's handling.
+    fn wrap(&self, inner: HandlerService) -> HandlerService;
+}
 
-/// Erases a tower layer: its service's errors become statuses.
-pub(crate) fn erase<L>(layer: L) -> ErasedLayer
+impl<L> RouteLayer for L
 where
-    L: Layer<BoxHandler> + Send + Sync + 'static,
+    L: Layer<HandlerService> + Send + Sync + 'static,
     L::Service: Service<Request, Response = Response> + Clone + Send + Sync + 'static,
     <L::Service as Service<Request>>::Error: Into<BoxError>,
     <L::Service as Service<Request>>::Future: Send + 'static,
 {
-    Arc::new(move |inner| BoxCloneSyncService::new(layer.layer(inner).map_err(into_status)))
+    fn wrap(&self, inner: HandlerService) -> HandlerService {
+        BoxCloneSyncService::new(self.layer(inner).map_err(into_status))
+    }
 }
+
+/// A layer kept by a router or group, applied when routes are registered or wrapped.
+pub(crate) type ErasedLayer = Arc<dyn RouteLayer>;
 
 /// A tower error as the status the caller gets.
 fn into_status(error: impl Into<BoxError>) -> Status {
@@ -163,7 +172,7 @@ impl Service<Request> for Innermost {
 
 /// A route's handler behind its layers; implements the erased handler traits again, so the
 /// dispatcher does not know layers exist.
-struct Layered(BoxHandler);
+struct Layered(HandlerService);
 
 impl ErasedCall for Layered {
     fn handle(&self, ctx: CallCtx, body: Bytes) -> BoxFuture<'static, Result<(CodecId, Bytes), Status>> {
@@ -203,9 +212,9 @@ pub(crate) fn wrap_push(handler: Arc<dyn ErasedPush>, layers: &[ErasedLayer]) ->
     Arc::new(Layered(apply(Innermost::Push(handler), layers)))
 }
 
-fn apply(innermost: Innermost, layers: &[ErasedLayer]) -> BoxHandler {
+fn apply(innermost: Innermost, layers: &[ErasedLayer]) -> HandlerService {
     layers
         .iter()
         .rev()
-        .fold(BoxCloneSyncService::new(innermost), |inner, layer| layer(inner))
+        .fold(BoxCloneSyncService::new(innermost), |inner, layer| layer.wrap(inner))
 }

@@ -36,7 +36,7 @@ pub(crate) use binder::invalid_parameter as binder_status;
 pub use binder::{BindMeta, Valid};
 pub use ctx::{CallCtx, PushCtx};
 pub use handler::{CallHandler, PushHandler};
-pub use layer::{HandlerCtx, Request, Response};
+pub use layer::{HandlerCtx, HandlerService, Request, Response, RouteLayer};
 pub use mapper::NameMapper;
 
 pub(crate) use dispatch::Dispatcher;
@@ -237,14 +237,8 @@ impl Router {
     /// route is known, before and after the body is decoded, around writes) and can refuse or
     /// rewrite messages the Go way; a layer wraps only a route's handling, with tower's
     /// ready-made policies (timeouts, concurrency limits, load shedding, rate limits).
-    pub fn layer<L>(&mut self, layer: L) -> &mut Self
-    where
-        L: tower::Layer<layer::BoxHandler> + Send + Sync + 'static,
-        L::Service: tower::Service<Request, Response = Response> + Clone + Send + Sync + 'static,
-        <L::Service as tower::Service<Request>>::Error: Into<tower::BoxError>,
-        <L::Service as tower::Service<Request>>::Future: Send + 'static,
-    {
-        let layers = [layer::erase(layer)];
+    pub fn layer(&mut self, layer: impl RouteLayer) -> &mut Self {
+        let layers: [ErasedLayer; 1] = [Arc::new(layer)];
         let routes = &mut self.routes;
         for route in routes.calls.values_mut().chain(routes.unknown_call.as_mut()) {
             route.handler = layer::wrap_call(route.handler.clone(), &layers);
@@ -350,14 +344,8 @@ impl Group<'_> {
 
     /// Wraps the routes registered through this group from now on (and through its nested
     /// groups) in a tower layer, inside the group's earlier layers; see [`Router::layer`].
-    pub fn layer<L>(&mut self, layer: L) -> &mut Self
-    where
-        L: tower::Layer<layer::BoxHandler> + Send + Sync + 'static,
-        L::Service: tower::Service<Request, Response = Response> + Clone + Send + Sync + 'static,
-        <L::Service as tower::Service<Request>>::Error: Into<tower::BoxError>,
-        <L::Service as tower::Service<Request>>::Future: Send + 'static,
-    {
-        self.layers.push(layer::erase(layer));
+    pub fn layer(&mut self, layer: impl RouteLayer) -> &mut Self {
+        self.layers.push(Arc::new(layer));
         self
     }
 
