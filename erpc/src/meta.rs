@@ -52,11 +52,11 @@ impl Meta {
         self.get(key).and_then(|v| std::str::from_utf8(v).ok())
     }
 
-    /// Every value of `key`, in order.
+    /// Every value of `key` (ASCII case ignored, as by [`get`](Self::get)), in order.
     pub fn get_all<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.pairs
             .iter()
-            .filter(move |(k, _)| k == key)
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v.as_ref())
     }
 
@@ -217,6 +217,9 @@ mod tests {
         let mut meta: Meta = [("x", "1"), ("x", "2"), ("y", "3")].into_iter().collect();
         assert_eq!(meta.get("x"), Some(&b"1"[..]));
         assert_eq!(meta.get_all(b"x").count(), 2);
+        // Every lookup ignores ASCII case, as `get` always did.
+        let values: Vec<&[u8]> = meta.get_all(b"X").collect();
+        assert_eq!(values, [&b"1"[..], &b"2"[..]]);
         meta.set("x", "9");
         assert_eq!(String::from_utf8(meta.encode_query()).unwrap(), "x=9&x=2&y=3");
         meta.remove("x");
