@@ -3,6 +3,8 @@
 //! loopback.
 
 mod common;
+#[path = "common/own_stream.rs"]
+mod own_stream;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -14,9 +16,9 @@ use common::{Events, wait_until, within};
 use erpc::config::Network;
 use erpc::net::kcp::KcpEndpoint;
 use erpc::net::tls;
-use erpc::router::{CallCtx, PushCtx};
 use erpc::status::code;
-use erpc::{Peer, PeerConfig, Raw, Router, Status};
+use erpc::{Peer, PeerConfig, Raw};
+use own_stream::{DialStarts, add};
 use tokio::net::UdpSocket;
 
 fn kcp() -> PeerConfig {
@@ -26,43 +28,8 @@ fn kcp() -> PeerConfig {
     }
 }
 
-/// `/math/add`, `/math/fail` (an error status), `/echo/raw` (bytes back), `/slow/wait` (answers
-/// once its session is closing; noted when it starts), and `/push/status` noting what it
-/// receives.
-fn router(pushes: Events) -> Router {
-    let mut router = Router::new();
-    router.call_at(
-        "/math/add",
-        |nums: Vec<i64>| async move { Ok(nums.iter().sum::<i64>()) },
-    );
-    router.call_at("/math/fail", |_: Vec<i64>| async move {
-        Err::<i64, _>(Status::with_cause(4001, "no such sum", "negative"))
-    });
-    router.call_at("/echo/raw", |body: Raw| async move { Ok(body) });
-    let started = pushes.clone();
-    router.call_at("/slow/wait", move |ctx: CallCtx, n: i64| {
-        let started = started.clone();
-        async move {
-            started.note("slow call started");
-            ctx.session().closed().await;
-            Ok(n)
-        }
-    });
-    router.push_at("/push/status", move |_: PushCtx, text: String| {
-        let pushes = pushes.clone();
-        async move {
-            pushes.note(text);
-            Ok::<_, Status>(())
-        }
-    });
-    router
-}
-
 async fn server_with(builder: erpc::PeerBuilder, config: PeerConfig, addr: &str) -> (Peer, String, Events) {
-    let pushes = Events::default();
-    let server = builder.config(config).router(router(pushes.clone())).build().unwrap();
-    let bound = server.listen_on(addr).await.unwrap();
-    (server, bound, pushes)
+    own_stream::server_with(builder, config, addr).await
 }
 
 async fn server() -> (Peer, String, Events) {
@@ -70,17 +37,7 @@ async fn server() -> (Peer, String, Events) {
 }
 
 fn client(pushes: &Events) -> Peer {
-    Peer::builder()
-        .config(kcp())
-        .router(router(pushes.clone()))
-        .build()
-        .unwrap()
-}
-
-async fn add(session: &erpc::Session, nums: &[i64]) -> i64 {
-    within("call", session.call("/math/add", &nums).into_future())
-        .await
-        .unwrap()
+    own_stream::client(kcp(), pushes)
 }
 
 #[tokio::test]
@@ -91,52 +48,17 @@ async fn calls_errors_and_a_large_body_travel_over_kcp() {
     assert_eq!(add(&session, &[1, 2, 3]).await, 6);
     assert_eq!(server.count_sessions(), 1);
 
-    let err = within("failing call", session.call::<_, i64>("/math/fail", &[1]).into_future())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.code(), err.msg(), err.cause()),
-        (4001, "no such sum", Some("negative"))
-    );
-
-    let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
-    let back: Raw = within(
-        "1 MiB echo",
-        session.call("/echo/raw", &Raw(big.clone().into())).into_future(),
-    )
-    .await
-    .unwrap();
-    assert!(back.0 == big, "the 1 MiB body comes back unchanged");
+    own_stream::an_error_and_a_large_body(&session).await;
 }
 
 #[tokio::test]
 async fn pushes_go_both_ways() {
-    let (server, addr, server_pushes) = server().await;
-    let client_pushes = Events::default();
-    let client = client(&client_pushes);
-    let session = within("dial", client.dial(&addr)).await.unwrap();
-    within("push", session.push("/push/status", "from client").into_future())
-        .await
-        .unwrap();
-    assert_eq!(within("push arrives", server_pushes.wait_len(1)).await, ["from client"]);
-
-    let broadcast = within("broadcast", server.broadcast("/push/status", "from server")).await;
-    assert_eq!(broadcast.failed.len(), 0, "{broadcast:?}");
-    assert_eq!(within("push back", client_pushes.wait_len(1)).await, ["from server"]);
+    own_stream::pushes_go_both_ways(kcp()).await;
 }
 
 #[tokio::test]
 async fn graceful_close_lets_a_running_handler_answer_and_frees_the_port() {
-    let (server, addr, events) = server().await;
-    let client = client(&Events::default());
-    let session = within("dial", client.dial(&addr)).await.unwrap();
-    let waiting = tokio::spawn({
-        let session = session.clone();
-        async move { session.call::<_, i64>("/slow/wait", &7).await }
-    });
-    within("the handler starts", events.wait_len(1)).await;
-    within("server close", server.close()).await;
-    assert_eq!(within("reply", waiting).await.unwrap().unwrap(), 7);
+    let (_client, session, addr) = own_stream::a_running_handler_answers_a_graceful_close(kcp()).await;
     // close() has let go of the UDP port.
     drop(UdpSocket::bind(&addr).await.expect("the port is free after close"));
 
@@ -187,39 +109,12 @@ async fn a_client_redials_when_the_server_restarts_on_the_same_port() {
 
 #[tokio::test]
 async fn each_dialed_session_has_an_address_of_its_own() {
-    let (server, addr, _) = server().await;
-    let client = client(&Events::default());
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let session = within("dial", client.dial(&addr)).await.unwrap();
-        add(&session, &[1]).await;
-        ids.push(session.id().to_string());
-    }
-    ids.dedup();
-    assert_eq!(ids.len(), 3, "{ids:?}");
-    assert_eq!(client.count_sessions(), 3);
-    assert_eq!(server.count_sessions(), 3);
+    own_stream::each_dialed_session_has_an_address_of_its_own(kcp()).await;
 }
 
 #[tokio::test]
 async fn every_protocol_runs_over_kcp() {
-    for name in ["raw", "json", "pb", "http", "thrift"] {
-        let proto = erpc::proto::by_name(name).unwrap();
-        let (_server, addr, pushes) = server_with(Peer::builder().proto(proto.clone()), kcp(), "127.0.0.1:0").await;
-        let client = Peer::builder().config(kcp()).proto(proto).build().unwrap();
-        let session = within("dial", client.dial(&addr)).await.unwrap();
-        let sum: i64 = within(name, session.call("/math/add", &[20, 22]).into_future())
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(sum, 42, "{name}");
-        if name != "http" {
-            // httproto carries calls and replies only.
-            within(name, session.push("/push/status", name).into_future())
-                .await
-                .unwrap();
-            assert_eq!(within("push arrives", pushes.wait_len(1)).await, [name]);
-        }
-    }
+    own_stream::every_protocol_runs(kcp()).await;
 }
 
 #[tokio::test]
@@ -474,17 +369,4 @@ async fn calls_get_through_when_every_seventh_datagram_is_lost() {
         .await
         .expect("calls over a lossy path finish within 20 s");
     assert!(dropped.load(Ordering::Relaxed) > 10, "the shim did drop datagrams");
-}
-
-/// Notes every PreDial: the first dial, then each redial's start.
-struct DialStarts(Events);
-
-impl erpc::plugin::Plugin for DialStarts {
-    fn name(&self) -> &str {
-        "dial-starts"
-    }
-    fn pre_dial(&self, _: &str, remote_addr: &str) -> erpc::plugin::HookResult {
-        self.0.note(remote_addr);
-        Ok(())
-    }
 }

@@ -2,6 +2,8 @@
 //! stream, TLS always (self-signed by default, pinned certificates, ALPN), over loopback.
 
 mod common;
+#[path = "common/own_stream.rs"]
+mod own_stream;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -10,9 +12,9 @@ use std::time::Duration;
 use common::{Events, within};
 use erpc::config::Network;
 use erpc::net::tls;
-use erpc::router::{CallCtx, PushCtx};
 use erpc::status::code;
-use erpc::{Peer, PeerConfig, Raw, Router, Status};
+use erpc::{Peer, PeerConfig};
+use own_stream::DialStarts;
 
 fn quic() -> PeerConfig {
     PeerConfig {
@@ -21,43 +23,8 @@ fn quic() -> PeerConfig {
     }
 }
 
-/// `/math/add`, `/math/fail` (an error status), `/echo/raw` (bytes back), `/slow/wait` (answers
-/// once its session is closing; noted when it starts), and `/push/status` noting what it
-/// receives.
-fn router(pushes: Events) -> Router {
-    let mut router = Router::new();
-    router.call_at(
-        "/math/add",
-        |nums: Vec<i64>| async move { Ok(nums.iter().sum::<i64>()) },
-    );
-    router.call_at("/math/fail", |_: Vec<i64>| async move {
-        Err::<i64, _>(Status::with_cause(4001, "no such sum", "negative"))
-    });
-    router.call_at("/echo/raw", |body: Raw| async move { Ok(body) });
-    let started = pushes.clone();
-    router.call_at("/slow/wait", move |ctx: CallCtx, n: i64| {
-        let started = started.clone();
-        async move {
-            started.note("slow call started");
-            ctx.session().closed().await;
-            Ok(n)
-        }
-    });
-    router.push_at("/push/status", move |_: PushCtx, text: String| {
-        let pushes = pushes.clone();
-        async move {
-            pushes.note(text);
-            Ok::<_, Status>(())
-        }
-    });
-    router
-}
-
 async fn server_with(builder: erpc::PeerBuilder, addr: &str) -> (Peer, String, Events) {
-    let pushes = Events::default();
-    let server = builder.config(quic()).router(router(pushes.clone())).build().unwrap();
-    let bound = server.listen_on(addr).await.unwrap();
-    (server, bound, pushes)
+    own_stream::server_with(builder, quic(), addr).await
 }
 
 async fn server() -> (Peer, String, Events) {
@@ -65,11 +32,7 @@ async fn server() -> (Peer, String, Events) {
 }
 
 fn client(pushes: &Events) -> Peer {
-    Peer::builder()
-        .config(quic())
-        .router(router(pushes.clone()))
-        .build()
-        .unwrap()
+    own_stream::client(quic(), pushes)
 }
 
 #[tokio::test]
@@ -88,53 +51,17 @@ async fn calls_errors_and_a_large_body_travel_over_quic() {
         "the server sees the session once it has a message"
     );
 
-    let err = within("failing call", session.call::<_, i64>("/math/fail", &[1]).into_future())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.code(), err.msg(), err.cause()),
-        (4001, "no such sum", Some("negative"))
-    );
-
-    let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
-    let back: Raw = within(
-        "1 MiB echo",
-        session.call("/echo/raw", &Raw(big.clone().into())).into_future(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(back.0.len(), big.len());
-    assert!(back.0 == big, "the 1 MiB body comes back unchanged");
+    own_stream::an_error_and_a_large_body(&session).await;
 }
 
 #[tokio::test]
 async fn pushes_go_both_ways() {
-    let (server, addr, server_pushes) = server().await;
-    let client_pushes = Events::default();
-    let client = client(&client_pushes);
-    let session = within("dial", client.dial(&addr)).await.unwrap();
-    within("push", session.push("/push/status", "from client").into_future())
-        .await
-        .unwrap();
-    assert_eq!(within("push arrives", server_pushes.wait_len(1)).await, ["from client"]);
-
-    let broadcast = within("broadcast", server.broadcast("/push/status", "from server")).await;
-    assert_eq!(broadcast.failed.len(), 0, "{broadcast:?}");
-    assert_eq!(within("push back", client_pushes.wait_len(1)).await, ["from server"]);
+    own_stream::pushes_go_both_ways(quic()).await;
 }
 
 #[tokio::test]
 async fn graceful_close_lets_a_running_handler_answer() {
-    let (server, addr, events) = server().await;
-    let client = client(&Events::default());
-    let session = within("dial", client.dial(&addr)).await.unwrap();
-    let waiting = tokio::spawn({
-        let session = session.clone();
-        async move { session.call::<_, i64>("/slow/wait", &7).await }
-    });
-    within("the handler starts", events.wait_len(1)).await;
-    within("server close", server.close()).await;
-    assert_eq!(within("reply", waiting).await.unwrap().unwrap(), 7);
+    let (_client, session, _) = own_stream::a_running_handler_answers_a_graceful_close(quic()).await;
     within("client sees the close", session.closed()).await;
     let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
     assert_eq!(err.code(), code::CONN_CLOSED);
@@ -272,41 +199,12 @@ async fn garbage_datagrams_do_not_disturb_the_listener() {
 
 #[tokio::test]
 async fn each_dialed_session_has_an_address_of_its_own() {
-    let (server, addr, _) = server().await;
-    let client = client(&Events::default());
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let session = within("dial", client.dial(&addr)).await.unwrap();
-        within("call", session.call::<_, i64>("/math/add", &[1]).into_future())
-            .await
-            .unwrap();
-        ids.push(session.id().to_string());
-    }
-    ids.dedup();
-    assert_eq!(ids.len(), 3, "{ids:?}");
-    assert_eq!(client.count_sessions(), 3);
-    assert_eq!(server.count_sessions(), 3);
+    own_stream::each_dialed_session_has_an_address_of_its_own(quic()).await;
 }
 
 #[tokio::test]
 async fn every_protocol_runs_over_quic() {
-    for name in ["raw", "json", "pb", "http", "thrift"] {
-        let proto = erpc::proto::by_name(name).unwrap();
-        let (_server, addr, pushes) = server_with(Peer::builder().proto(proto.clone()), "127.0.0.1:0").await;
-        let client = Peer::builder().config(quic()).proto(proto).build().unwrap();
-        let session = within("dial", client.dial(&addr)).await.unwrap();
-        let sum: i64 = within(name, session.call("/math/add", &[20, 22]).into_future())
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(sum, 42, "{name}");
-        if name != "http" {
-            // httproto carries calls and replies only.
-            within(name, session.push("/push/status", name).into_future())
-                .await
-                .unwrap();
-            assert_eq!(within("push arrives", pushes.wait_len(1)).await, [name]);
-        }
-    }
+    own_stream::every_protocol_runs(quic()).await;
 }
 
 #[tokio::test]
@@ -317,7 +215,7 @@ async fn a_connection_that_never_opens_its_stream_blocks_no_one_and_is_dropped_w
             idle_timeout: Duration::from_millis(300),
             ..quic()
         })
-        .router(router(pushes))
+        .router(own_stream::router(pushes))
         .build()
         .unwrap();
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
@@ -356,17 +254,4 @@ async fn a_connection_that_never_opens_its_stream_blocks_no_one_and_is_dropped_w
         matches!(closed, quinn::ConnectionError::ApplicationClosed(_)),
         "{closed}"
     );
-}
-
-/// Notes every PreDial: the first dial, then each redial's start.
-struct DialStarts(Events);
-
-impl erpc::plugin::Plugin for DialStarts {
-    fn name(&self) -> &str {
-        "dial-starts"
-    }
-    fn pre_dial(&self, _: &str, remote_addr: &str) -> erpc::plugin::HookResult {
-        self.0.note(remote_addr);
-        Ok(())
-    }
 }
