@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex};
 use erpc::plugin::{HookResult, Plugin, SECURE_KEY, Secure, SecureMode};
 use erpc::{Message, Peer, Router, Session, Status};
 
-/// Shows what the server's replies look like on the wire.
+/// Shows what the server's replies look like on the wire: it runs after `Secure` (plugins run
+/// in order), just before the reply is queued — so before the caller can have it.
 struct Wire(Arc<Mutex<Vec<String>>>);
 
 impl Plugin for Wire {
     fn name(&self) -> &str {
         "wire"
     }
-    fn post_write_reply(&self, _: &Session, message: &Message) -> HookResult {
+    fn pre_write_reply(&self, _: &Session, message: &mut Message) -> HookResult {
         self.0
             .lock()
             .unwrap()
