@@ -433,7 +433,7 @@ async fn measure(
     let mut client = Peer::builder().config(config.clone());
     if config.network == Network::Wss {
         // The server child's certificate is self-signed.
-        client = client.tls_client(erpc::net::tls::insecure_client_config());
+        client = client.tls_client(erpc::net::tls::dangerous_insecure_client_config());
     }
     let client = args
         .peer

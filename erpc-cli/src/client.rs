@@ -174,7 +174,7 @@ impl Connection {
             .client_plugins(Peer::builder().config(config).router(router))?;
         if self.tls {
             let tls = match (&self.ca, self.insecure) {
-                (_, true) => erpc::net::tls::insecure_client_config(),
+                (_, true) => erpc::net::tls::dangerous_insecure_client_config(),
                 (Some(ca), false) => {
                     let pem =
                         std::fs::read(ca).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", ca.display())))?;

@@ -8,7 +8,10 @@ use crate::codec::EncodeBody;
 use crate::router::{CallCtx, CallHandler, Group, PushCtx, PushHandler};
 use crate::session::{Call, Caller, Push};
 
-pub use crate::router::mapper::go_name;
+/// A Rust method name as Go names it (`say_hello` → `SayHello`).
+pub fn go_name(rust_name: &str) -> String {
+    crate::router::mapper::go_name(rust_name)
+}
 
 /// A handler context type: says whether its methods are CALLs or PUSHes, on both sides.
 #[diagnostic::on_unimplemented(

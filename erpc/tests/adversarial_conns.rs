@@ -157,7 +157,7 @@ async fn silent_and_half_open_tls_connections_are_closed() {
     let mut half_open = TcpStream::connect(&addr).await.unwrap();
     // Handshake finished, then silence.
     let client = Peer::builder()
-        .tls_client(tls::insecure_client_config())
+        .tls_client(tls::dangerous_insecure_client_config())
         .build()
         .unwrap();
     let silent = client.dial(&addr).await.unwrap();
@@ -186,7 +186,7 @@ async fn a_dialer_is_not_held_by_a_server_that_never_finishes_the_tls_handshake(
             handshake_timeout: Duration::from_millis(300),
             ..PeerConfig::default()
         })
-        .tls_client(tls::insecure_client_config())
+        .tls_client(tls::dangerous_insecure_client_config())
         .build()
         .unwrap();
     let err = within("the dial to fail", client.dial(&addr)).await.unwrap_err();

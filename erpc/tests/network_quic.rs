@@ -154,7 +154,7 @@ async fn a_pinned_certificate_is_accepted_and_an_untrusted_one_refused() {
 #[tokio::test]
 async fn a_client_without_a_common_alpn_protocol_is_refused() {
     let (_server, addr, _) = server().await;
-    let mut other = (*tls::insecure_client_config()).clone();
+    let mut other = (*tls::dangerous_insecure_client_config()).clone();
     other.alpn_protocols = vec![b"erpc-test".to_vec()];
     let client = Peer::builder()
         .config(quic())
@@ -167,7 +167,7 @@ async fn a_client_without_a_common_alpn_protocol_is_refused() {
     assert!(cause.contains("ALPN"), "{cause}");
 
     // Naming one of the server's protocols is enough.
-    let mut h2 = (*tls::insecure_client_config()).clone();
+    let mut h2 = (*tls::dangerous_insecure_client_config()).clone();
     h2.alpn_protocols = vec![b"h2".to_vec()];
     let client = Peer::builder().config(quic()).tls_client(Arc::new(h2)).build().unwrap();
     let session = within("dial", client.dial(&addr)).await.unwrap();
@@ -221,7 +221,7 @@ async fn a_connection_that_never_opens_its_stream_blocks_no_one_and_is_dropped_w
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
 
     // A bare QUIC client: it completes the handshake and then says nothing.
-    let mut tls = (*tls::insecure_client_config()).clone();
+    let mut tls = (*tls::dangerous_insecure_client_config()).clone();
     tls.alpn_protocols = vec![b"h2".to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();

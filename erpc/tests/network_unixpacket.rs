@@ -103,6 +103,6 @@ async fn tls_rides_unixpacket_as_go_does_it() {
     // datagram), as Go's tls.Conn over a unixpacket conn does.
     let path = socket_path("seqpacket-tls");
     let server = peer("raw").tls_server(erpc::net::tls::self_signed_server_config(&["localhost"]).unwrap());
-    let client = peer("raw").tls_client(erpc::net::tls::insecure_client_config());
+    let client = peer("raw").tls_client(erpc::net::tls::dangerous_insecure_client_config());
     net_e2e::exchange(server, &path, client, str::to_string, true).await;
 }

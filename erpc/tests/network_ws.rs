@@ -45,7 +45,7 @@ async fn wss_is_websocket_over_tls() {
         .tls_server(tls::self_signed_server_config(&["localhost"]).unwrap());
     let client = Peer::builder()
         .config(config(Network::Wss))
-        .tls_client(tls::insecure_client_config());
+        .tls_client(tls::dangerous_insecure_client_config());
     let to_localhost = |bound: &str| format!("localhost:{}", bound.rsplit_once(':').unwrap().1);
     net_e2e::exchange(server, "127.0.0.1:0", client, to_localhost, true).await;
 }

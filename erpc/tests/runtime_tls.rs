@@ -24,7 +24,7 @@ async fn calls_travel_over_tls_on_tcp() {
     let addr = server.listen_on("127.0.0.1:0").await.unwrap();
     let port = addr.rsplit_once(':').unwrap().1;
     let client = Peer::builder()
-        .tls_client(tls::insecure_client_config())
+        .tls_client(tls::dangerous_insecure_client_config())
         .build()
         .unwrap();
     let session = client.dial(&format!("localhost:{port}")).await.unwrap();
@@ -68,7 +68,7 @@ async fn calls_travel_over_tls_on_unix_sockets() {
     };
     let client = Peer::builder()
         .config(config)
-        .tls_client(tls::insecure_client_config())
+        .tls_client(tls::dangerous_insecure_client_config())
         .build()
         .unwrap();
     let session = client.dial(&path).await.unwrap();

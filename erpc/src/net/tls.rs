@@ -4,7 +4,7 @@
 //!
 //! ```
 //! let server = erpc::net::tls::self_signed_server_config(&["localhost"]).unwrap();
-//! let client = erpc::net::tls::insecure_client_config(); // tests and demos only
+//! let client = erpc::net::tls::dangerous_insecure_client_config(); // tests and demos only
 //! # let _ = (server, client);
 //! ```
 
@@ -112,7 +112,7 @@ pub fn client_config_with_roots_pem(pem: &[u8]) -> Result<Arc<ClientConfig>, Tls
 /// A client config that accepts **any** server certificate: for tests, demos and `--insecure`
 /// only. It still checks that the server holds the key of the certificate it shows, but not
 /// who issued it, so it does not protect against an attacker in the middle.
-pub fn insecure_client_config() -> Arc<ClientConfig> {
+pub fn dangerous_insecure_client_config() -> Arc<ClientConfig> {
     let provider = provider();
     let verifier = Arc::new(AcceptAnyCertificate {
         algorithms: provider.signature_verification_algorithms,

@@ -181,7 +181,7 @@ pub trait Plugin: Send + Sync + 'static {
 
 /// An ordered list of plugins; cheap to clone.
 #[derive(Clone, Default)]
-pub struct Plugins {
+pub(crate) struct Plugins {
     list: Arc<[Arc<dyn Plugin>]>,
     /// Whether any plugin has a post-write hook.
     observes_writes: bool,

@@ -111,7 +111,7 @@ fn clean_path(path: &str) -> String {
 /// `add` → `Add`), so a Rust handler gets the route a Go handler of the same name gets. A run
 /// of two or more underscores is kept as it is (`add__2` → `Add__2`, which maps to `/add_2`
 /// like Go's `Add__2`).
-pub fn go_name(rust_name: &str) -> String {
+pub(crate) fn go_name(rust_name: &str) -> String {
     let mut out = String::with_capacity(rust_name.len());
     let mut upper_next = true;
     let mut chars = rust_name.chars().peekable();
