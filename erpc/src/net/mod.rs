@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 /// The transport of a peer's listeners and dials.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Network {
     /// TCP over IPv4 or IPv6.
     #[default]
