@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use erpc::codec::Proto;
+use erpc::codec::Protobuf;
 use erpc::{CodecId, Peer, PeerConfig, Pool, PoolConfig, Session};
 use serde::Serialize;
 
@@ -341,15 +341,15 @@ enum Via {
     Service(erpc_discovery::ServiceClient, Arc<std::sync::atomic::AtomicU64>),
 }
 
-async fn call_once(via: &Via, args: &Proto<BenchmarkMessage>) -> Result<(), String> {
+async fn call_once(via: &Via, args: &Protobuf<BenchmarkMessage>) -> Result<(), String> {
     let call = match via {
-        Via::Session(session) => session.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
-        Via::Pool(pool) => pool.call::<_, Proto<BenchmarkMessage>>("Hello.Say", args),
+        Via::Session(session) => session.call::<_, Protobuf<BenchmarkMessage>>("Hello.Say", args),
+        Via::Pool(pool) => pool.call::<_, Protobuf<BenchmarkMessage>>("Hello.Say", args),
         #[cfg(feature = "discovery")]
         Via::Service(service, next) => {
             let key = next.fetch_add(1, Ordering::Relaxed);
             let call = service
-                .call::<_, Proto<BenchmarkMessage>>("Hello.Say", args)
+                .call::<_, Protobuf<BenchmarkMessage>>("Hello.Say", args)
                 .codec(CodecId::PROTOBUF)
                 .idempotent()
                 .hash_key(key.to_le_bytes());
@@ -359,10 +359,10 @@ async fn call_once(via: &Via, args: &Proto<BenchmarkMessage>) -> Result<(), Stri
     check_reply(call.codec(CodecId::PROTOBUF).await)
 }
 
-fn check_reply(reply: Result<Proto<BenchmarkMessage>, erpc::Status>) -> Result<(), String> {
+fn check_reply(reply: Result<Protobuf<BenchmarkMessage>, erpc::Status>) -> Result<(), String> {
     match reply {
-        Ok(Proto(reply)) if reply.field1 == "OK" && reply.field2 == 100 => Ok(()),
-        Ok(Proto(reply)) => Err(format!(
+        Ok(Protobuf(reply)) if reply.field1 == "OK" && reply.field2 == 100 => Ok(()),
+        Ok(Protobuf(reply)) => Err(format!(
             "wrong reply (field1 {:?}, field2 {}; expected \"OK\" and 100)",
             reply.field1, reply.field2
         )),
@@ -477,7 +477,7 @@ async fn measure(
             }
         }
     }
-    let message = Arc::new(Proto(prepare_args()));
+    let message = Arc::new(Protobuf(prepare_args()));
     let barrier = Arc::new(tokio::sync::Barrier::new(concurrency + 1));
     let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::with_capacity(concurrency);

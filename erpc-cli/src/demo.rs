@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use erpc::codec::Proto;
+use erpc::codec::Protobuf;
 use erpc::router::PushCtx;
 use erpc::{Peer, PeerConfig, Router, Status};
 use tokio::sync::mpsc;
@@ -93,8 +93,8 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         err.cause().unwrap_or_default()
     );
 
-    let Proto(said): Proto<BenchmarkMessage> = session
-        .call("Hello.Say", &Proto(prepare_args()))
+    let Protobuf(said): Protobuf<BenchmarkMessage> = session
+        .call("Hello.Say", &Protobuf(prepare_args()))
         .codec(erpc::CodecId::PROTOBUF)
         .await
         .map_err(CliError::Status)?;

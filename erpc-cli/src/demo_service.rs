@@ -12,7 +12,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use erpc::codec::Proto;
+use erpc::codec::Protobuf;
 use erpc::router::CallCtx;
 use erpc::{CodecId, Peer, Raw, Router, Status};
 
@@ -38,8 +38,8 @@ async fn custom_error(_: Raw) -> Result<(), Status> {
     Err(Status::with_cause(10005, "custom error", "because"))
 }
 
-async fn say(msg: Proto<BenchmarkMessage>) -> Result<Proto<BenchmarkMessage>, Status> {
-    Ok(Proto(answer(msg.0)))
+async fn say(msg: Protobuf<BenchmarkMessage>) -> Result<Protobuf<BenchmarkMessage>, Status> {
+    Ok(Protobuf(answer(msg.0)))
 }
 
 async fn instance_id(_: Raw) -> Result<String, Status> {

@@ -146,22 +146,32 @@ impl Ping {
     }
 
     async fn run(self, sessions: Sessions) {
+        let mut wait = self.rate();
         loop {
-            tokio::time::sleep(self.rate()).await;
+            tokio::time::sleep(wait).await;
             if !sessions.is_peer_alive() {
                 return;
             }
             let rate_ms = u64::try_from(self.rate().as_millis()).unwrap_or(u64::MAX);
             let now = self.state.clock.now();
+            // Wake again when the next session becomes due, not a whole rate later: a session
+            // dialed just after a check is pinged once it has been quiet for one rate.
+            let mut next_due = now.saturating_add(rate_ms);
             for session in sessions.all() {
                 let Some(record) = session.storage().get::<Arc<Record>>(PING_RECORD) else {
                     continue;
                 };
-                if !session.health() || record.last.load(Ordering::Acquire).saturating_add(rate_ms) > now {
+                if !session.health() {
+                    continue;
+                }
+                let due = record.last.load(Ordering::Acquire).saturating_add(rate_ms);
+                if due > now {
+                    next_due = next_due.min(due);
                     continue;
                 }
                 tokio::spawn(self.clone().beat(session));
             }
+            wait = Duration::from_millis(next_due.saturating_sub(now).max(1));
         }
     }
 }

@@ -31,7 +31,7 @@
 //! **Handlers** are plain async functions (or closures) taking an optional context and one
 //! argument, returning `Result<T, Status>`. Arguments and results are ordinary Rust types:
 //! any serde type travels with json, form, plain, xml or thrift; prost messages travel in
-//! [`Proto`]; raw bytes in [`Raw`]. The codec is chosen per message by its codec id, so the
+//! [`Protobuf`]; raw bytes in [`Raw`]. The codec is chosen per message by its codec id, so the
 //! same handler answers a JSON caller and a plain-text caller. A type's methods become
 //! handlers with [`#[erpc::service]`](macro@service).
 //!
@@ -120,7 +120,7 @@ pub mod session;
 pub mod status;
 pub mod xfer;
 
-pub use codec::{Body, CodecId, DecodeBody, EncodeBody, Proto, Raw};
+pub use codec::{Body, CodecId, DecodeBody, EncodeBody, Protobuf, Raw};
 pub use config::PeerConfig;
 pub use erpc_macros::service;
 pub use error::Error;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use erpc::codec::Proto as ProtoBody;
+use erpc::codec::Protobuf;
 use erpc::proto::{self, Proto};
 use erpc::router::PushCtx;
 use erpc::status::code;
@@ -29,8 +29,8 @@ fn router(pushes: mpsc::UnboundedSender<String>) -> Router {
     let mut router = Router::new();
     router.call_at("/point", |p: Point| async move { Ok(Point { x: p.x + 1, ..p }) });
     router.call_at("/echo", |s: String| async move { Ok(s) });
-    router.call_at("/ping", |p: ProtoBody<Ping>| async move {
-        Ok(ProtoBody(Ping {
+    router.call_at("/ping", |p: Protobuf<Ping>| async move {
+        Ok(Protobuf(Ping {
             text: format!("{} pong", p.0.text),
         }))
     });
@@ -88,8 +88,8 @@ async fn every_protocol_carries_every_codec_it_can() {
         .await;
         let echoed: String = session.call("/echo", "plain text").codec(CodecId::PLAIN).await.unwrap();
         assert_eq!(echoed, "plain text", "{name}");
-        let ProtoBody(pong): ProtoBody<Ping> = session
-            .call("/ping", &ProtoBody(Ping { text: "ping".into() }))
+        let Protobuf(pong): Protobuf<Ping> = session
+            .call("/ping", &Protobuf(Ping { text: "ping".into() }))
             .codec(CodecId::PROTOBUF)
             .await
             .unwrap();

@@ -1,4 +1,4 @@
-//! The [`Body`] trait and the [`Proto`] and [`Raw`] body wrappers.
+//! The [`Body`] trait and the [`Protobuf`] and [`Raw`] body wrappers.
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -8,7 +8,7 @@ use super::{CodecError, CodecId, by_id};
 
 /// A value that can be sent as a message body with the codec the message names.
 ///
-/// Implemented for every serde type, for [`Proto<T>`] (prost messages) and for [`Raw`]
+/// Implemented for every serde type, for [`Protobuf<T>`] (prost messages) and for [`Raw`]
 /// (verbatim bytes). See the [module docs](crate::codec) for the design.
 pub trait EncodeBody {
     /// Encodes the value with `codec`. `()` encodes as the empty body with every codec.
@@ -144,15 +144,15 @@ impl serde::Serializer for UnitProbe {
 ///
 /// ```
 /// # #[derive(Clone, PartialEq, prost::Message)] struct Ping { #[prost(string, tag = "1")] text: String }
-/// use erpc::codec::{DecodeBody, EncodeBody, CodecId, Proto};
-/// let bytes = Proto(Ping { text: "hi".into() }).encode_body(CodecId::PROTOBUF).unwrap();
-/// let back = Proto::<Ping>::decode_body(CodecId::PROTOBUF, bytes).unwrap();
+/// use erpc::codec::{DecodeBody, EncodeBody, CodecId, Protobuf};
+/// let bytes = Protobuf(Ping { text: "hi".into() }).encode_body(CodecId::PROTOBUF).unwrap();
+/// let back = Protobuf::<Ping>::decode_body(CodecId::PROTOBUF, bytes).unwrap();
 /// assert_eq!(back.0.text, "hi");
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Proto<T>(pub T);
+pub struct Protobuf<T>(pub T);
 
-impl<T: prost::Message> EncodeBody for Proto<T> {
+impl<T: prost::Message> EncodeBody for Protobuf<T> {
     fn encode_body(&self, codec: CodecId) -> Result<Bytes, CodecError> {
         check_protobuf(codec)?;
         // Sized exactly, so it never fails and `Bytes` takes the vector over without a copy;
@@ -161,13 +161,13 @@ impl<T: prost::Message> EncodeBody for Proto<T> {
     }
 }
 
-impl<T: prost::Message + Default + 'static> DecodeBody for Proto<T> {
+impl<T: prost::Message + Default + 'static> DecodeBody for Protobuf<T> {
     fn decode_body(codec: CodecId, body: Bytes) -> Result<Self, CodecError> {
         if body.is_empty() {
-            return Ok(Proto(T::default()));
+            return Ok(Protobuf(T::default()));
         }
         check_protobuf(codec)?;
-        T::decode(body).map(Proto).map_err(|e| CodecError::Decode {
+        T::decode(body).map(Protobuf).map_err(|e| CodecError::Decode {
             codec: "protobuf",
             reason: e.to_string(),
         })
@@ -182,7 +182,7 @@ fn check_protobuf(codec: CodecId) -> Result<(), CodecError> {
         None => Err(CodecError::Unsupported(codec.0)),
         Some(other) => Err(CodecError::Incompatible {
             codec: other.name(),
-            reason: "this body is a protobuf message (Proto<T>); send it with the protobuf codec".into(),
+            reason: "this body is a protobuf message (Protobuf<T>); send it with the protobuf codec".into(),
         }),
     }
 }
@@ -245,21 +245,21 @@ mod tests {
         assert_eq!(Option::<i32>::decode_body(CodecId(b'Z'), Bytes::new()).unwrap(), None);
         assert!(i32::decode_body(CodecId::JSON, Bytes::new()).is_err());
         assert_eq!(
-            Proto::<Ping>::decode_body(CodecId::NONE, Bytes::new()).unwrap().0,
+            Protobuf::<Ping>::decode_body(CodecId::NONE, Bytes::new()).unwrap().0,
             Ping::default()
         );
     }
 
     #[test]
     fn prost_messages_need_protobuf_and_raw_is_verbatim() {
-        let ping = Proto(Ping { text: "hi".into() });
+        let ping = Protobuf(Ping { text: "hi".into() });
         let bytes = ping.encode_body(CodecId::PROTOBUF).unwrap();
         assert_eq!(
-            Proto::<Ping>::decode_body(CodecId::PROTOBUF, bytes.clone()).unwrap(),
+            Protobuf::<Ping>::decode_body(CodecId::PROTOBUF, bytes.clone()).unwrap(),
             ping
         );
         assert!(ping.encode_body(CodecId::JSON).is_err());
-        assert!(Proto::<Ping>::decode_body(CodecId::PROTOBUF, Bytes::from_static(b"\xff\xff")).is_err());
+        assert!(Protobuf::<Ping>::decode_body(CodecId::PROTOBUF, Bytes::from_static(b"\xff\xff")).is_err());
         assert_eq!(Raw::from("hi").encode_body(CodecId::JSON).unwrap(), "hi");
         assert_eq!(Raw::decode_body(CodecId::NONE, bytes.clone()).unwrap().0, bytes);
     }

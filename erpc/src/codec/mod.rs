@@ -11,8 +11,8 @@
 //!   `&dyn erased_serde::Serialize` and [`Codec::decode`] hands the codec's deserializer to a
 //!   visitor, so one registered codec (built-in or yours) serves every serde type. json, form,
 //!   plain and xml work this way; `String`, numbers and `bool` over plain give Go's plain text.
-//! * **prost messages** travel in the [`Proto<T>`] wrapper: protobuf is a schema format, not
-//!   a serde one, so `Proto<T>` encodes itself with prost when the codec is protobuf and
+//! * **prost messages** travel in the [`Protobuf<T>`] wrapper: protobuf is a schema format, not
+//!   a serde one, so `Protobuf<T>` encodes itself with prost when the codec is protobuf and
 //!   refuses any other codec with a clear error.
 //! * **raw bytes** travel in [`Raw`], sent verbatim whatever the codec id says (wire.md §1.4
 //!   rule 2), as Go sends `[]byte` bodies.
@@ -32,7 +32,7 @@ mod registry;
 pub(crate) mod thrift;
 mod xml;
 
-pub use body::{Body, DecodeBody, EncodeBody, Proto, Raw};
+pub use body::{Body, DecodeBody, EncodeBody, Protobuf, Raw};
 pub use registry::{by_id, by_name, register};
 
 use std::fmt;

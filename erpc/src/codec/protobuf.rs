@@ -6,7 +6,7 @@ use super::{Codec, CodecError, CodecId, Visit};
 
 pub(crate) struct ProtobufCodec;
 
-const HINT: &str = "protobuf bodies are prost messages: wrap the type in erpc::Proto<T>";
+const HINT: &str = "protobuf bodies are prost messages: wrap the type in erpc::Protobuf<T>";
 
 impl Codec for ProtobufCodec {
     fn id(&self) -> CodecId {

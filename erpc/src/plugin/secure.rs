@@ -27,7 +27,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::{HookResult, Plugin};
-use crate::codec::{CodecId, DecodeBody, EncodeBody, Proto};
+use crate::codec::{CodecId, DecodeBody, EncodeBody, Protobuf};
 use crate::message::{Message, MessageType};
 use crate::session::Session;
 use crate::status::Status;
@@ -271,7 +271,7 @@ fn aad(msg: &Message) -> Vec<u8> {
 
 fn encode_record(record: &Record, codec: CodecId) -> Result<Bytes, crate::codec::CodecError> {
     if codec == CodecId::PROTOBUF {
-        Proto(record.clone()).encode_body(codec)
+        Protobuf(record.clone()).encode_body(codec)
     } else {
         record.encode_body(codec)
     }
@@ -279,7 +279,7 @@ fn encode_record(record: &Record, codec: CodecId) -> Result<Bytes, crate::codec:
 
 fn decode_record(codec: CodecId, body: Bytes) -> Result<Record, crate::codec::CodecError> {
     if codec == CodecId::PROTOBUF {
-        Proto::<Record>::decode_body(codec, body).map(|p| p.0)
+        Protobuf::<Record>::decode_body(codec, body).map(|p| p.0)
     } else {
         Record::decode_body(codec, body)
     }
