@@ -1,7 +1,7 @@
-//! A reboot hands a TCP, a unix and a QUIC listener to a new process (this test binary,
+//! A reboot hands a TCP, a unix, a QUIC and a KCP listener to a new process (this test binary,
 //! started again by `erpc::reboot::start_successor`), which takes them by address: the ones on
-//! port 0 keep their port, the TCP/unix and QUIC descriptors do not collide, and once the old
-//! process has closed, clients reach the new one on the same addresses.
+//! port 0 keep their port, the TCP/unix, QUIC and KCP descriptors do not collide, and once the
+//! old process has closed, clients reach the new one on the same addresses.
 //!
 //! One test in this file: the new process runs the same command line, so it runs this test
 //! again, and finds itself in the child's role by the `LISTEN_FDS` it was given.
@@ -22,9 +22,10 @@ struct Inherited {
     pid: u32,
     listen_fds: String,
     listen_quic_fds: String,
-    /// `SO_TYPE` of fd 3, 4, 5.
+    listen_kcp_fds: String,
+    /// `SO_TYPE` of fd 3, 4, 5, 6.
     socket_types: Vec<i32>,
-    /// What its listeners bound: tcp, unix, quic.
+    /// What its listeners bound: tcp, unix, quic, kcp.
     bound: Vec<String>,
 }
 
@@ -90,12 +91,15 @@ async fn listen_all(peer: &Peer, unix: &str) -> Vec<String> {
             .await
             .unwrap(),
         peer.listen_with(Network::Unix, unix, raw.clone()).await.unwrap(),
-        peer.listen_with(Network::Quic, "127.0.0.1:0", raw).await.unwrap(),
+        peer.listen_with(Network::Quic, "127.0.0.1:0", raw.clone())
+            .await
+            .unwrap(),
+        peer.listen_with(Network::Kcp, "127.0.0.1:0", raw).await.unwrap(),
     ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_unix_and_quic_listeners_pass_to_a_rebooted_process() {
+async fn tcp_unix_quic_and_kcp_listeners_pass_to_a_rebooted_process() {
     if std::env::var_os("LISTEN_FDS").is_some() {
         return new_process().await;
     }
@@ -123,7 +127,8 @@ async fn tcp_unix_and_quic_listeners_pass_to_a_rebooted_process() {
     );
 
     let mut seen = None;
-    for (network, addr) in [Network::Tcp, Network::Unix, Network::Quic].into_iter().zip(&bound) {
+    let networks = [Network::Tcp, Network::Unix, Network::Quic, Network::Kcp];
+    for (network, addr) in networks.into_iter().zip(&bound) {
         let client = Peer::builder()
             .config(PeerConfig {
                 network,
@@ -143,17 +148,25 @@ async fn tcp_unix_and_quic_listeners_pass_to_a_rebooted_process() {
             let json: String = session.call("/inherited", &0u8).await.unwrap();
             seen = Some(serde_json::from_str::<Inherited>(&json).unwrap());
         }
-        if network == Network::Quic {
+        if network == Network::Kcp {
             let () = session.call("/quit", &0u8).await.unwrap();
         }
     }
     let seen = seen.unwrap();
     assert_eq!(seen.pid, child);
-    assert_eq!((seen.listen_fds.as_str(), seen.listen_quic_fds.as_str()), ("2", "1"));
-    // TCP and unix from fd 3, QUIC's UDP socket after them: no descriptor carries two.
+    assert_eq!(
+        (
+            seen.listen_fds.as_str(),
+            seen.listen_quic_fds.as_str(),
+            seen.listen_kcp_fds.as_str()
+        ),
+        ("2", "1", "1")
+    );
+    // TCP and unix from fd 3, QUIC's UDP socket after them, KCP's last: no descriptor carries
+    // two.
     assert_eq!(
         seen.socket_types,
-        vec![libc::SOCK_STREAM, libc::SOCK_STREAM, libc::SOCK_DGRAM]
+        vec![libc::SOCK_STREAM, libc::SOCK_STREAM, libc::SOCK_DGRAM, libc::SOCK_DGRAM]
     );
     // Port 0 kept the port the old process had.
     assert_eq!(seen.bound, bound);
@@ -167,7 +180,8 @@ async fn new_process() {
         pid: std::process::id(),
         listen_fds: std::env::var("LISTEN_FDS").unwrap_or_default(),
         listen_quic_fds: std::env::var("LISTEN_QUIC_FDS").unwrap_or_default(),
-        socket_types: (3..6).map(socket_type).collect(),
+        listen_kcp_fds: std::env::var("LISTEN_KCP_FDS").unwrap_or_default(),
+        socket_types: (3..7).map(socket_type).collect(),
         bound: Vec::new(),
     };
     let report = watch::Sender::new(None);

@@ -5,9 +5,8 @@
 //! the listener stops, so a closed listener frees its port as before. A reboot takes a
 //! [`snapshot`] and passes the sockets in the order of the contract (`net::inherit`): TCP and
 //! unix listeners from fd 3 (`LISTEN_FDS`), then the UDP sockets of QUIC listeners
-//! (`LISTEN_QUIC_FDS`). **KCP** (being added) hooks in here: its listeners register with their
-//! own kind and go in a third range after QUIC's, counted by `LISTEN_KCP_FDS`; Go defines that
-//! variable but never passes KCP sockets.
+//! (`LISTEN_QUIC_FDS`), then those of KCP listeners (`LISTEN_KCP_FDS`; Go defines that
+//! variable but never passes KCP sockets).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -84,20 +83,24 @@ pub(crate) fn start_dir() -> Option<PathBuf> {
 pub(crate) struct Snapshot {
     /// Descriptors for fd 3, 4, … in this order (duplicates owned by the snapshot).
     pub(crate) fds: Vec<OwnedFd>,
-    /// `LISTEN_FDS`, `LISTEN_QUIC_FDS`, `LISTEN_PARENT_ADDRS`.
+    /// `LISTEN_FDS`, `LISTEN_QUIC_FDS`, `LISTEN_KCP_FDS`, `LISTEN_PARENT_ADDRS`.
     pub(crate) vars: Vec<(&'static str, String)>,
 }
 
 /// The live listeners now: TCP and unix first, then QUIC's UDP sockets (unlike Go, whose QUIC
-/// sockets also start at fd 3 and so collide with TCP ones).
+/// sockets also start at fd 3 and so collide with TCP ones), then KCP's.
 pub(crate) fn snapshot() -> io::Result<Snapshot> {
     let live = live();
     let mut fds = Vec::with_capacity(live.len());
     let mut parent_addrs = ParentAddrs::default();
-    let mut counts = [0usize; 2];
-    for (slot, kinds) in [[Kind::Tcp, Kind::Unix].as_slice(), [Kind::Udp].as_slice()]
-        .into_iter()
-        .enumerate()
+    let mut counts = [0usize; 3];
+    for (slot, kinds) in [
+        [Kind::Tcp, Kind::Unix].as_slice(),
+        [Kind::Udp].as_slice(),
+        [Kind::Kcp].as_slice(),
+    ]
+    .into_iter()
+    .enumerate()
     {
         for entry in live.iter().filter(|e| kinds.contains(&e.kind)) {
             fds.push(entry.fd.as_fd().try_clone_to_owned()?);
@@ -120,6 +123,7 @@ pub(crate) fn snapshot() -> io::Result<Snapshot> {
         vars: vec![
             ("LISTEN_FDS", counts[0].to_string()),
             ("LISTEN_QUIC_FDS", counts[1].to_string()),
+            ("LISTEN_KCP_FDS", counts[2].to_string()),
             ("LISTEN_PARENT_ADDRS", parent_addrs),
         ],
     })

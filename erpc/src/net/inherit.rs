@@ -8,8 +8,10 @@
 //!   meant for another process (a parent that did not unset them) and are ignored.
 //! - **a rebooting parent** (`LISTEN_PID` unset, `LISTEN_FDS` set): `LISTEN_FDS=n` TCP/unix
 //!   listeners from fd 3, then `LISTEN_QUIC_FDS=m` UDP sockets of QUIC listeners right after
-//!   them, and `LISTEN_PARENT_ADDRS`, a JSON object network → host → the parent's actual
-//!   addresses, so a listener on port 0 gets the port the parent had.
+//!   them, then `LISTEN_KCP_FDS=k` UDP sockets of KCP listeners after those (Go defines that
+//!   variable but never passes KCP sockets; erpc does), and `LISTEN_PARENT_ADDRS`, a JSON
+//!   object network → host → the parent's actual addresses, so a listener on port 0 gets the
+//!   port the parent had.
 //!
 //! Each socket's kind and address are read from the socket itself, so a listener matches the
 //! socket bound to its address (`[::]:p` and `0.0.0.0:p` are the same). A listener with no fixed
@@ -42,6 +44,7 @@ pub(crate) const VARIABLES: &[&str] = &[
     "LISTEN_FDS",
     "LISTEN_FDNAMES",
     "LISTEN_QUIC_FDS",
+    "LISTEN_KCP_FDS",
     "LISTEN_PARENT_ADDRS",
 ];
 
@@ -52,9 +55,11 @@ pub(crate) enum Kind {
     Tcp,
     /// A unix stream listener.
     Unix,
-    /// The UDP socket of a QUIC listener. (KCP, when it lands, passes its UDP sockets in a
-    /// range of its own, `LISTEN_KCP_FDS`, after QUIC's; see `net::handover`.)
+    /// The UDP socket of a QUIC listener.
     Udp,
+    /// The UDP socket of a KCP listener. A datagram socket does not say which protocol it
+    /// served, so KCP's sockets come in a range of their own (`LISTEN_KCP_FDS`, after QUIC's).
+    Kcp,
 }
 
 impl Kind {
@@ -64,6 +69,8 @@ impl Kind {
             Kind::Tcp => "tcp",
             Kind::Unix => "unix",
             Kind::Udp => "udp",
+            // Not Go's `udp`: a QUIC listener on port 0 must not take a KCP listener's port.
+            Kind::Kcp => "kcp",
         }
     }
 }
@@ -197,15 +204,19 @@ impl Pool {
         let Some(stream_fds) = count(&env, "LISTEN_FDS")? else {
             return Ok(Pool::default());
         };
-        let (udp_fds, parent_addrs) = if systemd {
-            (0, ParentAddrs::default())
+        let (quic_fds, kcp_fds, parent_addrs) = if systemd {
+            (0, 0, ParentAddrs::default())
         } else {
-            (count(&env, "LISTEN_QUIC_FDS")?.unwrap_or(0), parent_addrs(&env)?)
+            (
+                count(&env, "LISTEN_QUIC_FDS")?.unwrap_or(0),
+                count(&env, "LISTEN_KCP_FDS")?.unwrap_or(0),
+                parent_addrs(&env)?,
+            )
         };
-        let total = stream_fds + udp_fds;
+        let total = stream_fds.saturating_add(quic_fds).saturating_add(kcp_fds);
         if total > MAX_FDS {
             return Err(format!(
-                "LISTEN_FDS and LISTEN_QUIC_FDS name {total} sockets; more than {MAX_FDS} is not supported"
+                "LISTEN_FDS, LISTEN_QUIC_FDS and LISTEN_KCP_FDS name {total} sockets; more than {MAX_FDS} is not supported"
             ));
         }
         let names: Vec<String> = match env("LISTEN_FDNAMES") {
@@ -216,17 +227,28 @@ impl Pool {
         for i in 0..total {
             let fd = FIRST_FD + i as RawFd;
             let name = names.get(i).filter(|n| !n.is_empty()).cloned();
-            sockets.push(adopt(fd, name).map_err(|why| {
-                let var = if i < stream_fds { "LISTEN_FDS" } else { "LISTEN_QUIC_FDS" };
+            let (var, datagrams) = if i < stream_fds {
+                // systemd's datagram sockets serve QUIC, the UDP protocol TLS-configured
+                // deployments put behind socket activation.
+                ("LISTEN_FDS", Kind::Udp)
+            } else if i < stream_fds + quic_fds {
+                ("LISTEN_QUIC_FDS", Kind::Udp)
+            } else {
+                ("LISTEN_KCP_FDS", Kind::Kcp)
+            };
+            sockets.push(adopt(fd, name, datagrams).map_err(|why| {
                 format!("inherited fd {fd} ({var}): {why}; the process that started this one must pass listening sockets from fd {FIRST_FD}")
             })?);
         }
-        let udp = sockets.iter().filter(|s| s.kind == Kind::Udp).count();
-        if !systemd && udp != udp_fds {
+        let datagram_sockets = sockets
+            .iter()
+            .filter(|s| matches!(s.kind, Kind::Udp | Kind::Kcp))
+            .count();
+        if !systemd && datagram_sockets != quic_fds + kcp_fds {
             tracing::warn!(
-                expected = udp_fds,
-                found = udp,
-                "LISTEN_QUIC_FDS does not match the UDP sockets inherited; each socket is used by its kind"
+                expected = quic_fds + kcp_fds,
+                found = datagram_sockets,
+                "LISTEN_QUIC_FDS and LISTEN_KCP_FDS do not match the UDP sockets inherited; each socket is used by its kind"
             );
         }
         tracing::info!(
@@ -303,8 +325,9 @@ fn parent_addrs(env: &impl Fn(&str) -> Option<String>) -> Result<ParentAddrs, St
 }
 
 /// Takes ownership of inherited `fd`, after checking it is an open socket of a kind listeners
-/// use; marks it close-on-exec.
-fn adopt(fd: RawFd, name: Option<String>) -> Result<Inherited, String> {
+/// use; marks it close-on-exec. A datagram socket is of kind `datagrams` (the range it came
+/// in says which protocol it served).
+fn adopt(fd: RawFd, name: Option<String>, datagrams: Kind) -> Result<Inherited, String> {
     // SAFETY: F_GETFD only asks whether the descriptor is open.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(format!("not open: {}", io::Error::last_os_error()));
@@ -323,7 +346,7 @@ fn adopt(fd: RawFd, name: Option<String>) -> Result<Inherited, String> {
     let kind = match (kind_of, &at) {
         (Type::STREAM, Bound::Inet(_)) => Kind::Tcp,
         (Type::STREAM, Bound::Path(_)) => Kind::Unix,
-        (Type::DGRAM, Bound::Inet(_)) => Kind::Udp,
+        (Type::DGRAM, Bound::Inet(_)) => datagrams,
         _ => return Err(format!("a {kind_of:?} socket at {at:?}, which no listener uses")),
     };
     socket
@@ -359,6 +382,8 @@ mod tests {
         assert!(err(&[("LISTEN_PID", "x")]).starts_with("LISTEN_PID=\"x\""));
         assert!(err(&[("LISTEN_FDS", "-1")]).starts_with("LISTEN_FDS=\"-1\""));
         assert!(err(&[("LISTEN_FDS", "0"), ("LISTEN_QUIC_FDS", "two")]).starts_with("LISTEN_QUIC_FDS="));
+        assert!(err(&[("LISTEN_FDS", "0"), ("LISTEN_KCP_FDS", "-2")]).starts_with("LISTEN_KCP_FDS="));
+        assert!(err(&[("LISTEN_FDS", "1"), ("LISTEN_KCP_FDS", "2000")]).contains("more than 1024"));
         assert!(err(&[("LISTEN_FDS", "0"), ("LISTEN_PARENT_ADDRS", "[1]")]).starts_with("LISTEN_PARENT_ADDRS is not"));
         assert!(err(&[("LISTEN_FDS", "100000")]).contains("more than 1024"));
     }
@@ -366,7 +391,7 @@ mod tests {
     #[test]
     fn a_descriptor_that_is_not_open_is_an_error() {
         // Far above anything a test process has open.
-        let why = adopt(900_000, None).err().unwrap();
+        let why = adopt(900_000, None, Kind::Udp).err().unwrap();
         assert!(why.starts_with("not open"), "{why}");
     }
 

@@ -10,7 +10,8 @@
 //!
 //! When the listener is dropped it takes no new sessions, but its socket keeps serving the
 //! sessions it accepted; the task (and the socket) end with the last of them, or at once when
-//! the peer closes the listener.
+//! the peer closes the listener. While it accepts, its socket is offered to a reboot
+//! (`net::handover`), and a listener in a rebooted process takes the socket its parent passed.
 
 use std::collections::HashMap;
 use std::io;
@@ -22,6 +23,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::fec;
 use super::session::{KcpStream, RECV_BUFFER, Shared, Socket};
+#[cfg(unix)]
+use crate::net::inherit::Kind;
 use crate::net::{Conn, Io};
 
 /// Sessions waiting for `accept` (kcp-go's accept backlog).
@@ -69,35 +72,52 @@ pub(crate) struct KcpListener {
     accepted: tokio::sync::Mutex<mpsc::Receiver<Conn>>,
     table: Arc<Table>,
     released: Option<oneshot::Receiver<()>>,
+    /// Offers the UDP socket to a reboot while the listener accepts.
+    #[cfg(unix)]
+    _handover: crate::net::handover::Registration,
 }
 
 impl KcpListener {
-    /// Binds a UDP socket on `addr` and starts serving it.
+    /// Binds a UDP socket on `addrs` (or takes the one a rebooting parent passed for them) and
+    /// starts serving it.
     pub(crate) async fn bind(addrs: Vec<SocketAddr>) -> io::Result<Self> {
+        #[cfg(unix)]
+        if let Some(fd) = crate::net::inherit::take_inet(Kind::Kcp, &addrs).map_err(crate::net::invalid)? {
+            return Self::on_socket(tokio::net::UdpSocket::from_std(crate::net::inherit::into_std(fd)?)?);
+        }
         let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "the address resolves to nothing");
         for sa in addrs {
             match tokio::net::UdpSocket::bind(sa).await {
-                Ok(udp) => {
-                    let local = udp.local_addr()?;
-                    let (socket, released) = Socket::new(udp);
-                    let table = Arc::new(Table {
-                        sessions: Mutex::new(HashMap::new()),
-                        changed: Notify::new(),
-                        stop: Mutex::new(Stop::Serving),
-                    });
-                    let (tx, rx) = mpsc::channel(ACCEPT_BACKLOG);
-                    tokio::spawn(serve(socket, table.clone(), tx, local));
-                    return Ok(KcpListener {
-                        local,
-                        accepted: tokio::sync::Mutex::new(rx),
-                        table,
-                        released: Some(released),
-                    });
-                }
+                Ok(udp) => return Self::on_socket(udp),
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    fn on_socket(udp: tokio::net::UdpSocket) -> io::Result<Self> {
+        let local = udp.local_addr()?;
+        #[cfg(unix)]
+        let handover = {
+            use std::os::fd::AsFd;
+            crate::net::handover::register(Kind::Kcp, &local.to_string(), udp.as_fd())?
+        };
+        let (socket, released) = Socket::new(udp);
+        let table = Arc::new(Table {
+            sessions: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+            stop: Mutex::new(Stop::Serving),
+        });
+        let (tx, rx) = mpsc::channel(ACCEPT_BACKLOG);
+        tokio::spawn(serve(socket, table.clone(), tx, local));
+        Ok(KcpListener {
+            local,
+            accepted: tokio::sync::Mutex::new(rx),
+            table,
+            released: Some(released),
+            #[cfg(unix)]
+            _handover: handover,
+        })
     }
 
     /// The next new session.
