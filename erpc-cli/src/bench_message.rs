@@ -1,5 +1,5 @@
 //! The seed benchmark's message: the proto2 `BenchmarkMessage` of the common RPC benchmark
-//! workload (eRPC's self test, rpcx-benchmark, `../shared/bench-peers`), as a prost struct.
+//! workload (eRPC's self test, rpcx-benchmark, the peer benchmark harness), as a prost struct.
 //! Filled by [`prepare_args`] it encodes to 581 bytes.
 
 /// `msg.BenchmarkMessage`: 40 scalar fields by field number (every scalar is sent, so they
