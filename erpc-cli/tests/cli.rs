@@ -2,9 +2,12 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use common::{stderr, stdout};
 
 fn erpc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_erpc"))
@@ -12,32 +15,7 @@ fn erpc() -> Command {
 
 /// Runs `erpc ARGS`, failing the test if it takes more than a minute.
 fn run(args: &[&str]) -> Output {
-    let child = erpc()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("erpc {args:?} did not finish within a minute");
-        }
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::run_captured(erpc().args(args), &format!("erpc {args:?}"))
 }
 
 /// `erpc serve` in the background, killed when dropped.
@@ -75,6 +53,35 @@ impl Server {
         let mut child = self.child.take().expect("the server runs");
         let _ = child.kill();
         child.wait_with_output().map(|out| stderr(&out)).unwrap_or_default()
+    }
+
+    /// Waits (up to a minute) until the server logs a line containing `needle`, then kills it;
+    /// returns the log so far. A server writes a line after the event it tells of, so a test
+    /// that saw the event must wait for the line rather than kill the server at once.
+    fn stop_after_log(mut self, needle: &str) -> String {
+        let mut child = self.child.take().expect("the server runs");
+        let err = child.stderr.take().expect("the server's stderr is piped");
+        let (line_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = String::new();
+        while !log.contains(needle) {
+            match lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        log
     }
 }
 
@@ -386,7 +393,7 @@ fn serve_takes_its_limits_and_address_from_a_toml_or_yaml_file() {
             "{name}: a 2000-byte body must not pass a 1024-byte limit"
         );
         assert!(stderr(&out).contains("code=102"), "{name}: {}", stderr(&out));
-        let log = server.stop();
+        let log = server.stop_after_log("exceeds the size limit of 1024 bytes");
         assert!(log.contains("exceeds the size limit of 1024 bytes"), "{name}: {log}");
     }
 }

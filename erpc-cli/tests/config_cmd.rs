@@ -4,8 +4,8 @@
 mod common;
 
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+
+use common::{stderr, stdout};
 
 /// `erpc ARGS` with `env` added to its environment.
 fn erpc(args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -16,31 +16,7 @@ fn erpc(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Runs it, failing the test if it takes more than a minute.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = erpc(args, env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("erpc {args:?} did not finish within a minute");
-        }
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::run_captured(&mut erpc(args, env), &format!("erpc {args:?}"))
 }
 
 /// A file in a fresh directory, removed when dropped.

@@ -16,7 +16,7 @@ fn echo_server(shutdown_timeout: Duration) -> Peer {
     let mut router = Router::new();
     router.call_at("/echo", |n: u64| async move {
         // Some calls are still running when a close comes.
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             tokio::task::yield_now().await;
         }
         Ok(n)

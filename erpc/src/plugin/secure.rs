@@ -235,7 +235,7 @@ impl Cipher {
     }
 
     fn ecb_decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, String> {
-        if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+        if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
             return Err(format!(
                 "a ciphertext of {} bytes is not whole 16-byte blocks",
                 ciphertext.len()

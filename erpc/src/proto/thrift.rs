@@ -139,7 +139,7 @@ fn encode(
     if auth {
         put_header(&mut header, "Tp-Mtype", &[msg.mtype.as_u8()]);
     }
-    while header.len() % 4 != 0 {
+    while !header.len().is_multiple_of(4) {
         header.put_u8(0);
     }
     let words = u16::try_from(header.len() / 4).map_err(|_| unsupported("THeader headers longer than 256 KiB"))?;
