@@ -9,7 +9,7 @@
 //! `--idle N` measures memory instead (see `bench_idle`): the server child's RSS growth per
 //! idle session.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -514,7 +514,7 @@ async fn measure(
     }
     barrier.wait().await;
     let started = Instant::now();
-    let progress = (!args.json).then(|| tokio::spawn(progress_bar(done.clone(), total)));
+    let progress = (!args.json).then(|| Progress::start(done.clone(), total));
     let mut measured = Measured {
         instance_calls: None,
         latencies_ns: Vec::with_capacity(total),
@@ -537,8 +537,7 @@ async fn measure(
     }
     measured.elapsed = started.elapsed();
     if let Some(p) = progress {
-        p.abort();
-        eprint!("\r{:60}\r", "");
+        p.finish();
     }
     measured.latencies_ns.sort_unstable();
     #[cfg(feature = "discovery")]
@@ -567,19 +566,37 @@ fn instance_calls(service: &erpc_discovery::ServiceClient) -> String {
     format!("calls per instance:\n{}", lines.join("\n"))
 }
 
-async fn progress_bar(done: Arc<AtomicUsize>, total: usize) {
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tick.tick().await;
-        let n = done.load(Ordering::Relaxed).min(total);
-        let filled = n * 40 / total.max(1);
-        eprint!(
-            "\r[{}{}] {:>3}% {n}/{total}",
-            "#".repeat(filled),
-            " ".repeat(40 - filled),
-            n * 100 / total.max(1)
+/// The progress bar on stderr, drawn by `indicatif`, which draws nothing when stderr is not
+/// a terminal. The workers only count into `done`; the bar reads it five times a second.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(done: Arc<AtomicUsize>, total: usize) -> Progress {
+        let bar = indicatif::ProgressBar::new(total as u64).with_style(
+            indicatif::ProgressStyle::with_template("[{bar:40}] {percent:>3}% {pos}/{len}")
+                .expect("a valid template")
+                .progress_chars("## "),
         );
-        let _ = std::io::stderr().flush();
+        let ticker = tokio::spawn({
+            let bar = bar.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tick.tick().await;
+                    bar.set_position(done.load(Ordering::Relaxed).min(total) as u64);
+                }
+            }
+        });
+        Progress { bar, ticker }
+    }
+
+    /// Stops the bar and clears its line.
+    fn finish(self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
     }
 }
 

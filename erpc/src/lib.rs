@@ -129,5 +129,5 @@ pub use meta::Meta;
 pub use peer::{Extension, Peer, PeerBuilder, Pool, PoolConfig};
 pub use router::{CallCtx, PushCtx, Router};
 pub use session::Session;
-pub use status::Status;
+pub use status::{Code, Status};
 pub use xfer::XferPipe;
