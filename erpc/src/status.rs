@@ -465,6 +465,23 @@ mod tests {
     }
 
     #[test]
+    fn codes_read_as_numbers_and_texts() {
+        assert_eq!(Code::NOT_FOUND, 404);
+        assert_eq!(404, Code::NOT_FOUND);
+        assert_eq!(Code::from(105), Code::DIAL_FAILED);
+        assert_eq!(i32::from(Code::UNKNOWN_ERROR), -1);
+        assert_eq!(Code::new(10005).get(), 10005);
+        assert_eq!(Code::NOT_FOUND.to_string(), "404 Not Found");
+        assert_eq!(Code::OK.to_string(), "0 OK");
+        assert_eq!(Code::new(10005).to_string(), "10005 Unknown Error");
+        assert_eq!(Code::MTYPE_NOT_ALLOWED.text(), "Message Type Not Allowed");
+        assert_eq!(serde_json::to_string(&Code::BAD_GATEWAY).unwrap(), "502");
+        assert_eq!(serde_json::from_str::<Code>("-1").unwrap(), Code::UNKNOWN_ERROR);
+        assert_eq!(Status::new(Code::UNAUTHORIZED, "no").code(), 401);
+        assert!(Status::from_code(102, "").is_conn_error());
+    }
+
+    #[test]
     fn displays_for_people() {
         assert_eq!(
             Status::with_cause(10005, "custom error", "because").to_string(),
