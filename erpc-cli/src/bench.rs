@@ -9,7 +9,7 @@
 //! `--idle N` measures memory instead (see `bench_idle`): the server child's RSS growth per
 //! idle session.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,6 +77,11 @@ pub struct BenchArgs {
     /// Print one JSON line per concurrency (bench-peers' format) instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The progress bar on stderr: `auto` only when stderr is a terminal, `always` also into a
+    /// pipe or file (one `\r`-separated line per update, for a script that follows the run),
+    /// `never`. `--json` never draws it.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
     /// Draw throughput and p99 against concurrency into this SVG file.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
@@ -487,7 +492,7 @@ async fn measure(
         let (barrier, message, done, warmup) = (barrier.clone(), message.clone(), done.clone(), args.warmup);
         // Only the progress bar reads the count: `--json` runs skip the shared counter, so
         // they measure exactly what bench-peers' driver does.
-        let count = !args.json;
+        let count = args.draws_progress();
         workers.push(tokio::spawn(async move {
             for _ in 0..warmup {
                 let _ = call_once(&session, &message).await;
@@ -514,7 +519,9 @@ async fn measure(
     }
     barrier.wait().await;
     let started = Instant::now();
-    let progress = (!args.json).then(|| Progress::start(done.clone(), total));
+    let progress = args
+        .draws_progress()
+        .then(|| Progress::start(done.clone(), total, args.progress));
     let mut measured = Measured {
         instance_calls: None,
         latencies_ns: Vec::with_capacity(total),
@@ -566,16 +573,38 @@ fn instance_calls(service: &erpc_discovery::ServiceClient) -> String {
     format!("calls per instance:\n{}", lines.join("\n"))
 }
 
+/// When `bench` draws its progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Only when stderr is a terminal.
+    Auto,
+    /// Also when stderr is a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl BenchArgs {
+    fn draws_progress(&self) -> bool {
+        !self.json && self.progress != ProgressMode::Never
+    }
+}
+
 /// The progress bar on stderr, drawn by `indicatif`, which draws nothing when stderr is not
-/// a terminal. The workers only count into `done`; the bar reads it five times a second.
+/// a terminal (unless `--progress always`). The workers only count into `done`; the bar reads
+/// it five times a second.
 struct Progress {
     bar: indicatif::ProgressBar,
     ticker: tokio::task::JoinHandle<()>,
 }
 
 impl Progress {
-    fn start(done: Arc<AtomicUsize>, total: usize) -> Progress {
-        let bar = indicatif::ProgressBar::new(total as u64).with_style(
+    fn start(done: Arc<AtomicUsize>, total: usize, mode: ProgressMode) -> Progress {
+        let target = match mode {
+            ProgressMode::Always => indicatif::ProgressDrawTarget::term_like_with_hz(Box::new(StderrLine), 5),
+            _ => indicatif::ProgressDrawTarget::stderr_with_hz(5),
+        };
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target).with_style(
             indicatif::ProgressStyle::with_template("[{bar:40}] {percent:>3}% {pos}/{len}")
                 .expect("a valid template")
                 .progress_chars("## "),
@@ -597,6 +626,41 @@ impl Progress {
     fn finish(self) {
         self.ticker.abort();
         self.bar.finish_and_clear();
+    }
+}
+
+/// stderr as a one-line terminal whatever it is (`--progress always`): each update starts
+/// with `\r` and overwrites the line; no cursor movement, which one bar never needs.
+#[derive(Debug)]
+struct StderrLine;
+
+impl indicatif::TermLike for StderrLine {
+    fn width(&self) -> u16 {
+        80
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        writeln!(std::io::stderr(), "{s}")
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        write!(std::io::stderr(), "{s}")
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        write!(std::io::stderr(), "\r{:80}\r", "")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

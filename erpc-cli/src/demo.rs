@@ -91,7 +91,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .expect_err("/err/custom always fails");
     println!(
         "client: CALL /err/custom -> error code={} msg={:?} cause={:?}",
-        err.code(),
+        err.code().get(),
         err.msg(),
         err.cause().unwrap_or_default()
     );

@@ -66,6 +66,9 @@ impl Code {
     pub const INTERNAL_SERVER_ERROR: Code = Code(500);
     /// An upstream behind a proxy answered with a connection-level code.
     pub const BAD_GATEWAY: Code = Code(502);
+    /// erpc's own: a route's load-shed layer refused the call. Go gives 503 no text, so
+    /// [`text`](Code::text) reads `Unknown Error` as Go's `CodeText` does.
+    pub const SERVICE_UNAVAILABLE: Code = Code(503);
 
     /// The code with this number.
     pub const fn new(code: i32) -> Code {

@@ -125,9 +125,10 @@ fn into_status(error: impl Into<BoxError>) -> Status {
             Code::HANDLE_TIMEOUT,
             "the handler took longer than its route's timeout layer allows",
         ),
-        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
-            Status::new(503, "overloaded: the route sheds load; retry later")
-        }
+        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => Status::new(
+            Code::SERVICE_UNAVAILABLE,
+            "overloaded: the route sheds load; retry later",
+        ),
         Err(error) => Status::internal(format!("a layer failed: {error}")),
     }
 }
