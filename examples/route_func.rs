@@ -7,7 +7,7 @@ use erpc::message::Message;
 use erpc::plugin::{HookResult, Plugin};
 use erpc::router::{CallCtx, PushCtx};
 use erpc::session::Session;
-use erpc::{Peer, Raw, Router, Status};
+use erpc::{Code, Peer, Raw, Router, Status};
 
 /// A plain function with a context: reads request meta, sets reply meta.
 async fn greet(ctx: CallCtx, name: String) -> Result<String, Status> {
@@ -44,7 +44,7 @@ impl Plugin for Guard {
     fn post_read_call_body(&self, _: &Session, msg: &Message) -> HookResult {
         match msg.meta.get_str("token") {
             Some("let-me-in") => Ok(()),
-            _ => Err(Status::new(401, "Unauthorized")),
+            _ => Err(Status::new(Code::UNAUTHORIZED, "Unauthorized")),
         }
     }
 }

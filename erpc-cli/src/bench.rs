@@ -77,6 +77,11 @@ pub struct BenchArgs {
     /// Print one JSON line per concurrency (bench-peers' format) instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The progress bar on stderr: `auto` only when stderr is a terminal, `always` also into a
+    /// pipe or file (one `\r`-separated line per update, for a script that follows the run),
+    /// `never`. `--json` never draws it.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
     /// Draw throughput and p99 against concurrency into this SVG file.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
@@ -487,7 +492,7 @@ async fn measure(
         let (barrier, message, done, warmup) = (barrier.clone(), message.clone(), done.clone(), args.warmup);
         // Only the progress bar reads the count: `--json` runs skip the shared counter, so
         // they measure exactly what bench-peers' driver does.
-        let count = !args.json;
+        let count = args.draws_progress();
         workers.push(tokio::spawn(async move {
             for _ in 0..warmup {
                 let _ = call_once(&session, &message).await;
@@ -514,7 +519,9 @@ async fn measure(
     }
     barrier.wait().await;
     let started = Instant::now();
-    let progress = (!args.json).then(|| tokio::spawn(progress_bar(done.clone(), total)));
+    let progress = args
+        .draws_progress()
+        .then(|| Progress::start(done.clone(), total, args.progress));
     let mut measured = Measured {
         instance_calls: None,
         latencies_ns: Vec::with_capacity(total),
@@ -537,8 +544,7 @@ async fn measure(
     }
     measured.elapsed = started.elapsed();
     if let Some(p) = progress {
-        p.abort();
-        eprint!("\r{:60}\r", "");
+        p.finish();
     }
     measured.latencies_ns.sort_unstable();
     #[cfg(feature = "discovery")]
@@ -567,19 +573,94 @@ fn instance_calls(service: &erpc_discovery::ServiceClient) -> String {
     format!("calls per instance:\n{}", lines.join("\n"))
 }
 
-async fn progress_bar(done: Arc<AtomicUsize>, total: usize) {
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tick.tick().await;
-        let n = done.load(Ordering::Relaxed).min(total);
-        let filled = n * 40 / total.max(1);
-        eprint!(
-            "\r[{}{}] {:>3}% {n}/{total}",
-            "#".repeat(filled),
-            " ".repeat(40 - filled),
-            n * 100 / total.max(1)
+/// When `bench` draws its progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Only when stderr is a terminal.
+    Auto,
+    /// Also when stderr is a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl BenchArgs {
+    fn draws_progress(&self) -> bool {
+        !self.json && self.progress != ProgressMode::Never
+    }
+}
+
+/// The progress bar on stderr, drawn by `indicatif`, which draws nothing when stderr is not
+/// a terminal (unless `--progress always`). The workers only count into `done`; the bar reads
+/// it five times a second.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(done: Arc<AtomicUsize>, total: usize, mode: ProgressMode) -> Progress {
+        let target = match mode {
+            ProgressMode::Always => indicatif::ProgressDrawTarget::term_like_with_hz(Box::new(StderrLine), 5),
+            _ => indicatif::ProgressDrawTarget::stderr_with_hz(5),
+        };
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target).with_style(
+            indicatif::ProgressStyle::with_template("[{bar:40}] {percent:>3}% {pos}/{len}")
+                .expect("a valid template")
+                .progress_chars("## "),
         );
-        let _ = std::io::stderr().flush();
+        let ticker = tokio::spawn({
+            let bar = bar.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tick.tick().await;
+                    bar.set_position(done.load(Ordering::Relaxed).min(total) as u64);
+                }
+            }
+        });
+        Progress { bar, ticker }
+    }
+
+    /// Stops the bar and clears its line.
+    fn finish(self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
+    }
+}
+
+/// stderr as a one-line terminal whatever it is (`--progress always`): each update starts
+/// with `\r` and overwrites the line; no cursor movement, which one bar never needs.
+#[derive(Debug)]
+struct StderrLine;
+
+impl indicatif::TermLike for StderrLine {
+    fn width(&self) -> u16 {
+        80
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        writeln!(std::io::stderr(), "{s}")
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        write!(std::io::stderr(), "{s}")
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        write!(std::io::stderr(), "\r{:80}\r", "")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

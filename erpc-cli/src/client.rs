@@ -156,7 +156,8 @@ impl Connection {
     pub async fn dial(&self, config: PeerConfig, addr: &str, router: Router) -> Result<(Peer, Session), CliError> {
         let proto = self.proto()?;
         let peer = self.peer(config, router)?;
-        let session = peer.dial_with(addr, proto).await.map_err(|status| {
+        let session = peer.dial_with(addr, proto).await.map_err(|error| {
+            let status = error.into_status();
             let why = status
                 .cause()
                 .filter(|c| !c.is_empty())

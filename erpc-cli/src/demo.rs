@@ -61,7 +61,10 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .client_plugins(Peer::builder().config(config).router(client_routes))?
         .build()
         .map_err(|e| failed(&e))?;
-    let session = client.dial(&addr).await.map_err(CliError::Status)?;
+    let session = client
+        .dial(&addr)
+        .await
+        .map_err(|e| CliError::Status(e.into_status()))?;
     println!("client: connected to {addr} as {}", session.id());
 
     let reply = session
@@ -88,7 +91,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .expect_err("/err/custom always fails");
     println!(
         "client: CALL /err/custom -> error code={} msg={:?} cause={:?}",
-        err.code(),
+        err.code().get(),
         err.msg(),
         err.cause().unwrap_or_default()
     );

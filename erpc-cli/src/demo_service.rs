@@ -70,7 +70,7 @@ pub async fn push_status(peer: Peer, interval: Duration) {
             let mut pushed = session.push(PUSH_ROUTE, &text).codec(CodecId::PLAIN).await;
             if pushed
                 .as_ref()
-                .is_err_and(|s| s.code() == erpc::status::code::WRITE_FAILED)
+                .is_err_and(|s| s.code() == erpc::status::Code::WRITE_FAILED)
             {
                 // thrift-struct carries thrift bodies only.
                 pushed = session.push(PUSH_ROUTE, &text).codec(CodecId::THRIFT).await;

@@ -140,7 +140,7 @@ fn main() -> ExitCode {
         Err(CliError::Status(status)) => {
             eprintln!(
                 "error: code={} msg={:?} cause={:?}",
-                status.code(),
+                status.code().get(),
                 status.msg(),
                 status.cause().unwrap_or_default()
             );

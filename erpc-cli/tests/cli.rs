@@ -708,3 +708,28 @@ fn serve_exposes_prometheus_metrics() {
     assert!(response.contains("erpc_bytes_received_total"), "{response}");
     server.stop();
 }
+
+#[test]
+fn bench_draws_its_progress_bar_into_a_pipe_only_when_asked() {
+    let server = Server::start(&[]);
+    // stderr is a pipe here: by default no bar (nor any `\r`) reaches it.
+    let out = run(&["bench", "--addr", &server.addr, "-c", "2", "-n", "200"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\r'), "{:?}", stderr(&out));
+    assert!(stdout(&out).contains("concurrency"), "{}", stdout(&out));
+
+    let out = run(&[
+        "bench",
+        "--addr",
+        &server.addr,
+        "-c",
+        "2",
+        "-n",
+        "200",
+        "--progress",
+        "always",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bar = stderr(&out);
+    assert!(bar.contains('\r') && bar.contains("/200"), "{bar:?}");
+}

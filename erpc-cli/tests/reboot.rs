@@ -127,11 +127,21 @@ fn bench_sees_no_error_while_the_server_reboots_twice() {
     let addr = listening_addr(&next_line("the server"));
     assert_eq!(read_pid(&pid_file), Some(first_pid));
 
-    // The bench's progress bar (stderr) says how many calls are done: the reboots must come
-    // while it is calling.
+    // The bench's progress bar (stderr, drawn into the pipe with `--progress always`) says how
+    // many calls are done: the reboots must come while it is calling.
     let bench = procs.child(
         erpc()
-            .args(["bench", "--addr", &addr, "-c", "100", "-n", "400000"])
+            .args([
+                "bench",
+                "--addr",
+                &addr,
+                "-c",
+                "100",
+                "-n",
+                "400000",
+                "--progress",
+                "always",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

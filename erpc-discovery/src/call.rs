@@ -12,9 +12,9 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::Bytes;
+use erpc::Code;
 use erpc::codec::{DecodeBody, EncodeBody};
 use erpc::session::Reply;
-use erpc::status::code;
 use erpc::{CodecId, Raw, Status};
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
@@ -27,7 +27,7 @@ use crate::ring::hash_key;
 pub fn is_connection_failure(status: &Status) -> bool {
     matches!(
         status.code(),
-        code::WRONG_CONNECTION | code::CONN_CLOSED | code::WRITE_FAILED | code::DIAL_FAILED
+        Code::WRONG_CONN | Code::CONN_CLOSED | Code::WRITE_FAILED | Code::DIAL_FAILED
     )
 }
 
@@ -99,7 +99,7 @@ impl Options {
         let codec = self.codec.unwrap_or(client.inner.default_codec);
         let body = args
             .encode_body(codec)
-            .map_err(|e| Status::from_code(code::WRITE_FAILED, format!("cannot encode the arguments: {e}")))?;
+            .map_err(|e| Status::from_code(Code::WRITE_FAILED, format!("cannot encode the arguments: {e}")))?;
         let timeout = self.timeout.unwrap_or(default_timeout);
         Ok((Raw(body), codec, timeout.map(|t| Instant::now() + t)))
     }
@@ -289,7 +289,7 @@ impl<R> std::future::Future for ServicePending<R> {
         std::pin::Pin::new(&mut self.task).poll(cx).map(|joined| {
             joined.unwrap_or_else(|e| {
                 Err(if e.is_cancelled() {
-                    Status::from_code(code::CANCELED, "the call was aborted before its reply came")
+                    Status::from_code(Code::CANCELED, "the call was aborted before its reply came")
                 } else {
                     Status::internal(format!("the task making the call panicked: {e}"))
                 })

@@ -338,7 +338,7 @@ impl ClientInner {
                 )
             };
             return Err(Status::with_cause(
-                erpc::status::code::WRONG_CONNECTION,
+                erpc::status::Code::WRONG_CONN,
                 "Wrong Connection",
                 why,
             ));

@@ -35,7 +35,7 @@ use crate::peer::{Extension, PeerBuilder};
 use crate::plugin::{HookResult, Plugin};
 use crate::router::{CallCtx, PushCtx};
 use crate::session::{PreSession, Session, Sessions};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// The heartbeat's route.
 pub const ROUTE: &str = "/heartbeat";
@@ -187,13 +187,13 @@ impl Plugin for Ping {
         let mut started = self.state.started.lock().unwrap_or_else(|e| e.into_inner());
         if *started {
             return Err(Status::new(
-                code::INVALID_OPERATION,
+                Code::INVALID_OP,
                 "a Ping is already pinging for another peer; make one per peer",
             ));
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Status::new(
-                code::INVALID_OPERATION,
+                Code::INVALID_OP,
                 "the heartbeat needs a tokio runtime to build its peer in",
             )
         })?;
@@ -273,7 +273,7 @@ impl Pong {
             }
             None if rate < 0 => {
                 return Err(Status::with_cause(
-                    code::BAD_MESSAGE,
+                    Code::BAD_MESSAGE,
                     "invalid heartbeat rate",
                     rate_text.unwrap_or_default().to_string(),
                 ));
@@ -359,7 +359,7 @@ impl Plugin for Pong {
     fn post_new_peer(&self, sessions: &Sessions) -> HookResult {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Status::new(
-                code::INVALID_OPERATION,
+                Code::INVALID_OP,
                 "the heartbeat needs a tokio runtime to build its peer in",
             )
         })?;

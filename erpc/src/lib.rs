@@ -75,7 +75,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`status`] | [`Status`], the result of every call and the error type at the RPC surface |
+//! | [`status`] | [`Status`] and its [`Code`], the result of every call and the error type at the RPC surface |
 //! | [`meta`] | [`Meta`], ordered repeatable metadata |
 //! | [`codec`] | body codecs (json, protobuf, plain, form, xml, thrift) and the [`Body`] traits |
 //! | [`xfer`] | transfer filters (gzip, md5) and the [`XferPipe`] |
@@ -129,5 +129,5 @@ pub use meta::Meta;
 pub use peer::{Extension, Peer, PeerBuilder, Pool, PoolConfig};
 pub use router::{CallCtx, PushCtx, Router};
 pub use session::Session;
-pub use status::Status;
+pub use status::{Code, Status};
 pub use xfer::XferPipe;

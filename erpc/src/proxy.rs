@@ -33,7 +33,7 @@ use crate::meta;
 use crate::peer::{Extension, PeerBuilder, Pool};
 use crate::router::{CallCtx, PushCtx};
 use crate::session::{Call, Push, Session};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// The meta key counting the proxies a request went through.
 pub const HOPS_KEY: &str = "X-Erpc-Proxy-Hops";
@@ -129,8 +129,8 @@ fn next_hop(incoming: &meta::Meta) -> Result<u32, Status> {
 
 /// Upstream connection failures are the gateway's: `502` with the failure as the cause.
 fn gateway_status(status: Status) -> Status {
-    if (100..200).contains(&status.code()) {
-        Status::with_cause(code::BAD_GATEWAY, "Bad Gateway", status.to_string())
+    if (100..200).contains(&status.code().get()) {
+        Status::with_cause(Code::BAD_GATEWAY, "Bad Gateway", status.to_string())
     } else {
         status
     }
@@ -164,7 +164,7 @@ async fn forward_call(proxy: Proxy, ctx: CallCtx, body: Raw) -> Result<Raw, Stat
     let real_ip = ctx.real_ip();
     let label = proxy.label(ctx.session(), real_ip.clone(), ctx.service_method());
     let Some(upstream) = (proxy.pick)(&label) else {
-        return Err(Status::new(code::NOT_FOUND, "Not Found"));
+        return Err(Status::new(Code::NOT_FOUND, "Not Found"));
     };
     let call = forwarded!(upstream.call(&label.service_method, &body), ctx, real_ip, hops);
     let reply = call.reply().await.map_err(gateway_status)?;

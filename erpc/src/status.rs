@@ -15,92 +15,162 @@ use crate::escape;
 /// The result status of a call: OK (`code == 0`) or an error with a message and a cause.
 ///
 /// `Status` implements [`std::error::Error`], so handlers return `Result<T, Status>` and use
-/// `?` on it. The framework's own codes are constants in [`code`].
+/// `?` on it. The framework's own codes are constants of [`Code`].
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Status {
-    code: i32,
+    code: Code,
     msg: Cow<'static, str>,
     cause: Option<Cow<'static, str>>,
 }
 
-/// The status codes Go eRPC defines, with the meaning the framework gives them.
-pub mod code {
-    /// Any code without a text of its own; also recovered non-status panics.
-    pub const UNKNOWN: i32 = -1;
+/// A status code: Go eRPC's `int32` code, with the framework's codes as constants.
+///
+/// `0` ([`Code::OK`]) means success; any other value is an error. Applications use their own
+/// codes freely (`Code::new(10005)`, or a plain `i32` wherever `impl Into<Code>` is taken).
+/// A code compares with an `i32` both ways (`status.code() == 404`), displays as its number
+/// and text (`404 Not Found`) and serializes as the bare number.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Code(i32);
+
+impl Code {
+    /// Go's `CodeUnknownError`: any code without a text of its own; also recovered
+    /// non-status panics.
+    pub const UNKNOWN_ERROR: Code = Code(-1);
     /// Success.
-    pub const OK: i32 = 0;
-    /// A pre-session operation was used outside PostDial/PostAccept.
-    pub const INVALID_OPERATION: i32 = 1;
-    /// The connection is of a kind the operation cannot use.
-    pub const WRONG_CONNECTION: i32 = 100;
+    pub const OK: Code = Code(0);
+    /// Go's `CodeInvalidOp`: a pre-session operation was used outside PostDial/PostAccept.
+    pub const INVALID_OP: Code = Code(1);
+    /// Go's `CodeWrongConn`: the connection is of a kind the operation cannot use.
+    pub const WRONG_CONN: Code = Code(100);
     /// The session is closed or its connection was lost.
-    pub const CONN_CLOSED: i32 = 102;
+    pub const CONN_CLOSED: Code = Code(102);
     /// A message could not be written.
-    pub const WRITE_FAILED: i32 = 104;
+    pub const WRITE_FAILED: Code = Code(104);
     /// Dialing failed after every attempt.
-    pub const DIAL_FAILED: i32 = 105;
+    pub const DIAL_FAILED: Code = Code(105);
     /// A message could not be decoded (or had no service method).
-    pub const BAD_MESSAGE: i32 = 400;
+    pub const BAD_MESSAGE: Code = Code(400);
     /// Authentication failed.
-    pub const UNAUTHORIZED: i32 = 401;
+    pub const UNAUTHORIZED: Code = Code(401);
     /// No handler for the service method.
-    pub const NOT_FOUND: i32 = 404;
+    pub const NOT_FOUND: Code = Code(404);
     /// A message type that is not allowed here.
-    pub const MTYPE_NOT_ALLOWED: i32 = 405;
+    pub const MTYPE_NOT_ALLOWED: Code = Code(405);
     /// A handler or a call ran out of time.
-    pub const HANDLE_TIMEOUT: i32 = 408;
+    pub const HANDLE_TIMEOUT: Code = Code(408);
     /// erpc's own, never sent on the wire: the caller gave up on its call (`PendingCall::abort`
     /// in the session module).
-    pub const CANCELED: i32 = 499;
+    pub const CANCELED: Code = Code(499);
     /// A handler failed (panicked) or the reply could not be produced.
-    pub const INTERNAL_SERVER_ERROR: i32 = 500;
+    pub const INTERNAL_SERVER_ERROR: Code = Code(500);
     /// An upstream behind a proxy answered with a connection-level code.
-    pub const BAD_GATEWAY: i32 = 502;
+    pub const BAD_GATEWAY: Code = Code(502);
+    /// erpc's own: a route's load-shed layer refused the call. Go gives 503 no text, so
+    /// [`text`](Code::text) reads `Unknown Error` as Go's `CodeText` does.
+    pub const SERVICE_UNAVAILABLE: Code = Code(503);
+
+    /// The code with this number.
+    pub const fn new(code: i32) -> Code {
+        Code(code)
+    }
+
+    /// The number, as it travels on the wire.
+    pub const fn get(self) -> i32 {
+        self.0
+    }
+
+    /// Whether this is [`Code::OK`].
+    pub const fn is_ok(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The text Go eRPC gives the code (`CodeText`); undefined codes read `Unknown Error`,
+    /// OK reads the empty string. [`Code::CANCELED`], which never travels, reads `Canceled`.
+    pub const fn text(self) -> &'static str {
+        match self {
+            Code::OK => "",
+            Code::INVALID_OP => "Invalid Operation",
+            Code::WRONG_CONN => "Wrong Connection",
+            Code::CONN_CLOSED => "Connection Closed",
+            Code::WRITE_FAILED => "Write Failed",
+            Code::DIAL_FAILED => "Dial Failed",
+            Code::BAD_MESSAGE => "Bad Message",
+            Code::UNAUTHORIZED => "Unauthorized",
+            Code::NOT_FOUND => "Not Found",
+            Code::MTYPE_NOT_ALLOWED => "Message Type Not Allowed",
+            Code::HANDLE_TIMEOUT => "Handle Timeout",
+            Code::CANCELED => "Canceled",
+            Code::INTERNAL_SERVER_ERROR => "Internal Server Error",
+            Code::BAD_GATEWAY => "Bad Gateway",
+            _ => "Unknown Error",
+        }
+    }
 }
 
-/// The text Go eRPC gives a code (`CodeText`); undefined codes read `Unknown Error`.
-/// [`code::CANCELED`], which never travels, reads `Canceled`.
-pub fn code_text(code: i32) -> &'static str {
-    match code {
-        code::OK => "",
-        code::INVALID_OPERATION => "Invalid Operation",
-        code::WRONG_CONNECTION => "Wrong Connection",
-        code::CONN_CLOSED => "Connection Closed",
-        code::WRITE_FAILED => "Write Failed",
-        code::DIAL_FAILED => "Dial Failed",
-        code::BAD_MESSAGE => "Bad Message",
-        code::UNAUTHORIZED => "Unauthorized",
-        code::NOT_FOUND => "Not Found",
-        code::MTYPE_NOT_ALLOWED => "Message Type Not Allowed",
-        code::HANDLE_TIMEOUT => "Handle Timeout",
-        code::CANCELED => "Canceled",
-        code::INTERNAL_SERVER_ERROR => "Internal Server Error",
-        code::BAD_GATEWAY => "Bad Gateway",
-        _ => "Unknown Error",
+impl From<i32> for Code {
+    fn from(code: i32) -> Code {
+        Code(code)
+    }
+}
+
+impl From<Code> for i32 {
+    fn from(code: Code) -> i32 {
+        code.0
+    }
+}
+
+impl PartialEq<i32> for Code {
+    fn eq(&self, other: &i32) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<Code> for i32 {
+    fn eq(&self, other: &Code) -> bool {
+        *self == other.0
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Code({})", self.0)
+    }
+}
+
+/// `404 Not Found`; OK shows as `0 OK`.
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = if self.is_ok() { "OK" } else { self.text() };
+        write!(f, "{} {}", self.0, text)
     }
 }
 
 impl Status {
     /// The OK status (`code=0` on the wire).
     pub const OK: Status = Status {
-        code: 0,
+        code: Code::OK,
         msg: Cow::Borrowed(""),
         cause: None,
     };
 
     /// A status with a code and a message and no cause.
-    pub fn new(code: i32, msg: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(code: impl Into<Code>, msg: impl Into<Cow<'static, str>>) -> Self {
         Status {
-            code,
+            code: code.into(),
             msg: msg.into(),
             cause: None,
         }
     }
 
     /// A status with a code, a message and a cause (which may be empty but is present).
-    pub fn with_cause(code: i32, msg: impl Into<Cow<'static, str>>, cause: impl Into<Cow<'static, str>>) -> Self {
+    pub fn with_cause(
+        code: impl Into<Code>,
+        msg: impl Into<Cow<'static, str>>,
+        cause: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Status {
-            code,
+            code: code.into(),
             msg: msg.into(),
             cause: Some(cause.into()),
         }
@@ -108,48 +178,49 @@ impl Status {
 
     /// A status whose message is the code's text and whose cause is given, as the framework
     /// writes its own errors (`code=404&msg=Not%20Found&cause=`).
-    pub fn from_code(code: i32, cause: impl Into<Cow<'static, str>>) -> Self {
-        Status::with_cause(code, code_text(code), cause)
+    pub fn from_code(code: impl Into<Code>, cause: impl Into<Cow<'static, str>>) -> Self {
+        let code = code.into();
+        Status::with_cause(code, code.text(), cause)
     }
 
     /// `404 Not Found` with an empty cause, exactly as Go answers an unknown route.
     pub fn not_found() -> Self {
-        Status::from_code(code::NOT_FOUND, "")
+        Status::from_code(Code::NOT_FOUND, "")
     }
 
     /// `400 Bad Message` with the given cause.
     pub fn bad_message(cause: impl Into<Cow<'static, str>>) -> Self {
-        Status::from_code(code::BAD_MESSAGE, cause)
+        Status::from_code(Code::BAD_MESSAGE, cause)
     }
 
     /// `102 Connection Closed` with the given cause.
     pub fn conn_closed(cause: impl Into<Cow<'static, str>>) -> Self {
-        Status::from_code(code::CONN_CLOSED, cause)
+        Status::from_code(Code::CONN_CLOSED, cause)
     }
 
     /// `500 Internal Server Error` with the given cause.
     pub fn internal(cause: impl Into<Cow<'static, str>>) -> Self {
-        Status::from_code(code::INTERNAL_SERVER_ERROR, cause)
+        Status::from_code(Code::INTERNAL_SERVER_ERROR, cause)
     }
 
     /// `408 Handle Timeout` with the given cause.
     pub fn timeout(cause: impl Into<Cow<'static, str>>) -> Self {
-        Status::from_code(code::HANDLE_TIMEOUT, cause)
+        Status::from_code(Code::HANDLE_TIMEOUT, cause)
     }
 
-    /// The code; 0 means OK.
-    pub fn code(&self) -> i32 {
+    /// The code; [`Code::OK`] (0) means OK.
+    pub fn code(&self) -> Code {
         self.code
     }
 
     /// Whether this is the OK status.
     pub fn is_ok(&self) -> bool {
-        self.code == code::OK
+        self.code.is_ok()
     }
 
     /// Whether the code says the connection failed (102 or 105), as Go's `IsConnError`.
     pub fn is_conn_error(&self) -> bool {
-        matches!(self.code, code::CONN_CLOSED | code::DIAL_FAILED)
+        matches!(self.code, Code::CONN_CLOSED | Code::DIAL_FAILED)
     }
 
     /// The message as sent (may be empty).
@@ -171,10 +242,10 @@ impl Status {
     /// Appends the query form (wire.md §2.2) to `out`.
     pub fn encode_query_into(&self, out: &mut impl BufMut) {
         out.put_slice(b"code=");
-        if self.code == 0 {
+        if self.code.is_ok() {
             out.put_u8(b'0');
         } else {
-            out.put_slice(self.code.to_string().as_bytes());
+            out.put_slice(self.code.get().to_string().as_bytes());
         }
         if !self.msg.is_empty() {
             out.put_slice(b"&msg=");
@@ -205,7 +276,7 @@ impl Status {
             match escape::unescape(key).as_slice() {
                 b"code" if !seen_code => {
                     seen_code = true;
-                    status.code = parse_code(&escape::unescape(value));
+                    status.code = Code(parse_code(&escape::unescape(value)));
                 }
                 b"msg" if !seen_msg => {
                     seen_msg = true;
@@ -230,7 +301,7 @@ impl Status {
             cause: &'a str,
         }
         let json = Json {
-            code: self.code,
+            code: self.code.get(),
             msg: &self.msg,
             cause: self.cause.as_deref().unwrap_or(""),
         };
@@ -256,7 +327,7 @@ impl Status {
         let json: Json = serde_json::from_slice(json)?;
         let cause = (!json.cause.is_empty()).then_some(Cow::Owned(json.cause));
         Ok(Status {
-            code: json.code,
+            code: Code(json.code),
             msg: json.msg.into(),
             cause,
         })
@@ -302,11 +373,11 @@ impl fmt::Debug for Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let msg = if self.msg.is_empty() {
-            code_text(self.code)
+            self.code.text()
         } else {
             &self.msg
         };
-        write!(f, "{} {}", self.code, msg)?;
+        write!(f, "{} {}", self.code.get(), msg)?;
         match self.cause.as_deref() {
             Some(cause) if !cause.is_empty() => write!(f, ": {cause}"),
             _ => Ok(()),
@@ -394,6 +465,23 @@ mod tests {
             Status::new(404, "Not Found")
         );
         assert!(Status::from_json(br#"{"code":99999999999}"#).is_err());
+    }
+
+    #[test]
+    fn codes_read_as_numbers_and_texts() {
+        assert_eq!(Code::NOT_FOUND, 404);
+        assert_eq!(404, Code::NOT_FOUND);
+        assert_eq!(Code::from(105), Code::DIAL_FAILED);
+        assert_eq!(i32::from(Code::UNKNOWN_ERROR), -1);
+        assert_eq!(Code::new(10005).get(), 10005);
+        assert_eq!(Code::NOT_FOUND.to_string(), "404 Not Found");
+        assert_eq!(Code::OK.to_string(), "0 OK");
+        assert_eq!(Code::new(10005).to_string(), "10005 Unknown Error");
+        assert_eq!(Code::MTYPE_NOT_ALLOWED.text(), "Message Type Not Allowed");
+        assert_eq!(serde_json::to_string(&Code::BAD_GATEWAY).unwrap(), "502");
+        assert_eq!(serde_json::from_str::<Code>("-1").unwrap(), Code::UNKNOWN_ERROR);
+        assert_eq!(Status::new(Code::UNAUTHORIZED, "no").code(), 401);
+        assert!(Status::from_code(102, "").is_conn_error());
     }
 
     #[test]

@@ -72,7 +72,7 @@ async fn invalid_arguments_and_meta_get_go_s_binder_status() {
         .meta("X-Client-Version", "3")
         .await
         .unwrap_err();
-    assert_eq!((err.code(), err.msg()), (400, "Invalid Parameter"));
+    assert_eq!((err.code().get(), err.msg()), (400, "Invalid Parameter"));
     let cause: serde_json::Value = serde_json::from_str(err.cause().unwrap()).unwrap();
     assert_eq!(cause["handler"], "/user/signup");
     assert_eq!(cause["param"], "age");
@@ -88,7 +88,7 @@ async fn invalid_arguments_and_meta_get_go_s_binder_status() {
             call = call.meta("X-Client-Version", version);
         }
         let err = call.await.unwrap_err();
-        assert_eq!((err.code(), err.msg()), (400, "Invalid Parameter"), "{meta:?}");
+        assert_eq!((err.code().get(), err.msg()), (400, "Invalid Parameter"), "{meta:?}");
         let cause: serde_json::Value = serde_json::from_str(err.cause().unwrap()).unwrap();
         if !param.is_empty() {
             assert_eq!(cause["param"], param, "{meta:?}: {cause}");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use erpc::status::code;
+use erpc::Code;
 use erpc::{CallCtx, Peer, PeerConfig, Router, Status};
 use tokio::sync::{Notify, mpsc};
 
@@ -82,7 +82,7 @@ async fn a_handler_stops_when_its_callers_deadline_passes() {
         .timeout(Duration::from_millis(300))
         .await
         .unwrap_err();
-    assert_eq!(late.code(), code::HANDLE_TIMEOUT);
+    assert_eq!(late.code(), Code::HANDLE_TIMEOUT);
     let sent: u64 = f
         .timeouts
         .recv()
@@ -111,7 +111,7 @@ async fn without_deadlines_handlers_run_to_their_end_as_in_go() {
         .call::<_, ()>("/wait", &())
         .timeout(Duration::from_millis(50))
         .await;
-    assert_eq!(late.unwrap_err().code(), code::HANDLE_TIMEOUT);
+    assert_eq!(late.unwrap_err().code(), Code::HANDLE_TIMEOUT);
     assert_eq!(f.timeouts.recv().await, Some(None), "no deadline was sent");
     f.release.notify_one();
     assert_eq!(f.endings.recv().await, Some("finished"));
@@ -130,7 +130,7 @@ async fn without_deadlines_handlers_run_to_their_end_as_in_go() {
         .call::<_, ()>("/wait", &())
         .timeout(Duration::from_millis(50))
         .await;
-    assert_eq!(late.unwrap_err().code(), code::HANDLE_TIMEOUT);
+    assert_eq!(late.unwrap_err().code(), Code::HANDLE_TIMEOUT);
     assert!(f.timeouts.recv().await.unwrap().is_some());
     f.release.notify_one();
     assert_eq!(f.endings.recv().await, Some("finished"));
@@ -154,7 +154,7 @@ async fn a_handler_stops_when_its_callers_connection_is_gone() {
     f.timeouts.recv().await.unwrap();
     // The client goes away with the call unanswered.
     client.close().await;
-    assert_eq!(call.await.unwrap_err().code(), code::CONN_CLOSED);
+    assert_eq!(call.await.unwrap_err().code(), Code::CONN_CLOSED);
     assert_eq!(
         f.endings.recv().await,
         Some("dropped"),

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use erpc::Code;
 use erpc::router::{Request, Response};
-use erpc::status::code;
 use erpc::{Peer, Router, Session, Status};
 use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, mpsc};
@@ -34,7 +34,7 @@ async fn a_timeout_layer_answers_408_and_spares_fast_handlers() {
 
     assert_eq!(session.call::<_, i64>("/add", &[1, 2]).await.unwrap(), 3);
     let late = session.call::<_, ()>("/hang", &()).await.unwrap_err();
-    assert_eq!(late.code(), code::HANDLE_TIMEOUT, "{late}");
+    assert_eq!(late.code(), Code::HANDLE_TIMEOUT, "{late}");
     assert!(late.to_string().contains("timeout layer"), "{late}");
     client.close().await;
     server.close().await;
@@ -145,7 +145,10 @@ async fn a_user_layer_sees_calls_and_pushes_and_its_status_reaches_the_caller() 
     let (server, client, session) = serve(router).await;
 
     let refused = session.call::<_, i64>("/guarded/add", &[1]).await.unwrap_err();
-    assert_eq!((refused.code(), refused.msg()), (401, "/guarded/add needs a token"));
+    assert_eq!(
+        (refused.code().get(), refused.msg()),
+        (401, "/guarded/add needs a token")
+    );
     let sum: i64 = session.call("/guarded/add", &[1, 2]).meta("token", "t").await.unwrap();
     assert_eq!(sum, 3);
     session.push("/guarded/note", "dropped").await.unwrap();

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Events, wait_until, within};
+use erpc::Code;
 use erpc::config::Network;
 use erpc::net::kcp::KcpEndpoint;
 use erpc::net::tls;
-use erpc::status::code;
 use erpc::{Peer, PeerConfig, Raw};
 use own_stream::{DialStarts, add};
 use tokio::net::UdpSocket;
@@ -70,7 +70,7 @@ async fn graceful_close_lets_a_running_handler_answer_and_frees_the_port() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED, "{err}");
+    assert_eq!(err.code(), Code::CONN_CLOSED, "{err}");
 }
 
 #[tokio::test]
@@ -98,7 +98,7 @@ async fn a_client_redials_when_the_server_restarts_on_the_same_port() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED, "{err}");
+    assert_eq!(err.code(), Code::CONN_CLOSED, "{err}");
     within("the client redials", dials.wait_len(2)).await;
 
     let (_server, _, _) = server_with(Peer::builder(), kcp(), &addr).await;

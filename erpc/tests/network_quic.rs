@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Events, within};
+use erpc::Code;
 use erpc::config::Network;
 use erpc::net::tls;
-use erpc::status::code;
 use erpc::{Peer, PeerConfig};
 use own_stream::DialStarts;
 
@@ -64,7 +64,7 @@ async fn graceful_close_lets_a_running_handler_answer() {
     let (_client, session, _) = own_stream::a_running_handler_answers_a_graceful_close(quic()).await;
     within("client sees the close", session.closed()).await;
     let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(err.code(), Code::CONN_CLOSED);
 }
 
 #[tokio::test]
@@ -143,8 +143,8 @@ async fn a_pinned_certificate_is_accepted_and_an_untrusted_one_refused() {
     let err = within("refused dial", client.dial(&format!("localhost:{port}")))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), code::DIAL_FAILED);
-    let cause = err.cause().unwrap();
+    assert_eq!(err.code(), Code::DIAL_FAILED);
+    let cause = err.status().unwrap().cause().unwrap();
     assert!(
         cause.contains("QUIC handshake") && cause.contains("certificate"),
         "{cause}"
@@ -162,8 +162,8 @@ async fn a_client_without_a_common_alpn_protocol_is_refused() {
         .build()
         .unwrap();
     let err = within("refused dial", client.dial(&addr)).await.unwrap_err();
-    assert_eq!(err.code(), code::DIAL_FAILED);
-    let cause = err.cause().unwrap();
+    assert_eq!(err.code(), Code::DIAL_FAILED);
+    let cause = err.status().unwrap().cause().unwrap();
     assert!(cause.contains("ALPN"), "{cause}");
 
     // Naming one of the server's protocols is enough.

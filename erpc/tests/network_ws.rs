@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{WAIT, within};
+use erpc::Code;
 use erpc::config::Network;
 use erpc::net::tls;
 use erpc::proto::{self, Proto};
-use erpc::status::code;
 use erpc::{Peer, PeerBuilder, PeerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,7 +56,7 @@ async fn wss_without_tls_is_refused_and_sub_protocols_need_messages() {
     let err = peer.listen_on("127.0.0.1:0").await.unwrap_err();
     assert!(err.to_string().contains("TLS"), "{err}");
     let err = peer.dial("127.0.0.1:1").await.unwrap_err();
-    assert_eq!(err.code(), code::DIAL_FAILED);
+    assert_eq!(err.code(), Code::DIAL_FAILED);
     let tcp = Peer::builder().build().unwrap();
     let err = tcp
         .listen_with(Network::Tcp, "127.0.0.1:0", Arc::new(proto::WsJsonProto))
@@ -95,10 +95,10 @@ async fn endpoint_path_and_query_as_go() {
         })
         .build()
         .unwrap();
-    let err = within("the dial", lost.dial(&addr)).await.unwrap_err();
+    let err = within("the dial", lost.dial(&addr)).await.unwrap_err().into_status();
     assert_eq!(
         (err.code(), err.msg()),
-        (code::DIAL_FAILED, "upgrade to websocket failed")
+        (Code::DIAL_FAILED, "upgrade to websocket failed")
     );
     assert!(err.cause().unwrap().contains("404"), "{err}");
 }
@@ -108,10 +108,10 @@ async fn a_server_that_does_not_speak_websocket_fails_the_upgrade() {
     let plain = Peer::builder().build().unwrap();
     let addr = plain.listen_on("127.0.0.1:0").await.unwrap();
     let client = Peer::builder().config(config(Network::Ws)).build().unwrap();
-    let err = within("the dial", client.dial(&addr)).await.unwrap_err();
+    let err = within("the dial", client.dial(&addr)).await.unwrap_err().into_status();
     assert_eq!(
         (err.code(), err.msg()),
-        (code::DIAL_FAILED, "upgrade to websocket failed")
+        (Code::DIAL_FAILED, "upgrade to websocket failed")
     );
 }
 
@@ -146,10 +146,10 @@ async fn the_client_handshake_is_gos() {
     }
     // A refusal (as Go's PreHandshake hooks answer) fails the dial with Go's status.
     conn.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n").await.unwrap();
-    let err = within("the dial", dial).await.unwrap().unwrap_err();
+    let err = within("the dial", dial).await.unwrap().unwrap_err().into_status();
     assert_eq!(
         (err.code(), err.msg()),
-        (code::DIAL_FAILED, "upgrade to websocket failed")
+        (Code::DIAL_FAILED, "upgrade to websocket failed")
     );
 }
 
@@ -334,7 +334,7 @@ async fn a_client_session_redials_after_the_server_restarts() {
         loop {
             match session.call("/math/add", &[20, 22]).await {
                 Ok(sum) => return sum,
-                Err(e) if e.code() == code::CONN_CLOSED => tokio::task::yield_now().await,
+                Err(e) if e.code() == Code::CONN_CLOSED => tokio::task::yield_now().await,
                 Err(e) => panic!("{e}"),
             }
         }

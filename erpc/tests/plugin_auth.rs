@@ -8,10 +8,10 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use erpc::Code;
 use erpc::plugin::{AuthInfo, Bearer, Checker, HookResult, Plugin};
 use erpc::proto::Proto;
 use erpc::session::PreSession;
-use erpc::status::code;
 use erpc::{CallCtx, CodecId, Peer, PeerConfig, Router, Status};
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -154,8 +154,8 @@ async fn bearer_and_checker_end_to_end_and_refusals_are_105_with_the_cause() {
     assert_eq!(who, "ann ann", "the checker named the session and stored the user");
 
     let stranger = Peer::builder().plugin(bearer("guess", Arc::default())).build().unwrap();
-    let refused = stranger.dial(&addr).await.unwrap_err();
-    assert_eq!(refused.code(), code::DIAL_FAILED);
+    let refused = stranger.dial(&addr).await.unwrap_err().into_status();
+    assert_eq!(refused.code(), Code::DIAL_FAILED);
     assert_eq!(refused.cause(), Some("auth fail detail"), "{refused}");
 }
 
@@ -244,7 +244,7 @@ async fn a_huge_token_is_refused_before_it_is_read() {
         .build()
         .unwrap();
     let refused = within("the refused dial", client.dial(&addr)).await.unwrap_err();
-    assert_eq!(refused.code(), code::DIAL_FAILED, "{refused}");
+    assert_eq!(refused.code(), Code::DIAL_FAILED, "{refused}");
     assert_eq!(
         handled.load(Ordering::Acquire),
         0,

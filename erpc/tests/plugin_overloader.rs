@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use erpc::Code;
 use erpc::plugin::{HookResult, Overloader, OverloaderConfig, Plugin};
-use erpc::status::code;
 use erpc::{Peer, Router, Session};
 use tokio::sync::mpsc;
 
@@ -77,7 +77,7 @@ async fn sessions_over_the_cap_are_closed_and_do_not_raise_it() {
         )
         .await
         .unwrap_err();
-        assert_eq!(err.code(), code::CONN_CLOSED, "{err}");
+        assert_eq!(err.code(), Code::CONN_CLOSED, "{err}");
     }
     assert_eq!(overloader.sessions(), 1, "refused connections took no slot");
     first.close().await;

@@ -110,7 +110,7 @@ async fn a_peer_with_another_key_gets_the_decrypt_status() {
         .meta("X-Secure", "true")
         .await
         .unwrap_err();
-    assert_eq!((err.code(), err.msg()), (600, "decrypt ciphertext error"));
+    assert_eq!((err.code().get(), err.msg()), (600, "decrypt ciphertext error"));
     assert!(
         err.cause().unwrap().contains("inconsistent encryption version"),
         "{err}"

@@ -66,6 +66,6 @@ async fn auth_secure_overloader_and_heartbeat_work_on_every_protocol() {
 
         let stranger = Peer::builder().plugin(bearer("guess")).build().unwrap();
         let refused = stranger.dial_with(&addr, proto).await.unwrap_err();
-        assert_eq!(refused.code(), erpc::status::code::DIAL_FAILED, "{name}: {refused}");
+        assert_eq!(refused.code(), erpc::status::Code::DIAL_FAILED, "{name}: {refused}");
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use erpc::status::code;
+use erpc::Code;
 use erpc::{Peer, Pool, PoolConfig, PushCtx, Router, Status};
 use tokio::sync::Semaphore;
 
@@ -115,15 +115,11 @@ async fn a_pool_that_cannot_dial_says_wrong_connection_at_once() {
     let err = within("the failed call", pool.call::<_, i64>("/add", &[1]).into_future())
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.code(), err.msg()),
-        (code::WRONG_CONNECTION, "Wrong Connection"),
-        "{err}"
-    );
+    assert_eq!((err.code(), err.msg()), (Code::WRONG_CONN, "Wrong Connection"), "{err}");
     let err = within("the failed push", pool.push("/note", &"x").into_future())
         .await
         .unwrap_err();
-    assert_eq!(err.code(), code::WRONG_CONNECTION);
+    assert_eq!(err.code(), Code::WRONG_CONN);
 }
 
 #[tokio::test]
@@ -179,7 +175,7 @@ async fn close_waits_for_calls_in_flight_then_refuses() {
     // Closing: new calls are refused at once…
     wait_until(common::WAIT, || pool.stats().sessions == 0).await;
     let err = pool.call::<_, i64>("/add", &[1]).await.unwrap_err();
-    assert_eq!(err.code(), code::WRONG_CONNECTION);
+    assert_eq!(err.code(), Code::WRONG_CONN);
     // …and the call in flight still gets its answer before the close completes.
     server.gate.add_permits(1);
     assert_eq!(slow.await.unwrap().body, 7);

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use erpc::Code;
 use erpc::codec::Protobuf;
 use erpc::proto::{self, Proto};
 use erpc::router::PushCtx;
-use erpc::status::code;
 use erpc::{CodecId, Peer, Router, Session, Status};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -98,7 +98,7 @@ async fn every_protocol_carries_every_codec_it_can() {
         let err = session.call::<_, ()>("/err", &()).await.unwrap_err();
         assert_eq!(err, Status::with_cause(10005, "custom error", "because"), "{name}");
         let err = session.call::<_, ()>("/nope", &()).await.unwrap_err();
-        assert_eq!(err.code(), code::NOT_FOUND, "{name}");
+        assert_eq!(err.code(), Code::NOT_FOUND, "{name}");
 
         let big = Point {
             name: "z".repeat(10_000),
@@ -109,7 +109,7 @@ async fn every_protocol_carries_every_codec_it_can() {
 
         if name == "http" {
             let err = session.push("/note", "hi").await.unwrap_err();
-            assert_eq!(err.code(), code::WRITE_FAILED, "httproto cannot carry a PUSH");
+            assert_eq!(err.code(), Code::WRITE_FAILED, "httproto cannot carry a PUSH");
         } else {
             session.push("/note", "hi").await.unwrap();
             let got = tokio::time::timeout(Duration::from_secs(5), pushes.recv())
@@ -144,7 +144,7 @@ async fn the_thrift_struct_protocol_carries_thrift_structs() {
         .unwrap_err();
     assert_eq!(
         refused.code(),
-        code::WRITE_FAILED,
+        Code::WRITE_FAILED,
         "only the thrift codec fits: {refused}"
     );
     // A body that is not a struct travels as field 1 of one.

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::within;
+use erpc::Code;
 use erpc::router::{CallCtx, PushCtx};
-use erpc::status::code;
 use erpc::{CodecId, Peer, PeerConfig, Raw, Router, Status};
 use tokio::sync::{Notify, mpsc};
 
@@ -111,9 +111,9 @@ async fn errors_come_back_as_statuses() {
     let err = session.call::<_, ()>("/nope", &()).await.unwrap_err();
     assert_eq!(err, Status::not_found());
     let err = session.call::<_, i64>("/math/add", "not a list").await.unwrap_err();
-    assert_eq!(err.code(), code::BAD_MESSAGE);
+    assert_eq!(err.code(), Code::BAD_MESSAGE);
     let err = session.call::<_, ()>("/panic", &()).await.unwrap_err();
-    assert_eq!(err, Status::from_code(code::INTERNAL_SERVER_ERROR, "boom"));
+    assert_eq!(err, Status::from_code(Code::INTERNAL_SERVER_ERROR, "boom"));
     // The session survives all of that.
     let sum: i64 = session.call("/math/add", &[2, 2]).await.unwrap();
     assert_eq!(sum, 4);
@@ -148,7 +148,7 @@ async fn a_call_times_out_with_408() {
         .timeout(Duration::from_millis(50))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), code::HANDLE_TIMEOUT);
+    assert_eq!(err.code(), Code::HANDLE_TIMEOUT);
     assert_eq!(session.pending_calls(), 0);
     assert_eq!(gate.started().await, 1, "the call reached its handler");
 }
@@ -170,7 +170,7 @@ async fn a_call_given_up_on_leaves_nothing_pending() {
     assert_eq!(gate.started().await, 2);
     assert_eq!(session.pending_calls(), 1);
     started.abort();
-    assert_eq!(started.await.unwrap_err().code(), code::CANCELED);
+    assert_eq!(started.await.unwrap_err().code(), Code::CANCELED);
     assert_eq!(session.pending_calls(), 0);
     // Answered: nothing to clean up either, and the session still works.
     let sum: i64 = session.call("/math/add", &[1, 2]).await.unwrap();
@@ -213,11 +213,11 @@ async fn losing_the_connection_fails_pending_calls_with_102() {
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
     let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(err.code(), Code::CONN_CLOSED);
     session.closed().await;
     assert!(!session.health());
     let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(err.code(), Code::CONN_CLOSED);
     assert_eq!(client.count_sessions(), 0);
 }
 
@@ -340,7 +340,7 @@ async fn tcp4_and_tcp6_restrict_the_address_family() {
         })
         .build()
         .unwrap();
-    assert_eq!(client6.dial(&addr4).await.unwrap_err().code(), code::DIAL_FAILED);
+    assert_eq!(client6.dial(&addr4).await.unwrap_err().code(), Code::DIAL_FAILED);
     // Where the machine has IPv6 loopback, tcp6 works over it.
     if let Ok(addr6) = server.listen_with(Network::Tcp6, "[::1]:0", Arc::new(RawProto)).await {
         let session = client6.dial(&addr6).await.unwrap();

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{Events, WAIT, wait_until, within};
+use erpc::Code;
 use erpc::codec::{CodecError, DecodeBody};
 use erpc::plugin::{HookResult, Plugin};
 use erpc::proto::{Limits, Proto, RawProto};
 use erpc::router::CallCtx;
 use erpc::session::PreSession;
-use erpc::status::code;
 use erpc::{CodecId, Message, MessageType, Peer, PeerConfig, Raw, Router, Session, Status};
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -89,7 +89,7 @@ async fn calls_and_pushes_to_a_peer_that_stops_reading_end_by_their_deadline() {
         .collect();
     for call in calls {
         let err = within("a call to a peer that stopped reading", call).await.unwrap_err();
-        assert_eq!(err.code(), code::HANDLE_TIMEOUT, "{err}");
+        assert_eq!(err.code(), Code::HANDLE_TIMEOUT, "{err}");
     }
     // The queue is still full: a push gives up at its own deadline, saying why.
     let err = within(
@@ -101,7 +101,7 @@ async fn calls_and_pushes_to_a_peer_that_stops_reading_end_by_their_deadline() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err.code(), code::WRITE_FAILED, "{err}");
+    assert_eq!(err.code(), Code::WRITE_FAILED, "{err}");
     assert!(err.to_string().contains("not reading"), "{err}");
     assert_eq!(session.pending_calls(), 0);
 }
@@ -277,7 +277,7 @@ async fn a_panicking_hook_answers_500_and_the_session_goes_on() {
     let client = Peer::builder().build().unwrap();
     let session = client.dial(&addr).await.unwrap();
     let err = session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap_err();
-    assert_eq!(err.code(), code::INTERNAL_SERVER_ERROR);
+    assert_eq!(err.code(), Code::INTERNAL_SERVER_ERROR);
     assert!(err.to_string().contains("post_read_call_header went wrong"), "{err}");
     armed.store(false, Ordering::Release);
     assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
@@ -307,7 +307,7 @@ async fn a_panicking_read_hook_closes_the_session_and_ends_its_calls_with_102() 
     )
     .await
     .unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED, "{err}");
+    assert_eq!(err.code(), Code::CONN_CLOSED, "{err}");
     assert!(err.to_string().contains("pre_read_header went wrong"), "{err}");
     within("the session to close", session.closed()).await;
     assert_eq!(client.count_sessions(), 0);
@@ -353,7 +353,7 @@ async fn dropping_the_peer_closes_its_sessions_and_stops_listening() {
     drop(client);
     within("the dropped peer's session to close", session.closed()).await;
     let err = session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(err.code(), Code::CONN_CLOSED);
     // Its connection went with it: the server sees it close.
     within("the server's session to close", server_side.closed()).await;
     assert_eq!(server.count_sessions(), 0);
@@ -387,7 +387,7 @@ impl Plugin for HeldRedial {
             let released = self.release.notified();
             self.entered.note("redial");
             released.await;
-            Err(Status::new(code::UNAUTHORIZED, "refused"))
+            Err(Status::new(Code::UNAUTHORIZED, "refused"))
         })
     }
     fn post_disconnect(&self, _: &Session) -> HookResult {
@@ -464,7 +464,7 @@ async fn post_write_call_runs_only_once_the_call_is_written() {
         .timeout(Duration::from_millis(300))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), code::HANDLE_TIMEOUT);
+    assert_eq!(err.code(), Code::HANDLE_TIMEOUT);
     assert_eq!(watch.written.snapshot(), ["/math/add"]);
 }
 
@@ -476,7 +476,7 @@ impl Plugin for RefuseReplies {
         "refuse-replies"
     }
     fn post_read_reply_header(&self, _: &Session, _: &mut Message) -> HookResult {
-        Err(Status::new(code::HANDLE_TIMEOUT, "refused by a hook"))
+        Err(Status::new(Code::HANDLE_TIMEOUT, "refused by a hook"))
     }
 }
 
@@ -488,7 +488,7 @@ async fn a_408_from_a_hook_is_not_mistaken_for_the_call_timeout() {
     let err = session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap_err();
     assert_eq!(
         (err.code(), err.msg(), err.cause()),
-        (code::HANDLE_TIMEOUT, "refused by a hook", None)
+        (Code::HANDLE_TIMEOUT, "refused by a hook", None)
     );
 }
 
@@ -512,7 +512,7 @@ async fn a_started_call_that_panics_ends_with_500() {
         .start()
         .await
         .unwrap_err();
-    assert_eq!(err.code(), code::INTERNAL_SERVER_ERROR, "{err}");
+    assert_eq!(err.code(), Code::INTERNAL_SERVER_ERROR, "{err}");
     // The session is unharmed.
     assert_eq!(session.call::<_, i64>("/math/add", &[1, 2]).await.unwrap(), 3);
 }

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use common::{Events, within};
 
+use erpc::Code;
 use erpc::message::Message;
 use erpc::plugin::{HookResult, IgnoreCase, Plugin};
 use erpc::router::{CallCtx, NameMapper, PushCtx};
 use erpc::session::Session;
-use erpc::status::code;
 use erpc::{CodecId, Peer, PeerConfig, Raw, Router, Status};
 
 async fn pair(router: Router, server_config: PeerConfig, plugins: Vec<Recorder>) -> (Peer, Peer, Session) {
@@ -105,7 +105,7 @@ impl Plugin for Deny {
         if msg.meta.get_str("token") == Some("secret") {
             Ok(())
         } else {
-            Err(Status::new(code::UNAUTHORIZED, "Unauthorized"))
+            Err(Status::new(Code::UNAUTHORIZED, "Unauthorized"))
         }
     }
 }
@@ -120,7 +120,7 @@ async fn a_failing_hook_becomes_the_reply_and_skips_the_handler() {
     router.call("open", |_: ()| async move { Ok("open".to_string()) });
     let (_s, _c, session) = pair(router, PeerConfig::default(), vec![]).await;
     let err = session.call::<_, String>("/admin/ping", &()).await.unwrap_err();
-    assert_eq!(err, Status::new(code::UNAUTHORIZED, "Unauthorized"));
+    assert_eq!(err, Status::new(Code::UNAUTHORIZED, "Unauthorized"));
     let ok: String = session.call("/admin/ping", &()).meta("token", "secret").await.unwrap();
     assert_eq!(ok, "pong");
     // The group's plugin does not apply outside the group.
@@ -209,7 +209,7 @@ async fn the_reply_codec_follows_x_accept_body_codec_and_filters_are_mirrored() 
     let err = session.call::<_, i64>("/num", &5).xfer(b'?').await.unwrap_err();
     assert_eq!(
         err.code(),
-        code::WRITE_FAILED,
+        Code::WRITE_FAILED,
         "an unregistered filter is refused before sending"
     );
 }
@@ -235,12 +235,12 @@ async fn session_age_closes_the_session_even_when_busy() {
         }
     })
     .await;
-    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(err.code(), Code::CONN_CLOSED);
     let lived = born.elapsed();
     assert!(lived >= age, "the session ended after {lived:?}, before its age");
     within("the client session to close", session.closed()).await;
     let err = session.call::<_, ()>("/ping", &()).await.unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(err.code(), Code::CONN_CLOSED);
 }
 
 #[tokio::test]
@@ -258,7 +258,7 @@ async fn context_age_answers_slow_handlers_with_408() {
     let err = within("the context age", session.call::<_, ()>("/slow", &()).into_future())
         .await
         .unwrap_err();
-    assert_eq!(err.code(), code::HANDLE_TIMEOUT);
+    assert_eq!(err.code(), Code::HANDLE_TIMEOUT);
 }
 
 #[tokio::test]

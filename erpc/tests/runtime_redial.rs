@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::Events;
+use erpc::Code;
 use erpc::message::{Message, MessageType};
 use erpc::plugin::{HookResult, Plugin};
 use erpc::session::PreSession;
-use erpc::status::code;
 use erpc::{CodecId, Peer, PeerConfig, Router, Status};
 use futures_util::future::BoxFuture;
 
@@ -198,7 +198,7 @@ impl Plugin for AuthBearer {
             pre.send(&msg).await?;
             let reply = pre.receive().await?;
             if reply.mtype != MessageType::AuthReply {
-                return Err(Status::new(code::UNAUTHORIZED, "Unauthorized"));
+                return Err(Status::new(Code::UNAUTHORIZED, "Unauthorized"));
             }
             if !reply.status.is_ok() {
                 return Err(reply.status);
@@ -289,8 +289,8 @@ async fn a_refused_handshake_fails_the_dial_with_105() {
     let addr = free_addr().await;
     let _server = serve_on(&addr, Some(AuthChecker::default())).await;
     let client = Peer::builder().plugin(WrongBearer).build().unwrap();
-    let err = client.dial(&addr).await.unwrap_err();
-    assert_eq!(err, Status::from_code(code::DIAL_FAILED, "auth fail detail"));
+    let err = client.dial(&addr).await.unwrap_err().into_status();
+    assert_eq!(err, Status::from_code(Code::DIAL_FAILED, "auth fail detail"));
 }
 
 #[tokio::test]
@@ -305,7 +305,7 @@ async fn without_redial_a_lost_connection_closes_the_session() {
         .unwrap();
     assert!(!session.health());
     let err = session.call::<_, i64>("/math/add", &[1]).await.unwrap_err();
-    assert_eq!(err.code(), code::CONN_CLOSED);
+    assert_eq!(err.code(), Code::CONN_CLOSED);
 }
 
 #[tokio::test]
@@ -313,8 +313,8 @@ async fn dial_attempts_follow_redial_times() {
     let addr = free_addr().await; // nothing listens
     let client = Peer::builder().config(redialing(2)).build().unwrap();
     let started = std::time::Instant::now();
-    let err = client.dial(&addr).await.unwrap_err();
-    assert_eq!(err.code(), code::DIAL_FAILED);
+    let err = client.dial(&addr).await.unwrap_err().into_status();
+    assert_eq!(err.code(), Code::DIAL_FAILED);
     assert!(err.cause().is_some_and(|c| !c.is_empty()), "the cause says why: {err}");
     assert!(
         started.elapsed() >= Duration::from_millis(60),

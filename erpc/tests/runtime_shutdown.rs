@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::within;
-use erpc::status::code;
+use erpc::Code;
 use erpc::{CallCtx, Peer, Router};
 use tokio::sync::mpsc;
 
@@ -61,7 +61,7 @@ async fn closing_under_load_loses_no_reply() {
                             }
                         }
                         Err(status) => {
-                            assert_eq!(status.code(), code::CONN_CLOSED, "a call ended with {status}");
+                            assert_eq!(status.code(), Code::CONN_CLOSED, "a call ended with {status}");
                             refused.fetch_add(1, Ordering::SeqCst);
                             break;
                         }

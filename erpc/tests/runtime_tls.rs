@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use erpc::Code;
 use erpc::config::Network;
 use erpc::net::tls;
 use erpc::proto::RawProto;
-use erpc::status::code;
 use erpc::{Peer, PeerConfig, Router};
 
 fn router() -> Router {
@@ -44,8 +44,8 @@ async fn a_client_that_does_not_trust_the_certificate_cannot_dial() {
     let strict = tls::client_config_with_roots_pem(other_cert.as_bytes()).unwrap();
     let client = Peer::builder().tls_client(strict).build().unwrap();
     let err = client.dial(&format!("localhost:{port}")).await.unwrap_err();
-    assert_eq!(err.code(), code::DIAL_FAILED);
-    assert!(err.cause().unwrap().contains("TLS"), "{err}");
+    assert_eq!(err.code(), Code::DIAL_FAILED);
+    assert!(err.status().and_then(|s| s.cause()).unwrap().contains("TLS"), "{err}");
 }
 
 #[tokio::test]

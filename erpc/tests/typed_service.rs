@@ -125,13 +125,13 @@ async fn the_typed_client_calls_and_pushes_with_checked_types() {
     assert_eq!(sum, 6);
     assert_eq!(math.divide((7, 2)).await.unwrap(), 3);
     let error = math.divide((7, 0)).await.unwrap_err();
-    assert_eq!((error.code(), error.msg()), (1001, "division by zero"));
+    assert_eq!((error.code().get(), error.msg()), (1001, "division by zero"));
 
     // Per-call options are the untyped builder's.
     let hello = math.say_hello("ann".into()).meta("lang", "fr").await.unwrap();
     assert_eq!(hello, "bonjour ann from /math/say_hello");
     let late = math.wait(5_000).timeout(Duration::from_millis(50)).await.unwrap_err();
-    assert_eq!(late.code(), erpc::status::code::HANDLE_TIMEOUT);
+    assert_eq!(late.code(), erpc::status::Code::HANDLE_TIMEOUT);
     let reply = math.add(vec![4]).reply().await.unwrap();
     assert_eq!(reply.body, 4);
 
@@ -159,7 +159,7 @@ async fn the_client_follows_the_servers_mapper_and_groups_and_runs_over_a_pool()
     let wrong = MathClient::new(session.clone());
     assert_eq!(
         wrong.add(vec![2, 2]).await.unwrap_err().code(),
-        erpc::status::code::NOT_FOUND
+        erpc::status::Code::NOT_FOUND
     );
 
     let addr = session.remote_addr().to_string();

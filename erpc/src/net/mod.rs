@@ -207,7 +207,13 @@ pub struct Conn {
     pub local_addr: String,
     /// The other end's address.
     pub remote_addr: String,
+    /// The certificate chain the other end presented in a TLS (or QUIC) handshake.
+    peer_certificates: Option<PeerCertificates>,
 }
+
+/// The certificate chain a TLS peer presented, its own certificate first, shared by the
+/// connection and its session.
+pub type PeerCertificates = std::sync::Arc<[rustls::pki_types::CertificateDer<'static>]>;
 
 /// TCP and unix streams split into halves without a lock between them; other streams are
 /// split with `tokio::io::split`.
@@ -226,6 +232,7 @@ impl Conn {
     pub fn new(io: impl Stream, local_addr: impl Into<String>, remote_addr: impl Into<String>) -> Conn {
         Conn {
             io: Io::Boxed(Box::new(io)),
+            peer_certificates: None,
             local_addr: local_addr.into(),
             remote_addr: remote_addr.into(),
         }
@@ -235,9 +242,35 @@ impl Conn {
     pub(crate) fn messages(io: impl Messages, local_addr: impl Into<String>, remote_addr: impl Into<String>) -> Conn {
         Conn {
             io: Io::Messages(Box::new(io)),
+            peer_certificates: None,
             local_addr: local_addr.into(),
             remote_addr: remote_addr.into(),
         }
+    }
+
+    /// The certificate chain the other end presented in the TLS handshake, its own
+    /// certificate first; `None` without TLS, or when the other end sent none (a client
+    /// without a certificate).
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.peer_certificates.as_deref()
+    }
+
+    /// Records the certificate chain of the other end, for a connection whose TLS handshake
+    /// was made elsewhere (then [`Session::peer_certificates`](crate::Session::peer_certificates)
+    /// shows it). An empty chain is recorded as none.
+    pub fn with_peer_certificates(mut self, chain: impl Into<PeerCertificates>) -> Conn {
+        self.peer_certificates = Some(chain.into()).filter(|c| !c.is_empty());
+        self
+    }
+
+    /// The shared chain, to carry it over to a wrapping connection or a session.
+    pub(crate) fn peer_certificate_chain(&self) -> Option<PeerCertificates> {
+        self.peer_certificates.clone()
+    }
+
+    /// Sets (or clears) the chain, for the TLS handshakes and wrappers of this crate.
+    pub(crate) fn set_peer_certificates(&mut self, chain: Option<PeerCertificates>) {
+        self.peer_certificates = chain.filter(|c| !c.is_empty());
     }
 
     /// The stream and the two addresses, to wrap the stream (in TLS, say). A message
@@ -365,6 +398,7 @@ impl std::fmt::Debug for Conn {
         f.debug_struct("Conn")
             .field("local_addr", &self.local_addr)
             .field("remote_addr", &self.remote_addr)
+            .field("peer_certificates", &self.peer_certificates.as_ref().map(|c| c.len()))
             .finish()
     }
 }
@@ -485,6 +519,7 @@ impl Listener {
                 let local = stream.local_addr()?.to_string();
                 Ok(Conn {
                     io: Io::Tcp(stream),
+                    peer_certificates: None,
                     local_addr: local,
                     remote_addr: remote.to_string(),
                 })
@@ -501,6 +536,7 @@ impl Listener {
                 );
                 Ok(Conn {
                     io: Io::Unix(stream),
+                    peer_certificates: None,
                     local_addr: path.clone(),
                     remote_addr: remote,
                 })
@@ -616,6 +652,7 @@ pub(crate) async fn connect(
                 .unwrap_or_else(unnamed_local_addr);
             Ok(Conn {
                 io: Io::Unix(stream),
+                peer_certificates: None,
                 local_addr,
                 remote_addr: addr.to_string(),
             })
@@ -652,6 +689,7 @@ pub(crate) async fn connect(
                             local_addr: stream.local_addr()?.to_string(),
                             remote_addr: stream.peer_addr()?.to_string(),
                             io: Io::Tcp(stream),
+                            peer_certificates: None,
                         });
                     }
                     Err(e) => last = e,

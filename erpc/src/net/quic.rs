@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{Conn, Io, ReadHalf, SocketOptions, WriteHalf};
+use super::{Conn, Io, ReadHalf, SocketOptions, WriteHalf, tls};
 
 /// The ALPN protocols offered and accepted when the TLS config names none: those of Go eRPC's
 /// TLS helpers (`http/1.1`, `h2`), which quic-go requires both ends to agree on.
@@ -590,6 +590,7 @@ async fn accept_one(incoming: quinn::Incoming, bound: SocketAddr, ready: mpsc::S
     let conn = Conn {
         local_addr: SocketAddr::new(connection.local_ip().unwrap_or(bound.ip()), bound.port()).to_string(),
         remote_addr: remote.to_string(),
+        peer_certificates: tls::peer_certificates_of(&connection),
         io: Io::Quic(QuicStream::new(connection, send, recv)),
     };
     let _ = ready.send(conn).await;
@@ -644,6 +645,7 @@ pub(crate) async fn connect(
     Ok(Conn {
         local_addr,
         remote_addr: remote.to_string(),
+        peer_certificates: tls::peer_certificates_of(&connection),
         io: Io::Quic(QuicStream::new(connection, send, recv)),
     })
 }

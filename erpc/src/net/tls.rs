@@ -39,6 +39,19 @@ pub enum TlsError {
     ServerName(String),
 }
 
+/// The chain a rustls connection received from its peer, shared.
+pub(crate) fn chain_of(certificates: Option<&[CertificateDer<'static>]>) -> Option<super::PeerCertificates> {
+    certificates.filter(|c| !c.is_empty()).map(Arc::from)
+}
+
+/// The chain the peer of a QUIC connection presented (quinn's rustls session reports it as
+/// a `Vec<CertificateDer>`).
+pub(crate) fn peer_certificates_of(connection: &quinn::Connection) -> Option<super::PeerCertificates> {
+    let identity = connection.peer_identity()?;
+    let chain = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    chain_of(Some(&chain))
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

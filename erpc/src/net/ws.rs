@@ -73,6 +73,7 @@ fn config(max_message_size: usize) -> WebSocketConfig {
 
 /// The server's side of the upgrade over `conn` (after TLS).
 pub(crate) async fn accept(conn: Conn, root: &str, max_message_size: usize) -> Result<Conn, String> {
+    let chain = conn.peer_certificate_chain();
     let endpoint = endpoint(root);
     let (io, local_addr, remote_addr) = conn.into_parts();
     // The error type is tungstenite's, as its callback requires.
@@ -97,11 +98,14 @@ pub(crate) async fn accept(conn: Conn, root: &str, max_message_size: usize) -> R
     let ws = tokio_tungstenite::accept_hdr_async_with_config(io, check, Some(config(max_message_size)))
         .await
         .map_err(|e| format!("{UPGRADE_FAILED}: {e}"))?;
-    Ok(Conn::messages(WsConn { ws }, local_addr, remote_addr))
+    let mut conn = Conn::messages(WsConn { ws }, local_addr, remote_addr);
+    conn.set_peer_certificates(chain);
+    Ok(conn)
 }
 
 /// The client's side of the upgrade over `conn` (after TLS), as Go's mixer sends it.
 pub(crate) async fn connect(conn: Conn, root: &str, tls: bool, max_message_size: usize) -> Result<Conn, String> {
+    let chain = conn.peer_certificate_chain();
     let scheme = if tls { "wss" } else { "ws" };
     let target = request_target(root);
     let failed = |e: &dyn std::fmt::Display| format!("{UPGRADE_FAILED}: {e}");
@@ -116,7 +120,9 @@ pub(crate) async fn connect(conn: Conn, root: &str, tls: bool, max_message_size:
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, io, Some(config(max_message_size)))
         .await
         .map_err(|e| failed(&e))?;
-    Ok(Conn::messages(WsConn { ws }, local_addr, remote_addr))
+    let mut conn = Conn::messages(WsConn { ws }, local_addr, remote_addr);
+    conn.set_peer_certificates(chain);
+    Ok(conn)
 }
 
 /// An upgraded connection: one eRPC frame per WebSocket message.

@@ -11,7 +11,7 @@ use crate::net::{self, Conn};
 use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
 use crate::session::{PreSession, Redial, Session, Storage};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// What a peer dials with. Owned by the peer; sessions reach it weakly to redial.
 pub(crate) struct Dialer {
@@ -73,7 +73,7 @@ impl Dialer {
     ) -> Result<PreSession, Status> {
         let local = self.local.as_deref();
         super::listen::check_transport(self.network, proto.as_ref(), self.tls.is_some())
-            .map_err(|e| Status::from_code(code::DIAL_FAILED, e))?;
+            .map_err(|e| Status::from_code(Code::DIAL_FAILED, e))?;
         self.plugins
             .run("pre_dial", |p| p.pre_dial(local.unwrap_or(""), addr))?;
         let settings = &self.settings;
@@ -122,9 +122,9 @@ impl Dialer {
         // As Go's websocket mixer reports it.
         if let Some(cause) = last_error.strip_prefix(net::ws::UPGRADE_FAILED) {
             let cause = cause.trim_start_matches(": ").to_string();
-            return Err(Status::with_cause(code::DIAL_FAILED, net::ws::UPGRADE_FAILED, cause));
+            return Err(Status::with_cause(Code::DIAL_FAILED, net::ws::UPGRADE_FAILED, cause));
         }
-        Err(Status::from_code(code::DIAL_FAILED, last_error))
+        Err(Status::from_code(Code::DIAL_FAILED, last_error))
     }
 
     pub(crate) fn pre_session(
@@ -232,7 +232,10 @@ impl Dialer {
                 .map_err(|_| format!("the TLS handshake did not finish within {limit:?} (handshake_timeout)"))?,
         }
         .map_err(|e| format!("TLS handshake failed: {e}"))?;
-        Ok(Conn::new(io, local_addr, remote_addr))
+        let chain = net::tls::chain_of(io.get_ref().1.peer_certificates());
+        let mut conn = Conn::new(io, local_addr, remote_addr);
+        conn.set_peer_certificates(chain);
+        Ok(conn)
     }
 }
 

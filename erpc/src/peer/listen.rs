@@ -189,7 +189,12 @@ async fn accept_conn(
             Some(acceptor) => {
                 let (io, local_addr, remote_addr) = conn.into_parts();
                 match acceptor.accept(io).await {
-                    Ok(io) => Conn::new(io, local_addr, remote_addr),
+                    Ok(io) => {
+                        let chain = crate::net::tls::chain_of(io.get_ref().1.peer_certificates());
+                        let mut conn = Conn::new(io, local_addr, remote_addr);
+                        conn.set_peer_certificates(chain);
+                        conn
+                    }
                     Err(e) => return Err(Status::conn_closed(format!("TLS handshake failed: {e}"))),
                 }
             }

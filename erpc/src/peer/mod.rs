@@ -3,7 +3,8 @@
 //! ```no_run
 //! use erpc::{Peer, PeerConfig, Router, Status};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Building, listening, dialing and calling all fail into `erpc::Error`.
+//! # async fn run() -> Result<(), erpc::Error> {
 //! let mut router = Router::new();
 //! router.group("math").call("add", |nums: Vec<i64>| async move { Ok::<_, Status>(nums.iter().sum::<i64>()) });
 //! let server = Peer::builder().config(PeerConfig::default()).router(router).build()?;
@@ -40,7 +41,7 @@ use crate::plugin::{Plugin, Plugins};
 use crate::proto::{Proto, RawProto};
 use crate::router::{Dispatcher, Router};
 use crate::session::{self, Broadcast, Env, Hooks, Registry, Session, Sessions, Side, Storage};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 use dial::Dialer;
 
 /// A peer: server and client at once. Cheap to clone; the peer lives as long as a handle
@@ -330,16 +331,17 @@ impl Peer {
     }
 
     /// Dials `addr` with the default protocol. Attempts and their spacing follow the
-    /// config's `redial_times` and `redial_interval`; failure is `105 Dial Failed` with the
-    /// last error as cause.
-    pub async fn dial(&self, addr: &str) -> Result<Session, Status> {
+    /// config's `redial_times` and `redial_interval`; failure is [`Error::Status`] with
+    /// `105 Dial Failed` and the last error as cause, or the status a PreDial plugin refused
+    /// with ([`Error::code`] reads it).
+    pub async fn dial(&self, addr: &str) -> Result<Session, Error> {
         self.dial_with(addr, self.inner.proto.clone()).await
     }
 
-    /// Dials `addr` with the given protocol.
-    pub async fn dial_with(&self, addr: &str, proto: Arc<dyn Proto>) -> Result<Session, Status> {
+    /// Dials `addr` with the given protocol; fails as [`dial`](Self::dial).
+    pub async fn dial_with(&self, addr: &str, proto: Arc<dyn Proto>) -> Result<Session, Error> {
         if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Status::from_code(code::DIAL_FAILED, "the peer is closed"));
+            return Err(Status::from_code(Code::DIAL_FAILED, "the peer is closed").into());
         }
         let pre = self.inner.dialer.connect(addr, proto, None).await?;
         let session = Session::start(self.inner.env.clone(), pre, Side::Client, Some(addr.to_string()));
@@ -348,20 +350,22 @@ impl Peer {
     }
 
     /// Serves a connection made elsewhere (a websocket, an in-memory pipe…) as an accepted
-    /// one: PostAccept runs, then the session starts. Its id is the remote address.
-    pub async fn serve_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
-        listen::serve_conn(&self.accepting(), conn, proto).await
+    /// one: PostAccept runs, then the session starts. Its id is the remote address. A
+    /// PostAccept refusal is [`Error::Status`] with the plugin's status.
+    pub async fn serve_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Error> {
+        Ok(listen::serve_conn(&self.accepting(), conn, proto).await?)
     }
 
     /// Uses a connection made elsewhere as a dialed one: PostDial runs, then the session
-    /// starts. Such a session cannot redial (there is no address to dial).
-    pub async fn connect_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Status> {
+    /// starts. Such a session cannot redial (there is no address to dial). A PostDial refusal
+    /// is [`Error::Status`] with `105 Dial Failed` and the plugin's message as cause.
+    pub async fn connect_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Error> {
         let id = conn.local_addr.clone();
         let dialer = &self.inner.dialer;
         let mut pre = dialer.pre_session(conn, proto, id, Arc::default(), Storage::default());
         dialer.post_dial(&mut pre, false).await.map_err(|status| {
             Status::from_code(
-                code::DIAL_FAILED,
+                Code::DIAL_FAILED,
                 status
                     .cause()
                     .filter(|c| !c.is_empty())

@@ -21,7 +21,7 @@ use crate::codec::EncodeBody;
 use crate::config::Settings;
 use crate::proto::Proto;
 use crate::session::{Call, Hire, Push, Session};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// A pool's limits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +141,10 @@ impl Pool {
     }
 
     /// A session for one exchange: the least busy healthy one, or a new one.
+    ///
+    /// Fails with a [`Status`], like the calls the pool makes: `100 Wrong Connection` with the
+    /// reason (a failed dial's status as text). It is the status every call through the pool
+    /// ends with when no session can be had; `?` turns it into an [`Error`](crate::Error).
     pub async fn hire(&self) -> Result<Session, Status> {
         self.inner.hire_session().await
     }
@@ -184,7 +188,7 @@ impl Inner {
     }
 
     fn wrong_connection(cause: impl Into<String>) -> Status {
-        Status::with_cause(code::WRONG_CONNECTION, "Wrong Connection", cause.into())
+        Status::with_cause(Code::WRONG_CONN, "Wrong Connection", cause.into())
     }
 
     /// Drops unhealthy sessions and those idle too long (closing them).

@@ -36,7 +36,7 @@ use crate::codec::{CodecId, DecodeBody, EncodeBody};
 use crate::message::{Message, MessageType};
 use crate::meta::Meta;
 use crate::session::{PreSession, Storage};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 type Encoded = Result<Box<dyn EncodeBody + Send>, Status>;
 type Credentials = Box<dyn Fn() -> BoxFuture<'static, Encoded> + Send + Sync>;
@@ -110,7 +110,7 @@ impl Bearer {
     pub fn on_verdict<V: DecodeBody>(mut self, check: impl Fn(V) -> HookResult + Send + Sync + 'static) -> Self {
         self.verdict = Some(Box::new(move |codec, body| {
             let verdict = V::decode_body(codec, body)
-                .map_err(|e| Status::with_cause(code::BAD_MESSAGE, "Bad Message", format!("the auth verdict: {e}")))?;
+                .map_err(|e| Status::with_cause(Code::BAD_MESSAGE, "Bad Message", format!("the auth verdict: {e}")))?;
             check(verdict)
         }));
         self
@@ -123,7 +123,7 @@ impl Bearer {
             .message(MessageType::AuthCall, pre.next_seq(), pre.default_codec());
         call.body = credentials
             .encode_body(call.body_codec)
-            .map_err(|e| Status::with_cause(code::BAD_MESSAGE, "Bad Message", format!("the auth credentials: {e}")))?;
+            .map_err(|e| Status::with_cause(Code::BAD_MESSAGE, "Bad Message", format!("the auth credentials: {e}")))?;
         pre.send(&call).await?;
         let reply = pre.receive().await?;
         if !reply.status.is_ok() {
@@ -211,7 +211,7 @@ impl Checker {
                 let check = check.clone();
                 Box::pin(async move {
                     let credentials = A::decode_body(codec, body).map_err(|e| {
-                        Status::with_cause(code::BAD_MESSAGE, "Bad Message", format!("the auth credentials: {e}"))
+                        Status::with_cause(Code::BAD_MESSAGE, "Bad Message", format!("the auth credentials: {e}"))
                     })?;
                     check(credentials, info)
                         .await
@@ -252,7 +252,7 @@ impl Checker {
                     Ok(())
                 }
                 Err(e) => Err(Status::with_cause(
-                    code::INTERNAL_SERVER_ERROR,
+                    Code::INTERNAL_SERVER_ERROR,
                     "Internal Server Error",
                     format!("the auth result cannot be encoded: {e}"),
                 )),
@@ -289,7 +289,7 @@ impl Plugin for Checker {
 /// Go's status for a first message of the wrong type.
 fn unexpected(expected: MessageType, got: MessageType) -> Status {
     Status::with_cause(
-        code::UNAUTHORIZED,
+        Code::UNAUTHORIZED,
         "Unauthorized",
         format!("auth message(1st) expect: {expected}, but received: {got}"),
     )

@@ -195,7 +195,7 @@ impl Plugins {
         for (i, p) in list.iter().enumerate() {
             if list[..i].iter().any(|q| q.name() == p.name()) {
                 return Err(Status::new(
-                    crate::status::code::INVALID_OPERATION,
+                    crate::status::Code::INVALID_OP,
                     format!("plugin name {:?} is used twice; plugin names must be unique", p.name()),
                 ));
             }

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::{HookResult, Plugin};
 use crate::message::Message;
 use crate::session::{PreSession, Session};
-use crate::status::Status;
+use crate::status::{Code, Status};
 
 /// The storage key under which a session holds its slot.
 const SLOT_KEY: &str = "erpc.overloader.slot";
@@ -161,14 +161,17 @@ impl Overloader {
         if let Some(total) = lock(&self.state.total).as_mut()
             && !total.take(now)
         {
-            return Err(Status::new(500, format!("qps overload, total_limit={}", total.limit)));
+            return Err(Status::new(
+                Code::INTERNAL_SERVER_ERROR,
+                format!("qps overload, total_limit={}", total.limit),
+            ));
         }
         let routes = self.state.routes.read().unwrap_or_else(|e| e.into_inner());
         if let Some(bucket) = routes.get(service_method) {
             let mut bucket = lock(bucket);
             if !bucket.take(now) {
                 return Err(Status::new(
-                    500,
+                    Code::INTERNAL_SERVER_ERROR,
                     format!("qps overload, handler_limit={}", bucket.limit),
                 ));
             }

@@ -361,7 +361,7 @@ mod tests {
             let mut msg = Message::new(MessageType::Call, 1).with_body(CodecId::JSON, body);
             let err = secure.decrypt(&mut msg).unwrap_err();
             assert_eq!(
-                (err.code(), err.msg()),
+                (err.code().get(), err.msg()),
                 (600, "decrypt ciphertext error"),
                 "{ciphertext}"
             );

@@ -338,7 +338,12 @@ mod tests {
             msg.status = Status::with_cause(404, "Not Found", "no such route");
             msg.body = Bytes::from_static(b"{\"a\":\"x\\\"y\\\\z\"}\n\x01");
             let back = round_trip(proto, &msg);
-            assert_eq!((back.status.code(), &back.body), (404, &msg.body), "{}", proto.name());
+            assert_eq!(
+                (back.status.code().get(), &back.body),
+                (404, &msg.body),
+                "{}",
+                proto.name()
+            );
             let mut gz = call();
             gz.xfer_pipe.push(b'g').unwrap();
             gz.body = Bytes::from(vec![b'a'; 4000]);

@@ -37,7 +37,7 @@
 use bytes::Bytes;
 
 use crate::codec::{CodecError, CodecId, DecodeBody};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// A handler argument that is validated after decoding: `T`'s garde rules must hold, or the
 /// call is answered with Go's binder status.
@@ -67,7 +67,7 @@ where
 pub(crate) fn invalid_parameter(route: &str, param: &str, reason: &str) -> Status {
     let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
     Status::with_cause(
-        code::BAD_MESSAGE,
+        Code::BAD_MESSAGE,
         "Invalid Parameter",
         format!(
             "{{\"handler\": {}, \"param\": {}, \"reason\": {}}}",

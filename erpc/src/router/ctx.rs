@@ -71,6 +71,11 @@ macro_rules! incoming_accessors {
             pub fn real_ip(&self) -> String {
                 self.0.incoming.real_ip()
             }
+            /// The certificate chain the other end presented in the session's TLS handshake
+            /// (see [`Session::peer_certificates`]); `None` without TLS.
+            pub fn peer_certificates(&self) -> Option<crate::net::PeerCertificates> {
+                self.0.incoming.session.peer_certificates()
+            }
             /// The session's key/value storage.
             pub fn storage(&self) -> &Storage {
                 self.0.incoming.session.storage()

@@ -38,7 +38,7 @@ use crate::observe::{RouteMetrics, UNKNOWN_ROUTE};
 use crate::plugin::Plugins;
 use crate::session::log::{self, remote_warn};
 use crate::session::{Dispatch, HandlerGuard, Queued, Session, is_conn_closed};
-use crate::status::{Status, code, panic_text};
+use crate::status::{Code, Status, panic_text};
 
 /// Routes received messages to handlers: the frozen route table and the peer's plugins.
 pub(crate) struct Dispatcher {
@@ -207,7 +207,12 @@ impl Dispatch for Dispatcher {
                 }
             };
             let session = ctx.session();
-            ended(&span, &metrics, result.as_ref().err().map_or(0, Status::code), timing);
+            ended(
+                &span,
+                &metrics,
+                result.as_ref().err().map_or(0, |s| s.code().get()),
+                timing,
+            );
             if let Err(status) = &result {
                 remote_warn!(session.env(), session = %session.id(), service_method = ctx.service_method(), %status, "push not handled");
             }
@@ -310,7 +315,7 @@ async fn run_to_end(
         biased;
         result = AssertUnwindSafe(handling).catch_unwind() => result.unwrap_or_else(|panic| Err(panicked(ctx, &*panic))),
         status = expired => Err(status),
-        () = orphaned => Err(Status::from_code(code::CANCELED, "the caller's connection is gone; the handler was stopped")),
+        () = orphaned => Err(Status::from_code(Code::CANCELED, "the caller's connection is gone; the handler was stopped")),
     }
 }
 
@@ -405,7 +410,7 @@ fn finish_call<M: Borrow<RouteMetrics>>(
         queued = session.queue_reply(&fallback, on_reader);
         reply = fallback;
     }
-    ended(&span, metrics.borrow(), reply.status.code(), timing);
+    ended(&span, metrics.borrow(), reply.status.code().get(), timing);
     log::call_in(session.settings(), session, ctx.message(), &reply, started);
     match queued {
         Ok(queued) if plugins.observes_writes() => {

@@ -24,7 +24,7 @@ use super::handler::{ErasedCall, ErasedPush};
 use crate::codec::CodecId;
 use crate::meta::Meta;
 use crate::session::Session;
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// The context of the message a layered handler receives.
 #[derive(Clone)]
@@ -122,12 +122,13 @@ fn into_status(error: impl Into<BoxError>) -> Status {
     match error.downcast::<Status>() {
         Ok(status) => *status,
         Err(error) if error.is::<tower::timeout::error::Elapsed>() => Status::from_code(
-            code::HANDLE_TIMEOUT,
+            Code::HANDLE_TIMEOUT,
             "the handler took longer than its route's timeout layer allows",
         ),
-        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
-            Status::new(503, "overloaded: the route sheds load; retry later")
-        }
+        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => Status::new(
+            Code::SERVICE_UNAVAILABLE,
+            "overloaded: the route sheds load; retry later",
+        ),
         Err(error) => Status::internal(format!("a layer failed: {error}")),
     }
 }

@@ -21,7 +21,7 @@ use crate::codec::{CodecId, DecodeBody, EncodeBody};
 use crate::config::Settings;
 use crate::message::{Message, MessageType};
 use crate::meta::{self, Meta};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 use crate::xfer::XferPipe;
 
 /// The builder methods calls and pushes share.
@@ -70,9 +70,9 @@ impl Options {
         let codec = self.codec.unwrap_or(settings.default_codec);
         let body = args
             .encode_body(codec)
-            .map_err(|e| Status::from_code(code::WRITE_FAILED, format!("cannot encode the arguments: {e}")))?;
+            .map_err(|e| Status::from_code(Code::WRITE_FAILED, format!("cannot encode the arguments: {e}")))?;
         let xfer_pipe =
-            XferPipe::from_ids(&self.xfer).map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+            XferPipe::from_ids(&self.xfer).map_err(|e| Status::from_code(Code::WRITE_FAILED, e.to_string()))?;
         Ok(Message {
             seq: 0,
             mtype,
@@ -342,7 +342,7 @@ async fn traced<R: DecodeBody>(
             Ok(session) => call_future(session, msg, timeout).await,
             Err(status) => Err(status),
         };
-        in_span.record("code", result.as_ref().err().map_or(0, Status::code));
+        in_span.record("code", result.as_ref().err().map_or(0, |s| s.code().get()));
         result
     }
     .instrument(span)
@@ -370,7 +370,7 @@ impl<R> PendingCall<R> {
         self.task.is_finished()
     }
 
-    /// Stops waiting: the call ends with [`code::CANCELED`] (a reply that comes later is
+    /// Stops waiting: the call ends with [`Code::CANCELED`] (a reply that comes later is
     /// dropped).
     pub fn abort(&self) {
         self.task.abort();
@@ -383,7 +383,7 @@ impl<R> Future for PendingCall<R> {
         Pin::new(&mut self.task).poll(cx).map(|joined| {
             joined.unwrap_or_else(|e| {
                 Err(if e.is_cancelled() {
-                    Status::from_code(code::CANCELED, "the call was aborted before its reply came")
+                    Status::from_code(Code::CANCELED, "the call was aborted before its reply came")
                 } else {
                     Status::internal(format!("the task making the call panicked: {e}"))
                 })
@@ -425,8 +425,8 @@ async fn exchange<R: DecodeBody>(
     .await;
     log::call_out(&env.settings, &session, &msg, outcome.as_ref(), started);
     env.metrics.client_call_ended(match &outcome {
-        Ok(reply) => reply.status.code(),
-        Err(status) => status.code(),
+        Ok(reply) => reply.status.code().get(),
+        Err(status) => status.code().get(),
     });
     let reply = outcome?;
     if !reply.status.is_ok() {

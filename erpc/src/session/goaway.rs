@@ -39,7 +39,7 @@ use super::{LAST_WRITES, NO_SEQ, OK, Session, Side};
 use crate::message::{Message, MessageType};
 use crate::net::Conn;
 use crate::proto::Proto;
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// The reserved route of the GOAWAY exchange. Do not register a handler under it.
 pub const ROUTE: &str = "/_erpc/goaway";
@@ -120,7 +120,7 @@ impl Session {
     /// Answers the GOAWAY with Go's answer to a route it does not know: the server then closes
     /// as usual.
     fn refuse_to_move(&self, mut answer: Message, link: Option<Arc<Link>>, why: &'static str) {
-        answer.status = Status::with_cause(code::NOT_FOUND, "Not Found", why);
+        answer.status = Status::with_cause(Code::NOT_FOUND, "Not Found", why);
         let _ = match link {
             Some(link) => self.queue_reply_on(link, &answer, false),
             None => self.queue_reply(&answer, true),

@@ -26,7 +26,7 @@ use super::watchdog::Watchdog;
 use crate::message::MessageType;
 use crate::net::{Conn, ReadHalf, buffers};
 use crate::proto::DecodeState;
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// Room the reader makes before each read: it starts small and doubles, up to the maximum,
 /// while reads keep filling it, so busy sessions take large gulps (fewer system calls, larger
@@ -242,7 +242,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             }
         };
         match read {
-            Ok(0) => break Status::new(code::CONN_CLOSED, "Connection Closed"),
+            Ok(0) => break Status::new(Code::CONN_CLOSED, "Connection Closed"),
             Ok(n) => {
                 session.env().metrics.bytes_received.increment(n as u64);
                 if n >= chunk / 2 {
@@ -254,7 +254,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     };
     // Replies queued before a bad frame still go out: the link drains before it closes.
     exit.reason = Some(match reason.code() {
-        code::CONN_CLOSED => reason,
+        Code::CONN_CLOSED => reason,
         _ => Status::conn_closed(reason.to_string()),
     });
 }

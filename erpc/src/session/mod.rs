@@ -47,9 +47,9 @@ use tokio::time::Instant;
 use crate::codec::{CodecId, EncodeBody};
 use crate::config::Settings;
 use crate::message::{Message, MessageType};
-use crate::net::Conn;
+use crate::net::{Conn, PeerCertificates};
 use crate::proto::Proto;
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 use link::Link;
 use log::remote_warn;
 use outbox::{Refused, until, with_frame};
@@ -89,6 +89,8 @@ struct Inner {
     id: RwLock<Arc<str>>,
     local_addr: RwLock<Arc<str>>,
     remote_addr: Arc<str>,
+    /// The chain the other end presented in the TLS handshake of the current connection.
+    peer_certificates: RwLock<Option<PeerCertificates>>,
     seq: Arc<AtomicI32>,
     state: AtomicU8,
     link: RwLock<Option<Arc<Link>>>,
@@ -156,6 +158,7 @@ impl Session {
                 id: RwLock::new(id.into()),
                 local_addr: RwLock::new(conn.local_addr.clone().into()),
                 remote_addr: conn.remote_addr.clone().into(),
+                peer_certificates: RwLock::new(conn.peer_certificate_chain()),
                 seq,
                 state: AtomicU8::new(OK),
                 link: RwLock::new(None),
@@ -235,6 +238,18 @@ impl Session {
     /// The other end's address.
     pub fn remote_addr(&self) -> &str {
         &self.inner.remote_addr
+    }
+
+    /// The certificate chain the other end presented in the TLS handshake (TLS over tcp or
+    /// unix, wss, QUIC, TLS over KCP), its own certificate first: with mutual TLS, the
+    /// client's certificate on the server side. `None` on a session without TLS, or when the
+    /// client sent no certificate. After a redial, the chain of the new connection.
+    pub fn peer_certificates(&self) -> Option<PeerCertificates> {
+        self.inner
+            .peer_certificates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The session's key/value storage.
@@ -618,7 +633,7 @@ impl Session {
                 Ok(())
             }
             MessageType::AuthCall | MessageType::AuthReply => Err(Status::with_cause(
-                code::MTYPE_NOT_ALLOWED,
+                Code::MTYPE_NOT_ALLOWED,
                 "Message Type Not Allowed",
                 format!("{} is only allowed during the connection handshake", msg.mtype),
             )),
@@ -748,9 +763,11 @@ impl Session {
     fn adopt(&self, pre: PreSession, replacing: Option<&Arc<Link>>) -> bool {
         let (conn, _, buffer, _, _, _) = pre.into_parts();
         let local_addr = conn.local_addr.clone();
+        let chain = conn.peer_certificate_chain();
         if replacing.is_none() {
             // A redial's session is registered again before its new link reads a byte.
             self.follow_local_addr(local_addr);
+            self.set_peer_certificates(chain);
             self.install_link(conn, buffer);
             return true;
         }
@@ -769,8 +786,13 @@ impl Session {
             *current = Some(Link::spawn(self, conn, buffer));
         }
         self.follow_local_addr(local_addr);
+        self.set_peer_certificates(chain);
         self.inner.changed.notify_waiters();
         true
+    }
+
+    fn set_peer_certificates(&self, chain: Option<PeerCertificates>) {
+        *self.inner.peer_certificates.write().unwrap_or_else(|e| e.into_inner()) = chain;
     }
 
     /// A new connection's local address; the id follows it if it was the old one. The
@@ -830,7 +852,7 @@ fn not_reading(msg: &Message, queued: usize) -> Status {
     );
     match msg.mtype {
         MessageType::Call => Status::timeout(why),
-        _ => Status::from_code(code::WRITE_FAILED, why),
+        _ => Status::from_code(Code::WRITE_FAILED, why),
     }
 }
 
@@ -860,7 +882,7 @@ impl std::fmt::Debug for Session {
 
 /// Whether `status` means the connection is gone.
 pub(crate) fn is_conn_closed(status: &Status) -> bool {
-    status.code() == code::CONN_CLOSED
+    status.code() == Code::CONN_CLOSED
 }
 
 /// The next seq of a session's counter: CALLs and PUSHes share one counter that wraps like
@@ -922,6 +944,6 @@ mod tests {
             .call::<_, String>("/echo", &"again".to_string())
             .await
             .unwrap_err();
-        assert_eq!(lost.code(), code::CONN_CLOSED);
+        assert_eq!(lost.code(), Code::CONN_CLOSED);
     }
 }

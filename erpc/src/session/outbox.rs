@@ -46,7 +46,7 @@ use tokio::time::Instant;
 use crate::message::Message;
 use crate::net::{WriteHalf, buffers};
 use crate::proto::Proto;
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// Above this many queued bytes, calls and pushes wait for the writer (backpressure).
 pub(crate) const HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -566,7 +566,7 @@ pub(crate) fn with_frame<R>(
         buf.clear();
         proto
             .encode(msg, buf, max_size)
-            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+            .map_err(|e| Status::from_code(Code::WRITE_FAILED, e.to_string()))?;
         let result = use_frame(buf);
         if buf.capacity() > SCRATCH_KEEP_MAX {
             *buf = BytesMut::new();

@@ -12,7 +12,7 @@ use crate::codec::CodecId;
 use crate::message::Message;
 use crate::net::Conn;
 use crate::proto::{DecodeState, Limits, Proto};
-use crate::status::{Status, code};
+use crate::status::{Code, Status};
 
 /// A connection in its handshake phase: no reader or writer task runs yet and no plugin sees
 /// what is exchanged, so hooks can send and receive messages one at a time.
@@ -75,6 +75,13 @@ impl PreSession {
         &self.conn.remote_addr
     }
 
+    /// The certificate chain the other end presented in the TLS handshake, its own first
+    /// (`None` without TLS or without a client certificate): a PostAccept hook can admit or
+    /// refuse a client by its certificate.
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
     /// The storage the session will have.
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -95,7 +102,7 @@ impl PreSession {
         let mut frame = BytesMut::new();
         self.proto
             .encode(msg, &mut frame, self.limits.max_message_size)
-            .map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))?;
+            .map_err(|e| Status::from_code(Code::WRITE_FAILED, e.to_string()))?;
         let write = self.conn.write_frame(&frame);
         let result = match self.timeout {
             Some(t) => tokio::time::timeout(t, write)
@@ -103,7 +110,7 @@ impl PreSession {
                 .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
             None => write.await,
         };
-        result.map_err(|e| Status::from_code(code::WRITE_FAILED, e.to_string()))
+        result.map_err(|e| Status::from_code(Code::WRITE_FAILED, e.to_string()))
     }
 
     /// Reads one message (any type).
@@ -118,7 +125,7 @@ impl PreSession {
                     return Ok(msg);
                 }
                 match self.conn.read_more(&mut self.buf).await {
-                    Ok(0) => return Err(Status::new(code::CONN_CLOSED, "Connection Closed")),
+                    Ok(0) => return Err(Status::new(Code::CONN_CLOSED, "Connection Closed")),
                     Ok(_) => {}
                     Err(e) => return Err(Status::conn_closed(e.to_string())),
                 }

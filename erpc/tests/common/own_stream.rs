@@ -73,7 +73,7 @@ pub async fn an_error_and_a_large_body(session: &Session) {
         .await
         .unwrap_err();
     assert_eq!(
-        (err.code(), err.msg(), err.cause()),
+        (err.code().get(), err.msg(), err.cause()),
         (4001, "no such sum", Some("negative"))
     );
     let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();

@@ -260,6 +260,7 @@ fn route(
     session.input(datagram);
     permit.send(Conn {
         io: Io::Kcp(KcpStream::new(session)),
+        peer_certificates: None,
         local_addr: local.to_string(),
         remote_addr: from.to_string(),
     });

@@ -96,6 +96,7 @@ pub(crate) async fn connect(network: Network, addr: &str, local: Option<&str>) -
     tokio::spawn(shared.clone().drive(true, || {}));
     Ok(Conn {
         io: Io::Kcp(KcpStream::new(shared)),
+        peer_certificates: None,
         local_addr,
         remote_addr: remote.to_string(),
     })
