@@ -149,7 +149,6 @@ mod live {
 
     #[derive(Clone, Default)]
     pub(crate) struct PeerMetrics {
-        pub(crate) client_calls: Noop,
         pub(crate) sessions_open: Noop,
         pub(crate) bytes_received: Noop,
         pub(crate) bytes_sent: Noop,

@@ -14,12 +14,16 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         slots: [const { OnceLock::new() }; 256],
         registering: Mutex::new(()),
     };
-    let builtins: [Arc<dyn Codec>; 6] = [
+    let builtins: Vec<Arc<dyn Codec>> = vec![
         Arc::new(super::json::JsonCodec),
+        #[cfg(feature = "protobuf")]
         Arc::new(super::protobuf::ProtobufCodec),
         Arc::new(super::plain::PlainCodec),
+        #[cfg(feature = "form")]
         Arc::new(super::form::FormCodec),
+        #[cfg(feature = "xml")]
         Arc::new(super::xml::XmlCodec),
+        #[cfg(feature = "thrift")]
         Arc::new(super::thrift::ThriftCodec),
     ];
     for codec in builtins {
@@ -57,6 +61,43 @@ pub fn by_name(name: &str) -> Option<&'static Arc<dyn Codec>> {
         .iter()
         .filter_map(OnceLock::get)
         .find(|c| c.name() == name)
+}
+
+/// The built-in codecs each optional feature adds: (feature, id, name).
+const OPTIONAL: [(&str, u8, &str); 4] = [
+    ("protobuf", b'p', "protobuf"),
+    ("form", b'f', "form"),
+    ("xml", b'x', "xml"),
+    ("thrift", b't', "thrift"),
+];
+
+/// The erpc feature that adds the built-in codec `name` (or `id`, given as its one-character
+/// name), when this build leaves it out and nothing else took its place; `None` when the
+/// codec is available or not a built-in one. For error messages: "the xml codec needs erpc's
+/// `xml` feature".
+pub fn missing_feature(name: &str) -> Option<&'static str> {
+    let (feature, id, _) = OPTIONAL
+        .into_iter()
+        .find(|&(_, id, n)| n == name || name.as_bytes() == [id])?;
+    let enabled = match feature {
+        "protobuf" => cfg!(feature = "protobuf"),
+        "form" => cfg!(feature = "form"),
+        "xml" => cfg!(feature = "xml"),
+        _ => cfg!(feature = "thrift"),
+    };
+    (!enabled && by_id(CodecId(id)).is_none()).then_some(feature)
+}
+
+/// `" (the xml codec needs erpc's `xml` feature)"` for the id of a built-in codec this build
+/// leaves out, else nothing.
+pub(super) fn missing_feature_hint(id: u8) -> String {
+    OPTIONAL
+        .into_iter()
+        .find(|&(_, i, _)| i == id)
+        .and_then(|(_, _, name)| Some((name, missing_feature(name)?)))
+        .map_or_else(String::new, |(name, feature)| {
+            format!(" (the {name} codec needs erpc's `{feature}` feature)")
+        })
 }
 
 #[cfg(test)]

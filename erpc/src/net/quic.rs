@@ -15,7 +15,9 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "self-signed")]
+use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -92,12 +94,23 @@ fn with_alpn(mut alpn: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 }
 
 /// The process-wide self-signed config QUIC listeners use when the peer has none (as Go).
+#[cfg(feature = "self-signed")]
 fn default_server_tls() -> io::Result<Arc<rustls::ServerConfig>> {
     static CONFIG: OnceLock<Result<Arc<rustls::ServerConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| super::tls::self_signed_server_config(&["localhost"]).map_err(|e| e.to_string()))
         .clone()
         .map_err(io::Error::other)
+}
+
+/// Without certificate generation, a QUIC listener needs the peer's TLS config.
+#[cfg(not(feature = "self-signed"))]
+fn default_server_tls() -> io::Result<Arc<rustls::ServerConfig>> {
+    Err(invalid(
+        "a QUIC listener needs a TLS server config: set one with PeerBuilder::tls_server, or \
+         enable erpc's `self-signed` feature to generate a self-signed certificate (development only)"
+            .into(),
+    ))
 }
 
 /// The quinn server config: the peer's TLS config (or a self-signed one) with the default ALPN
