@@ -285,6 +285,8 @@ enum Io {
     Quic(quic::QuicStream),
     #[cfg(feature = "kcp")]
     Kcp(kcp::KcpStream),
+    // Built by the WebSocket and unixpacket transports only.
+    #[cfg_attr(not(any(target_os = "linux", feature = "websocket")), allow(dead_code))]
     Messages(Box<dyn Messages>),
 }
 
@@ -300,6 +302,7 @@ impl Conn {
     }
 
     /// A connection over a message transport.
+    #[cfg_attr(not(any(target_os = "linux", feature = "websocket")), allow(dead_code))]
     pub(crate) fn messages(io: impl Messages, local_addr: impl Into<String>, remote_addr: impl Into<String>) -> Conn {
         Conn {
             io: Io::Messages(Box::new(io)),

@@ -314,7 +314,8 @@ fn remember(peer: &Peer) {
     peers.push(Arc::downgrade(&peer.inner));
 }
 
-/// The peers of this process that are alive and not closed.
+/// The peers of this process that are alive and not closed (for a reboot, Unix only).
+#[cfg(unix)]
 pub(crate) fn live_peers() -> Vec<Peer> {
     let peers = PEERS.lock().unwrap_or_else(|e| e.into_inner());
     peers
