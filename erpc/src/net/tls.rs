@@ -182,7 +182,8 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-#[cfg(test)]
+// The tests generate their certificates.
+#[cfg(all(test, feature = "self-signed"))]
 mod tests {
     use super::*;
 
