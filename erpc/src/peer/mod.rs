@@ -510,6 +510,8 @@ impl Peer {
     /// If called outside a Tokio runtime.
     #[cfg(feature = "signal")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
+    // Without SIGUSR2 (not Unix) the first signal always ends the loop.
+    #[cfg_attr(not(unix), allow(clippy::never_loop))]
     pub fn shutdown_on_signal(&self) -> impl Future<Output = Signalled> + Send + 'static {
         let mut signals = Signals::install();
         let peer = self.clone();
