@@ -5,7 +5,7 @@
 //! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
 //!
-//! KCP ([`kcp`]) is a byte stream over UDP with kcp-go's framing; its sessions share a
+//! KCP (`net::kcp`, erpc's `kcp` feature) is a byte stream over UDP with kcp-go's framing; its sessions share a
 //! listener's socket, demultiplexed by address and conversation id.
 //!
 //! Message transports (`ws`: WebSocket, `seqpacket`: unixpacket) carry one eRPC frame per
@@ -71,7 +71,7 @@ pub enum Network {
     /// peer has a TLS configuration. `udp` is the same network (Go's name for it). KCP has no
     /// handshake and no close signal: a dial succeeds without a server, and a session whose
     /// peer vanished ends by the session's own limits (`idle_timeout`, heartbeat), or after 20
-    /// unanswered retransmissions. See [`kcp`].
+    /// unanswered retransmissions. See `net::kcp` (erpc's `kcp` feature).
     #[serde(alias = "udp")]
     Kcp,
     /// [`Network::Kcp`] over IPv4 only.
@@ -83,7 +83,7 @@ pub enum Network {
     /// self-signed certificate when none is set (as Go); dials use the peer's TLS client config,
     /// or — as Go — one that **skips certificate verification** when none is set. When a config
     /// names no ALPN protocols, `http/1.1` and `h2` are offered and accepted (those of Go eRPC's
-    /// TLS helpers; see [`quic::DEFAULT_ALPN`]). A listener sees a session only once its client
+    /// TLS helpers; see `net::quic::DEFAULT_ALPN`, erpc's `quic` feature). A listener sees a session only once its client
     /// has sent its first message (QUIC announces a stream with its first bytes; Go alike).
     Quic,
     /// WebSocket over TCP (RFC 6455), one message per binary frame; TLS when the peer has a
