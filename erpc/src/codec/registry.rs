@@ -63,12 +63,12 @@ pub fn by_name(name: &str) -> Option<&'static Arc<dyn Codec>> {
         .find(|c| c.name() == name)
 }
 
-/// The built-in codecs each optional feature adds: (feature, id, name).
-const OPTIONAL: [(&str, u8, &str); 4] = [
-    ("protobuf", b'p', "protobuf"),
-    ("form", b'f', "form"),
-    ("xml", b'x', "xml"),
-    ("thrift", b't', "thrift"),
+/// The built-in codecs each optional feature adds: (feature, id, name, in this build).
+const OPTIONAL: [(&str, u8, &str, bool); 4] = [
+    ("protobuf", b'p', "protobuf", cfg!(feature = "protobuf")),
+    ("form", b'f', "form", cfg!(feature = "form")),
+    ("xml", b'x', "xml", cfg!(feature = "xml")),
+    ("thrift", b't', "thrift", cfg!(feature = "thrift")),
 ];
 
 /// The erpc feature that adds the built-in codec `name` (or `id`, given as its one-character
@@ -76,15 +76,9 @@ const OPTIONAL: [(&str, u8, &str); 4] = [
 /// codec is available or not a built-in one. For error messages: "the xml codec needs erpc's
 /// `xml` feature".
 pub fn missing_feature(name: &str) -> Option<&'static str> {
-    let (feature, id, _) = OPTIONAL
+    let (feature, id, _, enabled) = OPTIONAL
         .into_iter()
-        .find(|&(_, id, n)| n == name || name.as_bytes() == [id])?;
-    let enabled = match feature {
-        "protobuf" => cfg!(feature = "protobuf"),
-        "form" => cfg!(feature = "form"),
-        "xml" => cfg!(feature = "xml"),
-        _ => cfg!(feature = "thrift"),
-    };
+        .find(|&(_, id, n, _)| n == name || name.as_bytes() == [id])?;
     (!enabled && by_id(CodecId(id)).is_none()).then_some(feature)
 }
 
@@ -93,8 +87,8 @@ pub fn missing_feature(name: &str) -> Option<&'static str> {
 pub(super) fn missing_feature_hint(id: u8) -> String {
     OPTIONAL
         .into_iter()
-        .find(|&(_, i, _)| i == id)
-        .and_then(|(_, _, name)| Some((name, missing_feature(name)?)))
+        .find(|&(_, i, _, _)| i == id)
+        .and_then(|(_, _, name, _)| Some((name, missing_feature(name)?)))
         .map_or_else(String::new, |(name, feature)| {
             format!(" (the {name} codec needs erpc's `{feature}` feature)")
         })
@@ -110,5 +104,21 @@ mod tests {
         assert_eq!(by_id(CodecId::PLAIN).unwrap().name(), "plain");
         assert!(by_id(CodecId(b'Z')).is_none());
         assert!(register(Arc::new(super::super::json::JsonCodec)).is_err());
+    }
+
+    #[test]
+    fn left_out_codecs_name_their_feature() {
+        assert_eq!(missing_feature("json"), None);
+        assert_eq!(missing_feature("nonesuch"), None);
+        #[cfg(feature = "xml")]
+        assert_eq!(missing_feature("xml"), None);
+        #[cfg(not(feature = "xml"))]
+        {
+            assert_eq!(missing_feature("xml"), Some("xml"));
+            assert_eq!(
+                CodecError::Unsupported(b'x').to_string(),
+                "unsupported codec id: 120 (the xml codec needs erpc's `xml` feature)"
+            );
+        }
     }
 }

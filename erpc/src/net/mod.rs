@@ -799,3 +799,26 @@ fn unsupported(network: Network) -> io::Error {
         format!("network {network:?} {}", network.unavailable_reason()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Network;
+
+    #[test]
+    fn left_out_networks_stay_and_name_their_feature() {
+        assert!(Network::Tcp.is_available() && Network::Tcp.missing_feature().is_none());
+        #[cfg(feature = "quic")]
+        assert!(Network::Quic.is_available());
+        #[cfg(not(feature = "quic"))]
+        {
+            assert_eq!(Network::Quic.missing_feature(), Some("quic"));
+            let reason = Network::Quic.unavailable_reason();
+            assert!(
+                reason.starts_with("needs erpc's `quic` feature") && reason.contains("tcp"),
+                "{reason}"
+            );
+        }
+        #[cfg(not(feature = "websocket"))]
+        assert_eq!(Network::Wss.missing_feature(), Some("websocket"));
+    }
+}
