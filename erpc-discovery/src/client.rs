@@ -412,6 +412,14 @@ impl ClientInner {
                 continue;
             }
             let Some(proto) = erpc::proto::by_name(&instance.proto) else {
+                match erpc::proto::missing_feature(&instance.proto) {
+                    Some(feature) => tracing::warn!(
+                        instance = %id,
+                        proto = %instance.proto,
+                        "left out: its protocol needs erpc's `{feature}` feature in this build"
+                    ),
+                    None => tracing::debug!(instance = %id, proto = %instance.proto, "left out: unknown protocol"),
+                }
                 continue;
             };
             let counters = state

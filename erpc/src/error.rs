@@ -49,6 +49,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// TLS could not be set up.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[error(transparent)]
     Tls(#[from] crate::net::tls::TlsError),
     /// A plugin hook refused to go on at start-up.

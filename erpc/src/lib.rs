@@ -93,7 +93,42 @@
 //! narrow interfaces (a dispatcher, hooks, weak references to the registry and the dialer).
 //! `docs/ARCHITECTURE.md` in the repository walks through who owns what and the path of a
 //! call.
+//!
+//! # Features
+//!
+//! With `default-features = false` the crate is its core: rawproto and jsonproto, the json and
+//! plain codecs, the tcp, tcp4 and tcp6 networks (and unix, unixpacket on Unix), JSON and INI
+//! config files, the router, sessions, the pool, the proxy, heartbeats and the plugins that
+//! need nothing more (auth, overloader, ignorecase). Features add the rest:
+//!
+//! | feature | adds | default |
+//! |---|---|---|
+//! | `tls` | TLS on every stream transport (rustls, ring): `PeerBuilder::tls_server`, `tls_client`, `net::tls` | yes |
+//! | `quic` | the quic network (quinn); implies `tls` | no |
+//! | `self-signed` | generated self-signed certificates (rcgen): `net::tls::self_signed_*`, and QUIC listeners without a TLS config. For development and demos only | no |
+//! | `kcp` | the kcp, udp, udp4 and udp6 networks, with kcp-go's FEC | no |
+//! | `websocket` | the ws and wss networks and Go's ws-json and ws-pb protocols; implies `protobuf` | no |
+//! | `http` | httproto (`proto::HttpProto`) | no |
+//! | `thrift` | the thrift codec, thriftproto and the thrift-struct protocol | no |
+//! | `xml` | the xml codec | no |
+//! | `form` | the form codec (`application/x-www-form-urlencoded`) | no |
+//! | `protobuf` | the protobuf codec, `Protobuf<T>` bodies, pbproto | yes |
+//! | `gzip` | the gzip transfer filter (`'g'`) | yes |
+//! | `md5` | the md5 transfer filter (`'m'`) | yes |
+//! | `yaml` | YAML config files, `PeerConfig::from_yaml_str` | yes |
+//! | `toml` | TOML config files, `PeerConfig::from_toml_str` | yes |
+//! | `signal` | `Peer::shutdown_on_signal` (SIGINT, SIGTERM; SIGUSR2 reboots on Unix) | yes |
+//! | `metrics` | metrics through the `metrics` facade ([`observe`]) | yes |
+//! | `secure` | Go's secure plugin (`plugin::Secure`, AES); implies `protobuf` | no |
+//! | `binder` | Go's binder plugin: `router::Valid` (garde) and `CallCtx::bind_meta` | no |
+//!
+//! What is chosen by name at run time says which feature it needs when this build lacks it:
+//! a codec id or name ("unsupported codec id: 120 (the xml codec needs erpc's `xml`
+//! feature)"), a transfer filter, a protocol name ([`proto::missing_feature`]), a network (the
+//! [`Network`](net::Network) variants exist in every build, so config files still parse;
+//! listening or dialing fails naming the feature), a config file format.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // `#[erpc::service]` names this crate `::erpc`, in here too.
 extern crate self as erpc;
@@ -120,7 +155,10 @@ pub mod session;
 pub mod status;
 pub mod xfer;
 
-pub use codec::{Body, CodecId, DecodeBody, EncodeBody, Protobuf, Raw};
+#[cfg(feature = "protobuf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]
+pub use codec::Protobuf;
+pub use codec::{Body, CodecId, DecodeBody, EncodeBody, Raw};
 pub use config::PeerConfig;
 pub use erpc_macros::service;
 pub use error::Error;

@@ -149,9 +149,12 @@ impl serde::Serializer for UnitProbe {
 /// let back = Protobuf::<Ping>::decode_body(CodecId::PROTOBUF, bytes).unwrap();
 /// assert_eq!(back.0.text, "hi");
 /// ```
+#[cfg(feature = "protobuf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Protobuf<T>(pub T);
 
+#[cfg(feature = "protobuf")]
 impl<T: prost::Message> EncodeBody for Protobuf<T> {
     fn encode_body(&self, codec: CodecId) -> Result<Bytes, CodecError> {
         check_protobuf(codec)?;
@@ -161,6 +164,7 @@ impl<T: prost::Message> EncodeBody for Protobuf<T> {
     }
 }
 
+#[cfg(feature = "protobuf")]
 impl<T: prost::Message + Default + 'static> DecodeBody for Protobuf<T> {
     fn decode_body(codec: CodecId, body: Bytes) -> Result<Self, CodecError> {
         if body.is_empty() {
@@ -174,6 +178,7 @@ impl<T: prost::Message + Default + 'static> DecodeBody for Protobuf<T> {
     }
 }
 
+#[cfg(feature = "protobuf")]
 fn check_protobuf(codec: CodecId) -> Result<(), CodecError> {
     if codec == CodecId::PROTOBUF {
         return Ok(());
@@ -214,6 +219,7 @@ impl<T: Into<Bytes>> From<T> for Raw {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "protobuf")]
     #[derive(Clone, PartialEq, prost::Message)]
     struct Ping {
         #[prost(string, tag = "1")]
@@ -231,6 +237,7 @@ mod tests {
             Vec::<i32>::decode_body(CodecId(b'Z'), "x".into()),
             Err(CodecError::Unsupported(90))
         ));
+        #[cfg(feature = "protobuf")]
         assert!(matches!(
             vec![1].encode_body(CodecId::PROTOBUF),
             Err(CodecError::Incompatible { .. })
@@ -244,12 +251,14 @@ mod tests {
         <()>::decode_body(CodecId::NONE, Bytes::new()).unwrap();
         assert_eq!(Option::<i32>::decode_body(CodecId(b'Z'), Bytes::new()).unwrap(), None);
         assert!(i32::decode_body(CodecId::JSON, Bytes::new()).is_err());
+        #[cfg(feature = "protobuf")]
         assert_eq!(
             Protobuf::<Ping>::decode_body(CodecId::NONE, Bytes::new()).unwrap().0,
             Ping::default()
         );
     }
 
+    #[cfg(feature = "protobuf")]
     #[test]
     fn prost_messages_need_protobuf_and_raw_is_verbatim() {
         let ping = Protobuf(Ping { text: "hi".into() });

@@ -24,16 +24,22 @@
 //! The six codecs of Go eRPC are registered from the start; [`register`] adds your own.
 
 mod body;
+#[cfg(feature = "form")]
 mod form;
 mod json;
 mod plain;
+#[cfg(feature = "protobuf")]
 mod protobuf;
 mod registry;
+#[cfg(feature = "thrift")]
 pub(crate) mod thrift;
+#[cfg(feature = "xml")]
 mod xml;
 
-pub use body::{Body, DecodeBody, EncodeBody, Protobuf, Raw};
-pub use registry::{by_id, by_name, register};
+#[cfg(feature = "protobuf")]
+pub use body::Protobuf;
+pub use body::{Body, DecodeBody, EncodeBody, Raw};
+pub use registry::{by_id, by_name, missing_feature, register};
 
 use std::fmt;
 
@@ -86,8 +92,9 @@ impl fmt::Display for CodecId {
 /// call), `500` (encoding a reply) or a call error by the runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
-    /// The codec id names no registered codec (Go's text, kept for interop logs).
-    #[error("unsupported codec id: {0}")]
+    /// The codec id names no registered codec (Go's text, kept for interop logs; for a
+    /// built-in codec left out of this build, followed by the feature that adds it).
+    #[error("unsupported codec id: {0}{hint}", hint = registry::missing_feature_hint(*.0))]
     Unsupported(u8),
     /// The value cannot be carried by this codec.
     #[error("{codec} codec cannot carry this body: {reason}")]
@@ -113,7 +120,7 @@ pub enum CodecError {
         /// The underlying error text.
         reason: String,
     },
-    /// The value decoded but is not valid (a [`Valid`](crate::router::Valid) argument): Go's
+    /// The value decoded but is not valid (a `Valid` argument, erpc's `binder` feature): Go's
     /// binder status, naming the parameter.
     #[error("invalid parameter {param:?}: {reason}")]
     Invalid {

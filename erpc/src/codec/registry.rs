@@ -14,12 +14,16 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         slots: [const { OnceLock::new() }; 256],
         registering: Mutex::new(()),
     };
-    let builtins: [Arc<dyn Codec>; 6] = [
+    let builtins: Vec<Arc<dyn Codec>> = vec![
         Arc::new(super::json::JsonCodec),
+        #[cfg(feature = "protobuf")]
         Arc::new(super::protobuf::ProtobufCodec),
         Arc::new(super::plain::PlainCodec),
+        #[cfg(feature = "form")]
         Arc::new(super::form::FormCodec),
+        #[cfg(feature = "xml")]
         Arc::new(super::xml::XmlCodec),
+        #[cfg(feature = "thrift")]
         Arc::new(super::thrift::ThriftCodec),
     ];
     for codec in builtins {
@@ -59,6 +63,37 @@ pub fn by_name(name: &str) -> Option<&'static Arc<dyn Codec>> {
         .find(|c| c.name() == name)
 }
 
+/// The built-in codecs each optional feature adds: (feature, id, name, in this build).
+const OPTIONAL: [(&str, u8, &str, bool); 4] = [
+    ("protobuf", b'p', "protobuf", cfg!(feature = "protobuf")),
+    ("form", b'f', "form", cfg!(feature = "form")),
+    ("xml", b'x', "xml", cfg!(feature = "xml")),
+    ("thrift", b't', "thrift", cfg!(feature = "thrift")),
+];
+
+/// The erpc feature that adds the built-in codec `name` (or `id`, given as its one-character
+/// name), when this build leaves it out and nothing else took its place; `None` when the
+/// codec is available or not a built-in one. For error messages: "the xml codec needs erpc's
+/// `xml` feature".
+pub fn missing_feature(name: &str) -> Option<&'static str> {
+    let (feature, id, _, enabled) = OPTIONAL
+        .into_iter()
+        .find(|&(_, id, n, _)| n == name || name.as_bytes() == [id])?;
+    (!enabled && by_id(CodecId(id)).is_none()).then_some(feature)
+}
+
+/// `" (the xml codec needs erpc's `xml` feature)"` for the id of a built-in codec this build
+/// leaves out, else nothing.
+pub(super) fn missing_feature_hint(id: u8) -> String {
+    OPTIONAL
+        .into_iter()
+        .find(|&(_, i, _, _)| i == id)
+        .and_then(|(_, _, name, _)| Some((name, missing_feature(name)?)))
+        .map_or_else(String::new, |(name, feature)| {
+            format!(" (the {name} codec needs erpc's `{feature}` feature)")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +104,21 @@ mod tests {
         assert_eq!(by_id(CodecId::PLAIN).unwrap().name(), "plain");
         assert!(by_id(CodecId(b'Z')).is_none());
         assert!(register(Arc::new(super::super::json::JsonCodec)).is_err());
+    }
+
+    #[test]
+    fn left_out_codecs_name_their_feature() {
+        assert_eq!(missing_feature("json"), None);
+        assert_eq!(missing_feature("nonesuch"), None);
+        #[cfg(feature = "xml")]
+        assert_eq!(missing_feature("xml"), None);
+        #[cfg(not(feature = "xml"))]
+        {
+            assert_eq!(missing_feature("xml"), Some("xml"));
+            assert_eq!(
+                CodecError::Unsupported(b'x').to_string(),
+                "unsupported codec id: 120 (the xml codec needs erpc's `xml` feature)"
+            );
+        }
     }
 }

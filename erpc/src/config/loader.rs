@@ -22,6 +22,7 @@ const MAX_FILE_SIZE: u64 = 1 << 20;
 /// the one of the `erpc` command: defaults, then a file, then the environment, then flags.
 ///
 /// ```
+/// # #[cfg(feature = "toml")] {
 /// use erpc::config::{ConfigLoader, Format, Origin};
 ///
 /// let explained = ConfigLoader::new()
@@ -34,6 +35,7 @@ const MAX_FILE_SIZE: u64 = 1 << 20;
 /// assert_eq!(explained.origin("call_timeout"), Some(&Origin::Env("ERPC_CALL_TIMEOUT".into())));
 /// assert_eq!(explained.origin("listen_port"), Some(&Origin::Flag("--port".into())));
 /// assert_eq!(explained.origin("network"), Some(&Origin::Default));
+/// # }
 /// # Ok::<(), erpc::config::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -146,6 +148,14 @@ impl ConfigLoader {
                 path: Some(name.into()),
                 line: None,
                 reason: "the document must be a mapping of PeerConfig keys".into(),
+            },
+            Failure::Disabled(feature) => ConfigError::Parse {
+                path: Some(name.into()),
+                line: None,
+                reason: format!(
+                    "reading {} needs erpc's `{feature}` feature: enable it, or use another format",
+                    format.name()
+                ),
             },
             Failure::NoSection | Failure::SectionNotATable => ConfigError::MissingSection {
                 path: name.into(),
@@ -324,19 +334,14 @@ fn refused_by_validate(error: ConfigError, explained: &Explained) -> ConfigError
     let (field, reason) = match &error {
         ConfigError::UnknownCodec(name) => (
             "default_body_codec",
-            format!("{name:?} is not a registered codec; use json, protobuf, plain, form, xml or thrift"),
+            format!("{name:?} {}", super::unknown_codec_reason(name)),
         ),
         ConfigError::UnavailableNetwork(network) => {
             let name = Value::serialize(network)
                 .ok()
                 .and_then(Value::into_string)
                 .unwrap_or_else(|| format!("{network:?}"));
-            (
-                "network",
-                format!(
-                    "{name:?} is not available in this build; use tcp, tcp4, tcp6, unix, unixpacket, quic, ws or wss"
-                ),
-            )
+            ("network", format!("{name:?} {}", network.unavailable_reason()))
         }
         ConfigError::Invalid { field, reason } => (*field, reason.clone()),
         _ => return error,

@@ -9,10 +9,12 @@
 //! lists every key.
 //!
 //! ```
+//! # #[cfg(feature = "toml")] {
 //! use erpc::PeerConfig;
 //! let config = PeerConfig::from_toml_str("listen_port = 9090\nredial_times = 3\nredial_interval = \"200ms\"").unwrap();
 //! assert_eq!(config.listen_addr(), "0.0.0.0:9090");
 //! assert_eq!(config.redial_interval(), std::time::Duration::from_millis(200));
+//! # }
 //! ```
 
 pub mod duration;
@@ -40,10 +42,10 @@ pub use crate::net::Network;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `default_body_codec` names no registered codec.
-    #[error("default_body_codec {0:?} is not a registered codec; use json, protobuf, plain, form, xml or thrift")]
+    #[error("default_body_codec {0:?} {reason}", reason = unknown_codec_reason(.0))]
     UnknownCodec(String),
     /// The network cannot be used by this build.
-    #[error("network {0:?} is not available in this build; use tcp, tcp4, tcp6, unix, kcp, quic, ws or wss")]
+    #[error("network {0:?} {reason}", reason = .0.unavailable_reason())]
     UnavailableNetwork(Network),
     /// A value is out of range.
     #[error("{field}: {reason}")]
@@ -282,15 +284,20 @@ impl PeerConfig {
     ];
 
     /// Parses TOML (unknown keys refused; not [`validate`](Self::validate)d).
+    #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
         Self::from_text(Format::Toml, text)
     }
 
     /// Parses YAML (unknown keys refused; not [`validate`](Self::validate)d).
+    #[cfg(feature = "yaml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "yaml")))]
     pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
         Self::from_text(Format::Yaml, text)
     }
 
+    #[cfg(any(feature = "toml", feature = "yaml"))]
     fn from_text(format: Format, text: &str) -> Result<Self, ConfigError> {
         let loader = ConfigLoader::new().text(format, format.name(), text, None)?;
         Ok(loader.extract()?.config)
@@ -353,6 +360,19 @@ impl PeerConfig {
     }
 }
 
+/// Why `name` is no usable codec: the feature that adds it, or the codecs there are.
+pub(crate) fn unknown_codec_reason(name: &str) -> String {
+    if let Some(feature) = crate::codec::missing_feature(name) {
+        return format!("needs erpc's `{feature}` feature: enable it, or use another codec");
+    }
+    let mut names: Vec<&str> = ["json", "protobuf", "plain", "form", "xml", "thrift"]
+        .into_iter()
+        .filter(|n| crate::codec::by_name(n).is_some())
+        .collect();
+    names.sort_unstable();
+    format!("is not a registered codec; use one of {}", names.join(", "))
+}
+
 fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
@@ -361,10 +381,12 @@ fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
-#[cfg(test)]
+// Most cases compare the four formats side by side, so they need TOML and YAML.
+#[cfg(all(test, feature = "toml", feature = "yaml"))]
 mod loader_tests;
 
-#[cfg(test)]
+// The tests read TOML and YAML; the JSON and INI paths are covered by loader_tests.
+#[cfg(all(test, feature = "toml", feature = "yaml"))]
 mod tests {
     use super::*;
 
@@ -502,7 +524,11 @@ mod tests {
             network: Network::Kcp,
             ..PeerConfig::default()
         };
-        assert!(kcp.validate().is_ok(), "kcp is available");
+        assert_eq!(
+            kcp.validate().is_ok(),
+            cfg!(feature = "kcp"),
+            "kcp is available with its feature"
+        );
         assert!(PeerConfig::from_toml_str("listen_port = \"x\"").is_err());
     }
 }

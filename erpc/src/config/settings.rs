@@ -33,6 +33,7 @@ pub(crate) struct Settings {
     pub(crate) listen_backlog: Option<u32>,
     pub(crate) reuse_port: bool,
     /// `PeerConfig::ws_path`.
+    #[cfg(feature = "websocket")]
     pub(crate) ws_path: std::sync::Arc<str>,
     pub(crate) send_deadline: bool,
     pub(crate) cancel_handlers: bool,
@@ -81,6 +82,7 @@ impl Settings {
             max_sessions_per_ip: (config.max_sessions_per_ip > 0).then_some(config.max_sessions_per_ip),
             listen_backlog: (config.listen_backlog > 0).then_some(config.listen_backlog),
             reuse_port: config.reuse_port,
+            #[cfg(feature = "websocket")]
             ws_path: config.ws_path.as_str().into(),
         })
     }

@@ -5,7 +5,7 @@
 //! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
 //!
-//! KCP ([`kcp`]) is a byte stream over UDP with kcp-go's framing; its sessions share a
+//! KCP (`net::kcp`, erpc's `kcp` feature) is a byte stream over UDP with kcp-go's framing; its sessions share a
 //! listener's socket, demultiplexed by address and conversation id.
 //!
 //! Message transports (`ws`: WebSocket, `seqpacket`: unixpacket) carry one eRPC frame per
@@ -13,16 +13,28 @@
 //! and writes each frame as one message (the session's outbox keeps frame boundaries for
 //! them: see `Messages`).
 
+//!
+//! Every [`Network`] variant exists in every build, so a config file naming a transport this
+//! build leaves out still parses; listening or dialing on it then fails with an error naming
+//! the erpc feature that adds it (see [`Network::missing_feature`]).
+
 pub(crate) mod buffers;
 #[cfg(unix)]
 pub(crate) mod handover;
 #[cfg(unix)]
 pub(crate) mod inherit;
+#[cfg(feature = "kcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kcp")))]
 pub mod kcp;
+#[cfg(feature = "quic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod quic;
 #[cfg(target_os = "linux")]
 pub(crate) mod seqpacket;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
+#[cfg(feature = "websocket")]
 pub(crate) mod ws;
 
 use std::io;
@@ -32,7 +44,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+#[cfg(unix)]
+use tokio::net::{UnixListener, UnixStream};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +71,7 @@ pub enum Network {
     /// peer has a TLS configuration. `udp` is the same network (Go's name for it). KCP has no
     /// handshake and no close signal: a dial succeeds without a server, and a session whose
     /// peer vanished ends by the session's own limits (`idle_timeout`, heartbeat), or after 20
-    /// unanswered retransmissions. See [`kcp`].
+    /// unanswered retransmissions. See `net::kcp` (erpc's `kcp` feature).
     #[serde(alias = "udp")]
     Kcp,
     /// [`Network::Kcp`] over IPv4 only.
@@ -69,7 +83,7 @@ pub enum Network {
     /// self-signed certificate when none is set (as Go); dials use the peer's TLS client config,
     /// or — as Go — one that **skips certificate verification** when none is set. When a config
     /// names no ALPN protocols, `http/1.1` and `h2` are offered and accepted (those of Go eRPC's
-    /// TLS helpers; see [`quic::DEFAULT_ALPN`]). A listener sees a session only once its client
+    /// TLS helpers; see `net::quic::DEFAULT_ALPN`, erpc's `quic` feature). A listener sees a session only once its client
     /// has sent its first message (QUIC announces a stream with its first bytes; Go alike).
     Quic,
     /// WebSocket over TCP (RFC 6455), one message per binary frame; TLS when the peer has a
@@ -81,23 +95,64 @@ pub enum Network {
 }
 
 impl Network {
-    /// Whether this build can listen and dial on it.
+    /// Whether this build can listen and dial on it: its erpc feature is enabled (`quic`,
+    /// `kcp`, `websocket`) and the system has it (unix sockets on Unix, unixpacket on Linux).
     pub fn is_available(self) -> bool {
-        matches!(
-            self,
-            Network::Tcp
-                | Network::Tcp4
-                | Network::Tcp6
-                | Network::Unix
-                | Network::Quic
-                | Network::Ws
-                | Network::Wss
-                | Network::Kcp
-                | Network::Udp4
-                | Network::Udp6
-        ) || (self == Network::Unixpacket && cfg!(target_os = "linux"))
+        match self {
+            Network::Tcp | Network::Tcp4 | Network::Tcp6 => true,
+            Network::Unix => cfg!(unix),
+            Network::Unixpacket => cfg!(target_os = "linux"),
+            Network::Quic => cfg!(feature = "quic"),
+            Network::Ws | Network::Wss => cfg!(feature = "websocket"),
+            Network::Kcp | Network::Udp4 | Network::Udp6 => cfg!(feature = "kcp"),
+        }
     }
 
+    /// The erpc feature that adds this network, when this build leaves it out (`None` when it
+    /// is available, or when what is missing is the system's support, not a feature).
+    pub fn missing_feature(self) -> Option<&'static str> {
+        match self {
+            Network::Quic if !cfg!(feature = "quic") => Some("quic"),
+            Network::Ws | Network::Wss if !cfg!(feature = "websocket") => Some("websocket"),
+            Network::Kcp | Network::Udp4 | Network::Udp6 if !cfg!(feature = "kcp") => Some("kcp"),
+            _ => None,
+        }
+    }
+
+    /// Why it cannot be used in this build (for error messages; call when not
+    /// [`is_available`](Self::is_available)): the feature to enable, or that the system lacks it.
+    pub(crate) fn unavailable_reason(self) -> String {
+        let available: Vec<String> = ALL
+            .iter()
+            .filter(|n| n.is_available())
+            .map(|n| format!("{n:?}").to_lowercase())
+            .collect();
+        let instead = format!("use {}", available.join(", "));
+        match self.missing_feature() {
+            Some(feature) => format!("needs erpc's `{feature}` feature: enable it, or {instead}"),
+            None if self == Network::Unixpacket => format!("needs Linux (seqpacket sockets); {instead}"),
+            None if self == Network::Unix => format!("needs a Unix system; {instead}"),
+            None => format!("is not available in this build; {instead}"),
+        }
+    }
+}
+
+/// Every network, for listing the available ones.
+const ALL: [Network; 11] = [
+    Network::Tcp,
+    Network::Tcp4,
+    Network::Tcp6,
+    Network::Unix,
+    Network::Unixpacket,
+    Network::Kcp,
+    Network::Udp4,
+    Network::Udp6,
+    Network::Quic,
+    Network::Ws,
+    Network::Wss,
+];
+
+impl Network {
     /// Whether it runs KCP over UDP (`kcp`, `udp`, `udp4`, `udp6`).
     pub fn is_kcp(self) -> bool {
         matches!(self, Network::Kcp | Network::Udp4 | Network::Udp6)
@@ -144,9 +199,12 @@ pub(crate) trait Messages: MessageRecv + AsyncWrite + Send + Unpin + 'static {
 /// buffer, so an idle session holds none.
 pub(crate) enum ReadHalf {
     Tcp(tokio::net::tcp::OwnedReadHalf),
+    #[cfg(unix)]
     Unix(tokio::net::unix::OwnedReadHalf),
     Boxed(tokio::io::ReadHalf<Box<dyn Stream>>),
+    #[cfg(feature = "quic")]
     Quic(quic::RecvHalf),
+    #[cfg(feature = "kcp")]
     Kcp(kcp::RecvHalf),
     Messages(Box<dyn MessageRecv>),
 }
@@ -158,13 +216,16 @@ impl ReadHalf {
         loop {
             match self {
                 ReadHalf::Tcp(half) => half.readable().await?,
+                #[cfg(unix)]
                 ReadHalf::Unix(half) => half.readable().await?,
                 ReadHalf::Boxed(half) => {
                     make_room(buf, room);
                     return half.read_buf(buf).await;
                 }
                 ReadHalf::Messages(half) => return std::future::poll_fn(|cx| half.poll_recv(cx, buf)).await,
+                #[cfg(feature = "kcp")]
                 ReadHalf::Kcp(half) => return std::future::poll_fn(|cx| half.poll_read_into(cx, buf, room)).await,
+                #[cfg(feature = "quic")]
                 ReadHalf::Quic(half) => {
                     make_room(buf, room);
                     return half.read_buf(buf).await;
@@ -175,9 +236,13 @@ impl ReadHalf {
             // the socket is drained, which saves a system call per wake-up.
             let read = match self {
                 ReadHalf::Tcp(half) => half.read_buf(buf).now_or_never(),
+                #[cfg(unix)]
                 ReadHalf::Unix(half) => half.read_buf(buf).now_or_never(),
                 ReadHalf::Boxed(half) => half.read_buf(buf).now_or_never(),
-                ReadHalf::Messages(_) | ReadHalf::Kcp(_) => unreachable!("returned above"),
+                ReadHalf::Messages(_) => unreachable!("returned above"),
+                #[cfg(feature = "kcp")]
+                ReadHalf::Kcp(_) => unreachable!("returned above"),
+                #[cfg(feature = "quic")]
                 ReadHalf::Quic(half) => half.read_buf(buf).now_or_never(),
             };
             match read {
@@ -213,16 +278,21 @@ pub struct Conn {
 
 /// The certificate chain a TLS peer presented, its own certificate first, shared by the
 /// connection and its session.
-pub type PeerCertificates = std::sync::Arc<[rustls::pki_types::CertificateDer<'static>]>;
+pub type PeerCertificates = std::sync::Arc<[rustls_pki_types::CertificateDer<'static>]>;
 
 /// TCP and unix streams split into halves without a lock between them; other streams are
 /// split with `tokio::io::split`.
 enum Io {
     Tcp(TcpStream),
+    #[cfg(unix)]
     Unix(UnixStream),
     Boxed(Box<dyn Stream>),
+    #[cfg(feature = "quic")]
     Quic(quic::QuicStream),
+    #[cfg(feature = "kcp")]
     Kcp(kcp::KcpStream),
+    // Built by the WebSocket and unixpacket transports only.
+    #[cfg_attr(not(any(target_os = "linux", feature = "websocket")), allow(dead_code))]
     Messages(Box<dyn Messages>),
 }
 
@@ -239,6 +309,7 @@ impl Conn {
     }
 
     /// A connection over a message transport.
+    #[cfg_attr(not(any(target_os = "linux", feature = "websocket")), allow(dead_code))]
     pub(crate) fn messages(io: impl Messages, local_addr: impl Into<String>, remote_addr: impl Into<String>) -> Conn {
         Conn {
             io: Io::Messages(Box::new(io)),
@@ -251,7 +322,7 @@ impl Conn {
     /// The certificate chain the other end presented in the TLS handshake, its own
     /// certificate first; `None` without TLS, or when the other end sent none (a client
     /// without a certificate).
-    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+    pub fn peer_certificates(&self) -> Option<&[rustls_pki_types::CertificateDer<'static>]> {
         self.peer_certificates.as_deref()
     }
 
@@ -269,6 +340,7 @@ impl Conn {
     }
 
     /// Sets (or clears) the chain, for the TLS handshakes and wrappers of this crate.
+    #[cfg(any(feature = "tls", feature = "websocket"))]
     pub(crate) fn set_peer_certificates(&mut self, chain: Option<PeerCertificates>) {
         self.peer_certificates = chain.filter(|c| !c.is_empty());
     }
@@ -278,9 +350,12 @@ impl Conn {
     pub fn into_parts(self) -> (Box<dyn Stream>, String, String) {
         let io: Box<dyn Stream> = match self.io {
             Io::Tcp(s) => Box::new(s),
+            #[cfg(unix)]
             Io::Unix(s) => Box::new(s),
             Io::Boxed(s) => s,
+            #[cfg(feature = "quic")]
             Io::Quic(s) => Box::new(s),
+            #[cfg(feature = "kcp")]
             Io::Kcp(s) => Box::new(s),
             Io::Messages(m) => Box::new(MessageStream {
                 inner: m,
@@ -292,7 +367,10 @@ impl Conn {
 
     /// Whether it is a QUIC stream.
     pub(crate) fn is_quic(&self) -> bool {
-        matches!(self.io, Io::Quic(_))
+        #[cfg(feature = "quic")]
+        return matches!(self.io, Io::Quic(_));
+        #[cfg(not(feature = "quic"))]
+        false
     }
 
     /// Whether it carries one frame per message (the outbox then keeps frame boundaries).
@@ -306,6 +384,7 @@ impl Conn {
                 let (r, w) = s.into_split();
                 (ReadHalf::Tcp(r), Box::new(w))
             }
+            #[cfg(unix)]
             Io::Unix(s) => {
                 let (r, w) = s.into_split();
                 (ReadHalf::Unix(r), Box::new(w))
@@ -314,7 +393,9 @@ impl Conn {
                 let (r, w) = tokio::io::split(s);
                 (ReadHalf::Boxed(r), Box::new(w))
             }
+            #[cfg(feature = "quic")]
             Io::Quic(s) => s.into_split(),
+            #[cfg(feature = "kcp")]
             Io::Kcp(s) => {
                 let (r, w) = s.into_split();
                 (ReadHalf::Kcp(r), Box::new(w))
@@ -330,9 +411,12 @@ impl Conn {
     pub(crate) async fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
         let io: &mut (dyn AsyncWrite + Send + Unpin) = match &mut self.io {
             Io::Tcp(s) => s,
+            #[cfg(unix)]
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
+            #[cfg(feature = "quic")]
             Io::Quic(s) => s,
+            #[cfg(feature = "kcp")]
             Io::Kcp(s) => s,
             Io::Messages(m) => m.as_mut(),
         };
@@ -345,9 +429,12 @@ impl Conn {
     pub(crate) async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         let io: &mut (dyn AsyncRead + Send + Unpin) = match &mut self.io {
             Io::Tcp(s) => s,
+            #[cfg(unix)]
             Io::Unix(s) => s,
             Io::Boxed(s) => s.as_mut(),
+            #[cfg(feature = "quic")]
             Io::Quic(s) => s,
+            #[cfg(feature = "kcp")]
             Io::Kcp(s) => s,
             Io::Messages(m) => return std::future::poll_fn(|cx| m.poll_recv(cx, buf)).await,
         };
@@ -447,8 +534,11 @@ impl SocketOptions {
 pub(crate) enum Listener {
     Tcp(TcpListener),
     /// A unix listener, its path, and how many unnamed clients it has numbered.
+    #[cfg(unix)]
     Unix(UnixListener, String, std::sync::atomic::AtomicU64),
+    #[cfg(feature = "quic")]
     Quic(quic::QuicListener),
+    #[cfg(feature = "kcp")]
     Kcp(kcp::KcpListener),
     #[cfg(target_os = "linux")]
     Seqpacket(seqpacket::Listener, String),
@@ -466,8 +556,8 @@ impl Listener {
     ) -> io::Result<Listener> {
         let backlog = backlog.map_or_else(system_max_backlog, |b| i32::try_from(b).unwrap_or(i32::MAX));
         match network {
+            #[cfg(unix)]
             Network::Unix => {
-                #[cfg(unix)]
                 if let Some(fd) = inherit::take_path(addr).map_err(invalid)? {
                     return Ok(Listener::Unix(
                         UnixListener::from_std(inherit::into_std(fd)?)?,
@@ -505,6 +595,7 @@ impl Listener {
                 }
                 Err(last)
             }
+            #[cfg(feature = "kcp")]
             Network::Kcp | Network::Udp4 | Network::Udp6 => Ok(Listener::Kcp(kcp::listen(network, addr).await?)),
             other => Err(unsupported(other)),
         }
@@ -524,8 +615,11 @@ impl Listener {
                     remote_addr: remote.to_string(),
                 })
             }
+            #[cfg(feature = "quic")]
             Listener::Quic(l) => l.accept().await,
+            #[cfg(feature = "kcp")]
             Listener::Kcp(l) => l.accept().await,
+            #[cfg(unix)]
             Listener::Unix(l, path, unnamed) => {
                 let (stream, remote) = l.accept().await?;
                 // Clients rarely bind a path: number the unnamed ones, or they would all share
@@ -553,8 +647,11 @@ impl Listener {
     pub(crate) fn local_addr(&self) -> String {
         match self {
             Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            #[cfg(unix)]
             Listener::Unix(_, path, _) => path.clone(),
+            #[cfg(feature = "quic")]
             Listener::Quic(l) => l.local_addr(),
+            #[cfg(feature = "kcp")]
             Listener::Kcp(l) => l.local_addr(),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => path.clone(),
@@ -579,10 +676,15 @@ impl Listener {
         match self {
             #[cfg(unix)]
             Listener::Unix(..) if handover::handed_over() => {}
+            #[cfg(unix)]
             Listener::Unix(_, path, _) => drop(std::fs::remove_file(path)),
             #[cfg(target_os = "linux")]
             Listener::Seqpacket(_, path) => drop(std::fs::remove_file(path)),
-            Listener::Tcp(_) | Listener::Quic(_) | Listener::Kcp(_) => {}
+            Listener::Tcp(_) => {}
+            #[cfg(feature = "quic")]
+            Listener::Quic(_) => {}
+            #[cfg(feature = "kcp")]
+            Listener::Kcp(_) => {}
         }
     }
 }
@@ -590,6 +692,7 @@ impl Listener {
 /// A local name for a unix client socket bound to no path: `@<pid>.<n>`, unique in the
 /// process, since a dialed session's id is its local address and two sessions with one id
 /// would close each other.
+#[cfg(unix)]
 fn unnamed_local_addr() -> String {
     static DIALED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = DIALED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -616,6 +719,7 @@ fn listen_tcp(addr: std::net::SocketAddr, backlog: i32, reuse_port: bool) -> io:
 }
 
 /// A unix stream listener with the given backlog.
+#[cfg(unix)]
 fn listen_unix(path: &str, backlog: i32) -> io::Result<UnixListener> {
     use socket2::{Domain, SockAddr, Socket, Type};
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
@@ -643,6 +747,7 @@ pub(crate) async fn connect(
     options: &SocketOptions,
 ) -> io::Result<Conn> {
     match network {
+        #[cfg(unix)]
         Network::Unix => {
             let stream = UnixStream::connect(addr).await?;
             let local_addr = stream
@@ -697,6 +802,7 @@ pub(crate) async fn connect(
             }
             Err(last)
         }
+        #[cfg(feature = "kcp")]
         Network::Kcp | Network::Udp4 | Network::Udp6 => kcp::connect(network, addr, local).await,
         other => Err(unsupported(other)),
     }
@@ -729,8 +835,29 @@ pub(crate) fn invalid(msg: String) -> io::Error {
 fn unsupported(network: Network) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!(
-            "network {network:?} is not available in this build; use tcp, tcp4, tcp6, unix, unixpacket, kcp, udp4, udp6, quic, ws or wss"
-        ),
+        format!("network {network:?} {}", network.unavailable_reason()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Network;
+
+    #[test]
+    fn left_out_networks_stay_and_name_their_feature() {
+        assert!(Network::Tcp.is_available() && Network::Tcp.missing_feature().is_none());
+        #[cfg(feature = "quic")]
+        assert!(Network::Quic.is_available());
+        #[cfg(not(feature = "quic"))]
+        {
+            assert_eq!(Network::Quic.missing_feature(), Some("quic"));
+            let reason = Network::Quic.unavailable_reason();
+            assert!(
+                reason.starts_with("needs erpc's `quic` feature") && reason.contains("tcp"),
+                "{reason}"
+            );
+        }
+        #[cfg(not(feature = "websocket"))]
+        assert_eq!(Network::Wss.missing_feature(), Some("websocket"));
+    }
 }

@@ -15,7 +15,9 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "self-signed")]
+use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -92,12 +94,23 @@ fn with_alpn(mut alpn: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 }
 
 /// The process-wide self-signed config QUIC listeners use when the peer has none (as Go).
+#[cfg(feature = "self-signed")]
 fn default_server_tls() -> io::Result<Arc<rustls::ServerConfig>> {
     static CONFIG: OnceLock<Result<Arc<rustls::ServerConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| super::tls::self_signed_server_config(&["localhost"]).map_err(|e| e.to_string()))
         .clone()
         .map_err(io::Error::other)
+}
+
+/// Without certificate generation, a QUIC listener needs the peer's TLS config.
+#[cfg(not(feature = "self-signed"))]
+fn default_server_tls() -> io::Result<Arc<rustls::ServerConfig>> {
+    Err(invalid(
+        "a QUIC listener needs a TLS server config: set one with PeerBuilder::tls_server, or \
+         enable erpc's `self-signed` feature to generate a self-signed certificate (development only)"
+            .into(),
+    ))
 }
 
 /// The quinn server config: the peer's TLS config (or a self-signed one) with the default ALPN
@@ -590,7 +603,7 @@ async fn accept_one(incoming: quinn::Incoming, bound: SocketAddr, ready: mpsc::S
     let conn = Conn {
         local_addr: SocketAddr::new(connection.local_ip().unwrap_or(bound.ip()), bound.port()).to_string(),
         remote_addr: remote.to_string(),
-        peer_certificates: tls::peer_certificates_of(&connection),
+        peer_certificates: peer_certificates_of(&connection),
         io: Io::Quic(QuicStream::new(connection, send, recv)),
     };
     let _ = ready.send(conn).await;
@@ -645,7 +658,7 @@ pub(crate) async fn connect(
     Ok(Conn {
         local_addr,
         remote_addr: remote.to_string(),
-        peer_certificates: tls::peer_certificates_of(&connection),
+        peer_certificates: peer_certificates_of(&connection),
         io: Io::Quic(QuicStream::new(connection, send, recv)),
     })
 }
@@ -684,6 +697,14 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
+/// The chain the peer of a QUIC connection presented (quinn's rustls session reports it as
+/// a `Vec<CertificateDer>`).
+fn peer_certificates_of(connection: &quinn::Connection) -> Option<super::PeerCertificates> {
+    let identity = connection.peer_identity()?;
+    let chain = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    tls::chain_of(Some(&chain))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,7 +723,12 @@ mod tests {
     fn configs_get_the_default_alpn_and_keep_their_own() {
         let settings = QuicSettings::new(&SocketOptions::new(true, None, None, None), None, None);
         assert_eq!(settings.keepalive, DEFAULT_KEEPALIVE);
-        assert!(server_config(None, &settings).is_ok());
+        // Without a TLS config a listener generates a certificate, or says how to get one.
+        let generated = server_config(None, &settings);
+        #[cfg(feature = "self-signed")]
+        assert!(generated.is_ok());
+        #[cfg(not(feature = "self-signed"))]
+        assert!(generated.is_err_and(|e| e.to_string().contains("`self-signed` feature")));
         assert!(client_config(None, &settings).is_ok());
         assert_eq!(with_alpn(Vec::new()), [b"http/1.1".to_vec(), b"h2".to_vec()]);
         assert_eq!(with_alpn(vec![b"x".to_vec()]), [b"x".to_vec()]);

@@ -2,10 +2,15 @@
 //! aws-lc-rs beside ring makes rustls panic at run time unless a provider is installed, so
 //! every config here names its provider explicitly).
 //!
+//! The `self_signed_*` helpers generate certificates (rcgen) and need erpc's `self-signed`
+//! feature: they are for tests and demos, since clients cannot verify such a server.
+//!
 //! ```
+//! # #[cfg(feature = "self-signed")] {
 //! let server = erpc::net::tls::self_signed_server_config(&["localhost"]).unwrap();
 //! let client = erpc::net::tls::dangerous_insecure_client_config(); // tests and demos only
 //! # let _ = (server, client);
+//! # }
 //! ```
 
 use std::path::Path;
@@ -21,6 +26,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A certificate or key could not be generated.
+    #[cfg(feature = "self-signed")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
     #[error("cannot generate a self-signed certificate: {0}")]
     Generate(String),
     /// A PEM file could not be read or holds nothing usable.
@@ -44,19 +51,13 @@ pub(crate) fn chain_of(certificates: Option<&[CertificateDer<'static>]>) -> Opti
     certificates.filter(|c| !c.is_empty()).map(Arc::from)
 }
 
-/// The chain the peer of a QUIC connection presented (quinn's rustls session reports it as
-/// a `Vec<CertificateDer>`).
-pub(crate) fn peer_certificates_of(connection: &quinn::Connection) -> Option<super::PeerCertificates> {
-    let identity = connection.peer_identity()?;
-    let chain = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
-    chain_of(Some(&chain))
-}
-
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// A certificate for `names` signed by itself, and its private key, both PEM.
+#[cfg(feature = "self-signed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
 pub fn self_signed_cert_pem(names: &[&str]) -> Result<(String, String), TlsError> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let certified = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
@@ -64,6 +65,8 @@ pub fn self_signed_cert_pem(names: &[&str]) -> Result<(String, String), TlsError
 }
 
 /// A server config with a fresh self-signed certificate for `names` (tests and demos).
+#[cfg(feature = "self-signed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
 pub fn self_signed_server_config(names: &[&str]) -> Result<Arc<ServerConfig>, TlsError> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let certified = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
@@ -184,7 +187,8 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-#[cfg(test)]
+// The tests generate their certificates.
+#[cfg(all(test, feature = "self-signed"))]
 mod tests {
     use super::*;
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use futures_util::future::BoxFuture;
 
 use crate::config::{Network, PeerConfig, Settings};
+#[cfg(feature = "quic")]
 use crate::net::quic::{self, QuicSettings};
 use crate::net::{self, Conn};
 use crate::plugin::{Plugins, guarded_async};
@@ -19,8 +20,10 @@ pub(crate) struct Dialer {
     network: Network,
     local: Option<String>,
     plugins: Plugins,
+    #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsConnector>,
     /// The QUIC client config and transport settings, when the network is QUIC.
+    #[cfg(feature = "quic")]
     quic: Option<(quinn::ClientConfig, QuicSettings)>,
     /// Set when the peer closes: attempts in progress give up.
     pub(crate) closed: AtomicBool,
@@ -31,9 +34,10 @@ impl Dialer {
         config: &PeerConfig,
         settings: Settings,
         plugins: Plugins,
-        tls: Option<tokio_rustls::TlsConnector>,
+        #[cfg(feature = "tls")] tls: Option<tokio_rustls::TlsConnector>,
     ) -> std::io::Result<Dialer> {
         let network = config.network;
+        #[cfg(feature = "quic")]
         let quic = match network {
             Network::Quic => {
                 let quic = QuicSettings::new(&settings.socket, settings.handshake_timeout, settings.idle_timeout);
@@ -46,7 +50,9 @@ impl Dialer {
             network,
             local: (config.local_port != 0 && network != Network::Unix).then(|| config.local_dial_addr()),
             plugins,
+            #[cfg(feature = "tls")]
             tls,
+            #[cfg(feature = "quic")]
             quic,
             closed: AtomicBool::new(false),
         })
@@ -72,7 +78,7 @@ impl Dialer {
         once: bool,
     ) -> Result<PreSession, Status> {
         let local = self.local.as_deref();
-        super::listen::check_transport(self.network, proto.as_ref(), self.tls.is_some())
+        super::listen::check_transport(self.network, proto.as_ref(), self.has_tls())
             .map_err(|e| Status::from_code(Code::DIAL_FAILED, e))?;
         self.plugins
             .run("pre_dial", |p| p.pre_dial(local.unwrap_or(""), addr))?;
@@ -120,11 +126,20 @@ impl Dialer {
             }
         }
         // As Go's websocket mixer reports it.
+        #[cfg(feature = "websocket")]
         if let Some(cause) = last_error.strip_prefix(net::ws::UPGRADE_FAILED) {
             let cause = cause.trim_start_matches(": ").to_string();
             return Err(Status::with_cause(Code::DIAL_FAILED, net::ws::UPGRADE_FAILED, cause));
         }
         Err(Status::from_code(Code::DIAL_FAILED, last_error))
+    }
+
+    /// Whether dials run TLS (the peer has a TLS client configuration).
+    fn has_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     pub(crate) fn pre_session(
@@ -170,6 +185,7 @@ impl Dialer {
     async fn open(&self, addr: &str, local: Option<&str>) -> Result<Conn, String> {
         let network = self.network;
         let attempt = async {
+            #[cfg(feature = "quic")]
             if let Some((config, quic)) = &self.quic {
                 // QUIC brings its own TLS.
                 return quic::connect(addr, local, config, quic)
@@ -179,26 +195,35 @@ impl Dialer {
             let conn = net::connect(network, addr, local, &self.settings.socket)
                 .await
                 .map_err(|e| e.to_string())?;
+            #[cfg(feature = "tls")]
             let conn = self.tls(conn, addr).await?;
+            #[cfg(not(feature = "tls"))]
+            let _ = addr;
             if !network.is_websocket() {
                 return Ok(conn);
             }
-            let settings = &self.settings;
-            let upgrade = net::ws::connect(
-                conn,
-                &settings.ws_path,
-                self.tls.is_some(),
-                settings.limits.max_message_size,
-            );
-            match settings.handshake_timeout {
-                None => upgrade.await,
-                Some(limit) => tokio::time::timeout(limit, upgrade).await.unwrap_or_else(|_| {
-                    Err(format!(
-                        "{}: not within {limit:?} (handshake_timeout)",
-                        net::ws::UPGRADE_FAILED
-                    ))
-                }),
+            #[cfg(feature = "websocket")]
+            {
+                let settings = &self.settings;
+                let upgrade = net::ws::connect(
+                    conn,
+                    &settings.ws_path,
+                    self.has_tls(),
+                    settings.limits.max_message_size,
+                );
+                match settings.handshake_timeout {
+                    None => upgrade.await,
+                    Some(limit) => tokio::time::timeout(limit, upgrade).await.unwrap_or_else(|_| {
+                        Err(format!(
+                            "{}: not within {limit:?} (handshake_timeout)",
+                            net::ws::UPGRADE_FAILED
+                        ))
+                    }),
+                }
             }
+            // check_transport refused ws and wss before any attempt.
+            #[cfg(not(feature = "websocket"))]
+            unreachable!("websocket dial without the websocket feature")
         };
         match self.settings.dial_timeout {
             Some(limit) => tokio::time::timeout(limit, attempt)
@@ -209,6 +234,7 @@ impl Dialer {
     }
 
     /// The TLS handshake over `conn`, if the peer has a TLS configuration.
+    #[cfg(feature = "tls")]
     async fn tls(&self, conn: Conn, addr: &str) -> Result<Conn, String> {
         let Some(connector) = &self.tls else {
             return Ok(conn);

@@ -15,6 +15,7 @@ use super::Peer;
 use super::admission::{Admission, Permit};
 use crate::config::Network;
 use crate::error::Error;
+#[cfg(feature = "quic")]
 use crate::net::quic::{self, QuicSettings};
 use crate::net::{Conn, Listener};
 use crate::plugin::{Plugins, guarded_async};
@@ -27,6 +28,7 @@ use crate::status::Status;
 pub(super) struct Accepting {
     pub(super) env: Arc<Env>,
     pub(super) plugins: Plugins,
+    #[cfg(feature = "tls")]
     pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
     pub(super) admission: Option<Arc<Admission>>,
 }
@@ -34,15 +36,17 @@ pub(super) struct Accepting {
 /// Binds, runs PostListen, and spawns the accept loop; returns the bound address.
 pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<dyn Proto>) -> Result<String, Error> {
     let inner = &peer.inner;
-    check_transport(network, proto.as_ref(), inner.tls_server.is_some()).map_err(Error::Invalid)?;
+    check_transport(network, proto.as_ref(), super::has_tls_server(inner)).map_err(Error::Invalid)?;
     if *inner.stop_listening.borrow() {
         return Err(Error::Invalid(
             "the peer is closed; build a new one to listen again".into(),
         ));
     }
     let settings = &inner.env.settings;
+    #[cfg_attr(not(feature = "quic"), allow(unused_mut))]
     let mut accepting = peer.accepting();
     let listener = match network {
+        #[cfg(feature = "quic")]
         Network::Quic => {
             let quic = QuicSettings::new(&settings.socket, settings.handshake_timeout, settings.idle_timeout);
             let config = quic::server_config(inner.tls_server.as_ref().map(|tls| tls.config()), &quic)
@@ -60,6 +64,7 @@ pub(super) async fn start(peer: &Peer, network: Network, addr: &str, proto: Arc<
                 .push(listener.closer());
             Listener::Quic(listener)
         }
+        #[cfg(feature = "kcp")]
         kcp if kcp.is_kcp() => {
             let mut listener = crate::net::kcp::listen(network, addr)
                 .await
@@ -149,6 +154,7 @@ async fn accept_loop(
         }
     }
     // Out of the hand-over before the socket file goes.
+    #[cfg_attr(not(unix), allow(dropping_copy_types))] // `()` there: nothing is handed over
     drop(handover);
     listener.cleanup();
 }
@@ -161,6 +167,9 @@ type Handover = ();
 
 /// Whether `proto` can run on `network` (with or without TLS configured).
 pub(super) fn check_transport(network: Network, proto: &dyn Proto, tls: bool) -> Result<(), String> {
+    if !network.is_available() {
+        return Err(format!("network {network:?} {}", network.unavailable_reason()));
+    }
     if network == Network::Wss && !tls {
         return Err("network wss needs a TLS configuration (or use ws)".into());
     }
@@ -183,7 +192,10 @@ async fn accept_conn(
     permit: Option<Permit>,
 ) {
     let remote = conn.remote_addr.clone();
+    #[cfg(not(feature = "websocket"))]
+    let _ = network; // only WebSocket has an upgrade to run
     let handshake = async {
+        #[cfg(feature = "tls")]
         let conn = match &accepting.tls {
             None => conn,
             Some(acceptor) => {
@@ -199,6 +211,7 @@ async fn accept_conn(
                 }
             }
         };
+        #[cfg(feature = "websocket")]
         let conn = if network.is_websocket() {
             let settings = &accepting.env.settings;
             crate::net::ws::accept(conn, &settings.ws_path, settings.limits.max_message_size)

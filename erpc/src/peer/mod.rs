@@ -28,6 +28,7 @@ pub use pool::{Pool, PoolConfig, PoolStats};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+#[cfg(any(feature = "quic", feature = "kcp", feature = "signal"))]
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -61,6 +62,7 @@ struct PeerInner {
     registry: Arc<Registry>,
     dialer: Arc<Dialer>,
     proto: Arc<dyn Proto>,
+    #[cfg(feature = "tls")]
     tls_server: Option<tokio_rustls::TlsAcceptor>,
     /// The session caps of accepted connections, when configured.
     admission: Option<Arc<Admission>>,
@@ -68,8 +70,10 @@ struct PeerInner {
     listeners: Mutex<Vec<JoinHandle<()>>>,
     /// The endpoints of QUIC listeners: closed after the sessions (as Go closes QUIC listeners
     /// last), since the sessions run on their sockets.
+    #[cfg(feature = "quic")]
     quic_endpoints: Mutex<Vec<crate::net::quic::EndpointCloser>>,
     /// The sockets of KCP listeners: their sessions run on them, so they close after those.
+    #[cfg(feature = "kcp")]
     kcp_sockets: Mutex<Vec<crate::net::kcp::KcpCloser>>,
     closed: AtomicBool,
 }
@@ -82,6 +86,7 @@ impl Drop for PeerInner {
         for session in self.registry.all() {
             session.close_now(&reason);
         }
+        #[cfg(feature = "quic")]
         for endpoint in self
             .quic_endpoints
             .get_mut()
@@ -90,9 +95,21 @@ impl Drop for PeerInner {
         {
             endpoint.close_now();
         }
+        #[cfg(feature = "kcp")]
         for socket in self.kcp_sockets.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
             socket.close_now();
         }
+    }
+}
+
+/// Whether the peer serves TLS on its listeners.
+fn has_tls_server(inner: &PeerInner) -> bool {
+    #[cfg(feature = "tls")]
+    return inner.tls_server.is_some();
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = inner;
+        false
     }
 }
 
@@ -103,7 +120,9 @@ pub struct PeerBuilder {
     router: Router,
     plugins: Vec<Arc<dyn Plugin>>,
     proto: Arc<dyn Proto>,
+    #[cfg(feature = "tls")]
     tls_server: Option<Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "tls")]
     tls_client: Option<Arc<rustls::ClientConfig>>,
     /// Routes extensions add, whatever router is set.
     extra_routes: Vec<AddRoutes>,
@@ -126,7 +145,9 @@ impl Default for PeerBuilder {
             router: Router::new(),
             plugins: Vec::new(),
             proto: Arc::new(RawProto),
+            #[cfg(feature = "tls")]
             tls_server: None,
+            #[cfg(feature = "tls")]
             tls_client: None,
             extra_routes: Vec::new(),
         }
@@ -173,6 +194,8 @@ impl PeerBuilder {
     /// Serves TLS on every listener (tcp and unix), and is the TLS config of QUIC listeners
     /// (which use a self-signed certificate without it). For QUIC, a config that names no ALPN
     /// protocols gets `http/1.1` and `h2`, and it must allow TLS 1.3.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_server(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls_server = Some(config);
         self
@@ -182,6 +205,8 @@ impl PeerBuilder {
     /// server; **without it QUIC dials skip certificate verification**, as Go eRPC does (use
     /// [`tls::client_config_with_roots_pem`](crate::net::tls::client_config_with_roots_pem) to
     /// pin a certificate). A config that names no ALPN protocols offers `http/1.1` and `h2`.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_client(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls_client = Some(config);
         self
@@ -195,7 +220,9 @@ impl PeerBuilder {
             router,
             plugins,
             proto,
+            #[cfg(feature = "tls")]
             tls_server,
+            #[cfg(feature = "tls")]
             tls_client,
             extra_routes,
         } = self;
@@ -225,10 +252,15 @@ impl PeerBuilder {
         let settings = Settings::from_config(&config)?;
         let metrics = PeerMetrics::register();
         let registry = Arc::new(Registry::new(metrics.sessions_open.clone()));
-        let tls_client = tls_client.map(tokio_rustls::TlsConnector::from);
         let dialer = Arc::new(
-            Dialer::new(&config, settings.clone(), plugins.clone(), tls_client)
-                .map_err(|e| Error::Invalid(e.to_string()))?,
+            Dialer::new(
+                &config,
+                settings.clone(),
+                plugins.clone(),
+                #[cfg(feature = "tls")]
+                tls_client.map(tokio_rustls::TlsConnector::from),
+            )
+            .map_err(|e| Error::Invalid(e.to_string()))?,
         );
         let hooks: Option<Arc<dyn Hooks>> = (!plugins.is_empty()).then(|| Arc::new(plugins.clone()) as _);
         let redial: std::sync::Weak<dyn session::Redial> = Arc::downgrade(&dialer) as _;
@@ -252,11 +284,14 @@ impl PeerBuilder {
                 registry,
                 dialer,
                 proto,
+                #[cfg(feature = "tls")]
                 tls_server: tls_server.map(tokio_rustls::TlsAcceptor::from),
                 admission,
                 stop_listening: watch::Sender::new(false),
                 listeners: Mutex::new(Vec::new()),
+                #[cfg(feature = "quic")]
                 quic_endpoints: Mutex::new(Vec::new()),
+                #[cfg(feature = "kcp")]
                 kcp_sockets: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
             }),
@@ -280,7 +315,8 @@ fn remember(peer: &Peer) {
     peers.push(Arc::downgrade(&peer.inner));
 }
 
-/// The peers of this process that are alive and not closed.
+/// The peers of this process that are alive and not closed (for a reboot, Unix only).
+#[cfg(unix)]
 pub(crate) fn live_peers() -> Vec<Peer> {
     let peers = PEERS.lock().unwrap_or_else(|e| e.into_inner());
     peers
@@ -425,13 +461,17 @@ impl Peer {
         for task in closing {
             let _ = task.await;
         }
+        #[cfg(feature = "quic")]
         let endpoints = std::mem::take(&mut *self.inner.quic_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
+        #[cfg(feature = "quic")]
         for endpoint in endpoints {
             // Ends connections still waiting for their stream, and frees the UDP port for a
             // server restarted on it.
             endpoint.close(Duration::from_secs(1)).await;
         }
+        #[cfg(feature = "kcp")]
         let sockets = std::mem::take(&mut *self.inner.kcp_sockets.lock().unwrap_or_else(|e| e.into_inner()));
+        #[cfg(feature = "kcp")]
         for socket in sockets {
             // Frees the UDP port for a server restarted on it.
             socket.close(Duration::from_secs(1)).await;
@@ -443,6 +483,7 @@ impl Peer {
         listen::Accepting {
             env: self.inner.env.clone(),
             plugins: self.inner.plugins.clone(),
+            #[cfg(feature = "tls")]
             tls: self.inner.tls_server.clone(),
             admission: self.inner.admission.clone(),
         }
@@ -471,6 +512,10 @@ impl Peer {
     /// # Panics
     ///
     /// If called outside a Tokio runtime.
+    #[cfg(feature = "signal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
+    // Without SIGUSR2 (not Unix) the first signal always ends the loop.
+    #[cfg_attr(not(unix), allow(clippy::never_loop))]
     pub fn shutdown_on_signal(&self) -> impl Future<Output = Signalled> + Send + 'static {
         let mut signals = Signals::install();
         let peer = self.clone();
@@ -500,6 +545,8 @@ impl Peer {
 }
 
 /// What [`Peer::shutdown_on_signal`] did.
+#[cfg(feature = "signal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signalled {
     /// SIGINT or SIGTERM (Ctrl-C): the peer closed.
@@ -510,14 +557,14 @@ pub enum Signalled {
 }
 
 /// The signal handlers, installed at once.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "signal"))]
 struct Signals {
     int: Option<tokio::signal::unix::Signal>,
     term: Option<tokio::signal::unix::Signal>,
     usr2: Option<tokio::signal::unix::Signal>,
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "signal"))]
 impl Signals {
     fn install() -> Signals {
         use tokio::signal::unix::{SignalKind, signal};
@@ -549,10 +596,10 @@ impl Signals {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(all(not(unix), feature = "signal"))]
 struct Signals;
 
-#[cfg(not(unix))]
+#[cfg(all(not(unix), feature = "signal"))]
 impl Signals {
     fn install() -> Signals {
         Signals

@@ -10,11 +10,14 @@
 mod auth;
 mod ignorecase;
 mod overloader;
+#[cfg(feature = "secure")]
 mod secure;
 
 pub use auth::{AuthInfo, Bearer, Checker};
 pub use ignorecase::IgnoreCase;
 pub use overloader::{BadInterval, Overloader, OverloaderConfig};
+#[cfg(feature = "secure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "secure")))]
 pub use secure::{ACCEPT_SECURE_KEY, SECURE_KEY, Secure, SecureKeyError, SecureMode};
 
 use std::any::Any;

@@ -11,19 +11,31 @@
 
 mod cursor;
 mod framed;
+#[cfg(feature = "http")]
 mod http;
 mod json;
+#[cfg(feature = "protobuf")]
 mod pb;
 mod raw;
+#[cfg(feature = "thrift")]
 mod thrift;
+#[cfg(feature = "websocket")]
 mod ws;
 
 pub(crate) use cursor::Cursor;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::HttpProto;
 pub use json::JsonProto;
+#[cfg(feature = "protobuf")]
+#[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]
 pub use pb::PbProto;
 pub use raw::RawProto;
+#[cfg(feature = "thrift")]
+#[cfg_attr(docsrs, doc(cfg(feature = "thrift")))]
 pub use thrift::{ThriftProto, ThriftStructProto};
+#[cfg(feature = "websocket")]
+#[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
 pub use ws::{WsJsonProto, WsPbProto};
 
 use std::sync::Arc;
@@ -254,30 +266,57 @@ pub trait Proto: Send + Sync + 'static {
     }
 }
 
-/// The names [`by_name`] knows, for help texts.
+/// The names [`by_name`] knows, for help texts (those of this build's features).
 pub const NAMES: &[&str] = &[
     "raw",
     "json",
+    #[cfg(feature = "protobuf")]
     "pb",
+    #[cfg(feature = "http")]
     "http",
+    #[cfg(feature = "thrift")]
     "thrift",
+    #[cfg(feature = "thrift")]
     "thrift-struct",
+    #[cfg(feature = "websocket")]
     "ws-json",
+    #[cfg(feature = "websocket")]
     "ws-pb",
 ];
 
+/// The erpc feature that adds the built-in protocol `name`, when this build leaves it out
+/// (`None`: available, or no built-in name). For error messages, as [`by_name`] just says
+/// `None`: "the http protocol needs erpc's `http` feature".
+pub fn missing_feature(name: &str) -> Option<&'static str> {
+    let (feature, enabled) = match name {
+        "pb" | "protobuf" => ("protobuf", cfg!(feature = "protobuf")),
+        "http" => ("http", cfg!(feature = "http")),
+        "thrift" | "thrift-binary" | "thrift-struct" => ("thrift", cfg!(feature = "thrift")),
+        "ws-json" | "ws-pb" | "ws-protobuf" => ("websocket", cfg!(feature = "websocket")),
+        _ => return None,
+    };
+    (!enabled).then_some(feature)
+}
+
 /// A built-in protocol by name: `raw`, `json`, `pb` (or `protobuf`), `http`, `thrift` (or
 /// `thrift-binary`), `thrift-struct`, and Go's WebSocket sub-protocols `ws-json` and `ws-pb`
-/// (or `ws-protobuf`), which run only on message transports.
+/// (or `ws-protobuf`), which run only on message transports. Names of protocols this build's
+/// features leave out give `None`; [`missing_feature`] says which feature adds them.
 pub fn by_name(name: &str) -> Option<Arc<dyn Proto>> {
     match name {
         "raw" => Some(Arc::new(RawProto)),
         "json" => Some(Arc::new(JsonProto)),
+        #[cfg(feature = "protobuf")]
         "pb" | "protobuf" => Some(Arc::new(PbProto)),
+        #[cfg(feature = "http")]
         "http" => Some(Arc::new(HttpProto)),
+        #[cfg(feature = "thrift")]
         "thrift" | "thrift-binary" => Some(Arc::new(ThriftProto)),
+        #[cfg(feature = "thrift")]
         "thrift-struct" => Some(Arc::new(ThriftStructProto)),
+        #[cfg(feature = "websocket")]
         "ws-json" => Some(Arc::new(WsJsonProto)),
+        #[cfg(feature = "websocket")]
         "ws-pb" | "ws-protobuf" => Some(Arc::new(WsPbProto)),
         _ => None,
     }

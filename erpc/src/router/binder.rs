@@ -5,7 +5,11 @@
 //! `{"handler": "<route>", "param": "<name>", "reason": "<text>"}` as the cause; the handler
 //! does not run.
 //!
+//! `Valid` and `bind_meta` need erpc's `binder` feature (garde, and a form parser for meta);
+//! the status is core, as any [`DecodeBody`] may refuse a value with [`CodecError::Invalid`].
+//!
 //! ```
+//! # #[cfg(feature = "binder")] {
 //! use erpc::router::{CallCtx, Router, Valid};
 //! use erpc::Status;
 //!
@@ -30,20 +34,27 @@
 //!
 //! let mut router = Router::new();
 //! router.call("signup", signup);
+//! # }
 //! ```
 //!
 //! [garde]: https://docs.rs/garde
 
+#[cfg(feature = "binder")]
 use bytes::Bytes;
 
-use crate::codec::{CodecError, CodecId, DecodeBody};
+#[cfg(feature = "binder")]
+use crate::codec::CodecId;
+#[cfg(any(doc, feature = "binder"))]
+use crate::codec::{CodecError, DecodeBody};
 use crate::status::{Code, Status};
 
 /// A handler argument that is validated after decoding: `T`'s garde rules must hold, or the
 /// call is answered with Go's binder status.
+#[cfg(feature = "binder")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Valid<T>(pub T);
 
+#[cfg(feature = "binder")]
 impl<T> DecodeBody for Valid<T>
 where
     T: DecodeBody + garde::Validate,
@@ -80,11 +91,13 @@ pub(crate) fn invalid_parameter(route: &str, param: &str, reason: &str) -> Statu
 
 /// What [`CallCtx::bind_meta`](super::CallCtx::bind_meta) can bind meta into: any serde type
 /// (fields read like a query string), and [`Valid`] of one.
+#[cfg(feature = "binder")]
 pub trait BindMeta: Sized {
     /// Binds `meta`, or says which parameter is wrong and why.
     fn bind(meta: &crate::meta::Meta) -> Result<Self, (String, String)>;
 }
 
+#[cfg(feature = "binder")]
 impl<T: serde::de::DeserializeOwned> BindMeta for T {
     fn bind(meta: &crate::meta::Meta) -> Result<Self, (String, String)> {
         let query = meta.encode_query();
@@ -97,6 +110,7 @@ impl<T: serde::de::DeserializeOwned> BindMeta for T {
     }
 }
 
+#[cfg(feature = "binder")]
 impl<T> BindMeta for Valid<T>
 where
     T: serde::de::DeserializeOwned + garde::Validate,

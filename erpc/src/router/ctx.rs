@@ -85,6 +85,8 @@ macro_rules! incoming_accessors {
             /// the key, numbers and booleans parsed from text; a missing or unparsable field
             /// is Go's binder status, `400 Invalid Parameter`. Wrap `T` in
             /// [`Valid`](crate::router::Valid) to check its garde rules too.
+            #[cfg(feature = "binder")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "binder")))]
             pub fn bind_meta<T: crate::router::BindMeta>(&self) -> Result<T, Status> {
                 T::bind(&self.0.incoming.request.meta)
                     .map_err(|(param, reason)| crate::router::binder_status(self.service_method(), &param, &reason))

@@ -91,6 +91,12 @@ macro_rules! message_span {
     };
 }
 
+/// When a message's handling started, if its metrics or its span want its duration (the span
+/// does in every build, metrics or not).
+fn timing(metrics: &RouteMetrics, span: &Span) -> Option<Instant> {
+    metrics.start().or_else(|| (!span.is_disabled()).then(Instant::now))
+}
+
 /// Records how a message's handling ended on its span and its route's metrics.
 fn ended(span: &Span, metrics: &RouteMetrics, code: i32, timing: Option<Instant>) {
     if !span.is_disabled() {
@@ -123,8 +129,8 @@ impl Dispatch for Dispatcher {
             Ok(r)
         });
         let metrics = route.as_ref().map_or(&self.unmatched_calls, |r| &r.metrics);
-        let timing = metrics.start();
         let span = message_span!("erpc::call", "call", session, msg);
+        let timing = timing(metrics, &span);
         let handler = route.map(|r| r.handler.clone());
         let ctx = CallCtx::new(session.clone(), msg, plugins);
         let end = End {
@@ -185,8 +191,8 @@ impl Dispatch for Dispatcher {
             .as_ref()
             .map_or_else(|_| self.plugins.clone(), |r| r.plugins.clone());
         let metrics = route.as_ref().map_or(&self.unmatched_pushes, |r| &r.metrics).clone();
-        let timing = metrics.start();
         let span = message_span!("erpc::push", "push", session, msg);
+        let timing = timing(&metrics, &span);
         let handler = route.map(|r| r.handler.clone());
         let ctx = PushCtx::new(session.clone(), msg, plugins);
         let context_age = session.settings().context_age;

@@ -32,7 +32,10 @@ mod layer;
 pub mod mapper;
 
 pub use crate::plugin::{HandlerInfo, HandlerKind};
+#[cfg(feature = "binder")]
 pub(crate) use binder::invalid_parameter as binder_status;
+#[cfg(feature = "binder")]
+#[cfg_attr(docsrs, doc(cfg(feature = "binder")))]
 pub use binder::{BindMeta, Valid};
 pub use ctx::{CallCtx, PushCtx};
 pub use handler::{CallHandler, PushHandler};

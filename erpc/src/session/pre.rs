@@ -78,7 +78,7 @@ impl PreSession {
     /// The certificate chain the other end presented in the TLS handshake, its own first
     /// (`None` without TLS or without a client certificate): a PostAccept hook can admit or
     /// refuse a client by its certificate.
-    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+    pub fn peer_certificates(&self) -> Option<&[rustls_pki_types::CertificateDer<'static>]> {
         self.conn.peer_certificates()
     }
 

@@ -6,12 +6,19 @@
 //! the body only in httproto…).
 //!
 //! Filter ids are not fixed by eRPC; both ends must agree. The registry starts with the
-//! repo's conventions, gzip as `'g'` (level 5) and md5 as `'m'`; [`register`] adds yours.
+//! repo's conventions, gzip as `'g'` (level 5) and md5 as `'m'` (with erpc's `gzip` and `md5`
+//! features); [`register`] adds yours.
 
+#[cfg(feature = "gzip")]
 mod gzip;
+#[cfg(feature = "md5")]
 mod md5;
 
+#[cfg(feature = "gzip")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gzip")))]
 pub use gzip::Gzip;
+#[cfg(feature = "md5")]
+#[cfg_attr(docsrs, doc(cfg(feature = "md5")))]
 pub use md5::Md5;
 
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -21,8 +28,9 @@ use bytes::Bytes;
 /// Why a transfer filter could not pack or unpack.
 #[derive(Debug, thiserror::Error)]
 pub enum XferError {
-    /// The id names no registered filter.
-    #[error("unknown xfer filter id {0:?}: register it on both ends")]
+    /// The id names no registered filter (or a built-in one this build leaves out: the message
+    /// names the feature that adds it).
+    #[error("unknown xfer filter id {0:?}: {reason}", reason = unknown_reason(*.0))]
     Unknown(u8),
     /// A pipe may hold at most 255 filters.
     #[error("an xfer pipe holds at most 255 filters")]
@@ -77,7 +85,9 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         slots: [const { OnceLock::new() }; 256],
         registering: Mutex::new(()),
     };
+    #[cfg(feature = "gzip")]
     let _ = registry.slots[usize::from(b'g')].set(Arc::new(Gzip::new(b'g', "gzip", 5)));
+    #[cfg(feature = "md5")]
     let _ = registry.slots[usize::from(b'm')].set(Arc::new(Md5::new(b'm', "md5")));
     registry
 });
@@ -114,6 +124,26 @@ pub fn by_name(name: &str) -> Option<&'static Arc<dyn XferFilter>> {
         .iter()
         .filter_map(OnceLock::get)
         .find(|f| f.name() == name)
+}
+
+/// The erpc feature that adds the built-in filter `name` (`gzip`, `md5`, or its id as one
+/// character, `g`, `m`), when this build leaves it out and nothing else was registered in its
+/// place; `None` otherwise.
+pub fn missing_feature(name: &str) -> Option<&'static str> {
+    let (feature, id, enabled) = match name {
+        "gzip" | "g" => ("gzip", b'g', cfg!(feature = "gzip")),
+        "md5" | "m" => ("md5", b'm', cfg!(feature = "md5")),
+        _ => return None,
+    };
+    (!enabled && by_id(id).is_none()).then_some(feature)
+}
+
+/// What to do about an unknown filter id.
+fn unknown_reason(id: u8) -> String {
+    match missing_feature(std::str::from_utf8(&[id]).unwrap_or_default()) {
+        Some(feature) => format!("the {feature} filter needs erpc's `{feature}` feature"),
+        None => "register it on both ends".to_string(),
+    }
 }
 
 /// The ordered list of transfer-filter ids of a message, outermost first.
@@ -195,6 +225,7 @@ impl std::fmt::Debug for XferPipe {
 mod tests {
     use super::*;
 
+    #[cfg(all(feature = "gzip", feature = "md5"))]
     #[test]
     fn pipes_pack_innermost_first_and_unpack_in_reverse() {
         let pipe = XferPipe::from_ids(b"gm").unwrap();
@@ -211,8 +242,19 @@ mod tests {
     #[test]
     fn unknown_ids_and_overlong_pipes_are_refused() {
         assert!(matches!(XferPipe::from_ids(b"?"), Err(XferError::Unknown(b'?'))));
+        #[cfg(feature = "gzip")]
         assert!(matches!(XferPipe::from_ids(&[b'g'; 256]), Err(XferError::TooLong)));
+        // A built-in filter left out of the build is unknown, and the error says what adds it.
+        #[cfg(not(feature = "gzip"))]
+        assert!(
+            XferPipe::from_ids(b"g")
+                .unwrap_err()
+                .to_string()
+                .contains("erpc's `gzip` feature")
+        );
+        #[cfg(feature = "md5")]
         assert!(register(Arc::new(Md5::new(b'm', "md5-again"))).is_err());
+        #[cfg(feature = "md5")]
         assert!(register(Arc::new(Md5::new(b'M', "md5"))).is_err());
     }
 }

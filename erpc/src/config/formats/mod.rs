@@ -4,7 +4,9 @@
 
 mod ini_file;
 mod json_file;
+#[cfg(feature = "toml")]
 mod toml_file;
+#[cfg(feature = "yaml")]
 mod yaml_file;
 
 use std::collections::HashMap;
@@ -12,7 +14,9 @@ use std::path::Path;
 
 use figment::value::{Dict, Value};
 
-/// A configuration file format.
+/// A configuration file format. TOML and YAML need erpc's `toml` and `yaml` features; the
+/// variants exist in every build, so a file in a format left out fails with an error naming
+/// the feature rather than as an unknown extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// TOML (`.toml`).
@@ -46,6 +50,15 @@ impl Format {
             Format::Ini => "INI",
         }
     }
+
+    /// The erpc feature this build lacks to read the format, if it lacks one.
+    pub fn missing_feature(self) -> Option<&'static str> {
+        match self {
+            Format::Toml if !cfg!(feature = "toml") => Some("toml"),
+            Format::Yaml if !cfg!(feature = "yaml") => Some("yaml"),
+            _ => None,
+        }
+    }
 }
 
 /// Where keys are written: `(section, key)` to a line (1-based). `section` is `None` for the
@@ -63,6 +76,9 @@ pub(super) enum Failure {
     NoSection,
     /// The section asked for is a value, not a table of keys.
     SectionNotATable,
+    /// This build cannot read the format: the erpc feature it needs.
+    #[cfg_attr(all(feature = "toml", feature = "yaml"), allow(dead_code))]
+    Disabled(&'static str),
 }
 
 /// A document's keys as figment values (of the section asked for), and where each is written.
@@ -74,8 +90,14 @@ pub(super) struct Parsed {
 /// Reads `text` in `format`, keeping only `section`'s keys when one is named.
 pub(super) fn parse(format: Format, text: &str, section: Option<&str>) -> Result<Parsed, Failure> {
     let (mut document, lines) = match format {
+        #[cfg(feature = "toml")]
         Format::Toml => toml_file::parse(text)?,
+        #[cfg(feature = "yaml")]
         Format::Yaml => yaml_file::parse(text)?,
+        #[cfg(not(feature = "toml"))]
+        Format::Toml => return Err(Failure::Disabled("toml")),
+        #[cfg(not(feature = "yaml"))]
+        Format::Yaml => return Err(Failure::Disabled("yaml")),
         Format::Json => json_file::parse(text)?,
         Format::Ini => ini_file::parse(text)?,
     };
@@ -107,6 +129,7 @@ fn top_level(value: Value) -> Result<Dict, Failure> {
 }
 
 /// The 1-based line of a byte offset.
+#[cfg(feature = "toml")]
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
