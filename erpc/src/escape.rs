@@ -1,4 +1,4 @@
-//! The URL escaping shared by the status and meta query strings (wire.md §2.2, §2.3).
+//! The URL escaping shared by the status and meta query strings.
 //!
 //! Go eRPC escapes every byte outside `A-Za-z0-9*-._` as uppercase `%XX` (space is `%20`,
 //! `~` is `%7E`) and unescapes leniently: a `%` not followed by two hex digits is kept

@@ -1,4 +1,4 @@
-//! Heartbeats (extensions.md §3), wire-exact with Go's `heart-ping` and `heart-pong`: the
+//! Heartbeats, wire-exact with Go's `heart-ping` and `heart-pong`: the
 //! [`Ping`] side sends `/heartbeat` (a CALL, or a PUSH) with meta `hb_` = its rate in whole
 //! seconds when a session has been quiet for a rate; the [`Pong`] side answers `null` and
 //! closes sessions that have shown no sign of life for two rates. Either side of a

@@ -1,4 +1,4 @@
-//! [`Message`]: the one message model every wire protocol serialises (wire.md §1).
+//! [`Message`]: the one message model every wire protocol serialises.
 
 use bytes::Bytes;
 
@@ -7,7 +7,7 @@ use crate::meta::Meta;
 use crate::status::Status;
 use crate::xfer::XferPipe;
 
-/// The type of a message (wire.md §1.1).
+/// The type of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum MessageType {
@@ -63,7 +63,7 @@ impl std::fmt::Display for MessageType {
 ///
 /// `body` holds the codec's output (`body_codec` says which codec); the transfer filters of
 /// `xfer_pipe` are applied by the protocol when the message is framed, so a decoded message's
-/// body is already unpacked. Conversation rules (wire.md §1.3) live in the session layer:
+/// body is already unpacked. Conversation rules live in the session layer:
 /// replies leave `service_method` empty, error replies carry codec 0 and no body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {

@@ -1,4 +1,4 @@
-//! [`Meta`]: the ordered, repeatable key/value metadata of a message (wire.md §3).
+//! [`Meta`]: the ordered, repeatable key/value metadata of a message.
 //!
 //! Like HTTP headers, meta keeps insertion order and repeated keys, and looks keys up without
 //! regard to ASCII case (so `author` finds the `Author` an HTTP peer sent). Keys keep the
@@ -99,7 +99,7 @@ impl Meta {
         self.pairs.clear();
     }
 
-    /// Appends the query form (wire.md §3.1) to `out`: `key=value` joined by `&`, `=value`
+    /// Appends the query form to `out`: `key=value` joined by `&`, `=value`
     /// omitted for empty values.
     pub fn encode_query_into(&self, out: &mut impl BufMut) {
         for (i, (key, value)) in self.pairs.iter().enumerate() {
@@ -114,14 +114,14 @@ impl Meta {
         }
     }
 
-    /// The query form (wire.md §3.1).
+    /// The query form.
     pub fn encode_query(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode_query_into(&mut out);
         out
     }
 
-    /// Parses the query form (wire.md §3.2); pieces with an empty key and value are skipped.
+    /// Parses the query form; pieces with an empty key and value are skipped.
     /// Never fails, and keeps every pair: for input from the network, use
     /// [`decode_query_within`](Self::decode_query_within).
     pub fn decode_query(query: &[u8]) -> Meta {

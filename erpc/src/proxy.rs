@@ -1,4 +1,4 @@
-//! The proxy (extensions.md §6): calls and pushes with no local route are forwarded to an
+//! The proxy: calls and pushes with no local route are forwarded to an
 //! upstream — a session, a pool, or one chosen per request — and the upstream's answer comes
 //! back as if it were local.
 //!

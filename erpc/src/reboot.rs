@@ -3,7 +3,7 @@
 //! [`take_listen_env`] takes the sockets a process was started with (from a rebooting parent
 //! or from systemd socket activation).
 //!
-//! The new process is started like Go eRPC's (behaviour.md §14.3), so the same supervisor
+//! The new process is started like Go eRPC's, so the same supervisor
 //! scripts work: the same executable ([`std::env::current_exe`]), arguments, working directory
 //! (the one the first listener started in) and environment, plus
 //!

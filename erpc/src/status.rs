@@ -1,7 +1,7 @@
 //! [`Status`]: the result of every call, and the error type at the RPC surface.
 //!
 //! A status is `{code, msg, cause}` where `code == 0` means OK. It travels as a query string
-//! (`code=404&msg=Not%20Found&cause=`, wire.md §2.2) and, in httproto error replies, as JSON
+//! (`code=404&msg=Not%20Found&cause=`) and, in httproto error replies, as JSON
 //! (§2.4). An *absent* cause and a *present but empty* cause are different on the wire and
 //! both are preserved.
 
@@ -239,7 +239,7 @@ impl Status {
         self
     }
 
-    /// Appends the query form (wire.md §2.2) to `out`.
+    /// Appends the query form to `out`.
     pub fn encode_query_into(&self, out: &mut impl BufMut) {
         out.put_slice(b"code=");
         if self.code.is_ok() {
@@ -257,14 +257,14 @@ impl Status {
         }
     }
 
-    /// The query form (wire.md §2.2): `code=0` for OK.
+    /// The query form: `code=0` for OK.
     pub fn encode_query(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(6 + self.msg.len() + self.cause.as_ref().map_or(0, |c| c.len() + 7));
         self.encode_query_into(&mut out);
         out
     }
 
-    /// Parses the query form leniently, as Go does (wire.md §2.3): first occurrence wins,
+    /// Parses the query form leniently, as Go does: first occurrence wins,
     /// a bad code reads 0, an out-of-range code is clamped. Never fails.
     pub fn decode_query(query: &[u8]) -> Status {
         let mut status = Status::OK;
@@ -291,7 +291,7 @@ impl Status {
         status
     }
 
-    /// The JSON form used by httproto error replies (wire.md §2.4):
+    /// The JSON form used by httproto error replies:
     /// `{"code":404,"msg":"Not Found","cause":""}`, an absent cause written as `""`.
     pub fn to_json(&self) -> String {
         #[derive(serde::Serialize)]

@@ -193,7 +193,7 @@ fn check_protobuf(codec: CodecId) -> Result<(), CodecError> {
 }
 
 /// Raw bytes as a body: sent verbatim whatever codec id the message carries, and received as
-/// the bytes on the wire (Go's `[]byte` bodies, wire.md §1.4).
+/// the bytes on the wire (Go's `[]byte` bodies).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Raw(pub Bytes);
 

@@ -1,4 +1,4 @@
-//! Body codecs: how a message body is turned into bytes and back (wire.md §4).
+//! Body codecs: how a message body is turned into bytes and back.
 //!
 //! # Design
 //!
@@ -14,10 +14,10 @@
 //! * **prost messages** travel in the [`Protobuf<T>`] wrapper: protobuf is a schema format, not
 //!   a serde one, so `Protobuf<T>` encodes itself with prost when the codec is protobuf and
 //!   refuses any other codec with a clear error.
-//! * **raw bytes** travel in [`Raw`], sent verbatim whatever the codec id says (wire.md §1.4
-//!   rule 2), as Go sends `[]byte` bodies.
+//! * **raw bytes** travel in [`Raw`], sent verbatim whatever the codec id says, as
+//!   Go sends `[]byte` bodies.
 //! * `()` is the empty body: it encodes as zero bytes, and an empty body decodes into `()`,
-//!   `Option::None`, or a prost message's default (wire.md §1.4: empty bodies are never
+//!   `Option::None`, or a prost message's default (as in Go, empty bodies are never
 //!   handed to a codec).
 //!
 //! Codecs live in a process-wide registry indexed by id (lock-free reads on the hot path).

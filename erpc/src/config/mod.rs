@@ -2,7 +2,7 @@
 //! [`ConfigLoader`], which builds one from layers (defaults, TOML/YAML/JSON/INI files, `ERPC_`
 //! environment variables, flags) and tells where each value came from.
 //!
-//! The fields and defaults are Go eRPC's (behaviour.md §2), under the same YAML and ini keys,
+//! The fields and defaults are Go eRPC's, under the same YAML and ini keys,
 //! plus a few of ours (call timeout, size limit, socket options, shutdown timeout). Durations
 //! are written as Go writes them (`100ms`, `1.5s`, `2h45m`) or as an integer of nanoseconds,
 //! as Go's config loaders accept. Missing keys take their defaults. docs/CONFIGURATION.md

@@ -1,5 +1,5 @@
-//! [`Pool`]: sessions to one address, shared by many callers (Go's `multiclient`, extensions.md
-//! §9.1), with the call and push API of a [`Session`].
+//! [`Pool`]: sessions to one address, shared by many callers (Go's `multiclient`), with
+//! the call and push API of a [`Session`].
 //!
 //! Each call or push hires the healthy session with the fewest calls in flight; a new session
 //! is dialed when none is idle and the pool is below its size. Sessions that are unhealthy, or

@@ -1,4 +1,4 @@
-//! The auth plugins (extensions.md §1): a connection's first exchange, before its session
+//! The auth plugins: a connection's first exchange, before its session
 //! starts. The dialing side's [`Bearer`] sends credentials in an AUTH_CALL and waits for the
 //! AUTH_REPLY; the accepting side's [`Checker`] reads them, decides, and answers — closing the
 //! connection when it refuses. Wire-exact with Go's `auth-bearer` and `auth-checker`.

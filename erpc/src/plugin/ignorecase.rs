@@ -1,4 +1,4 @@
-//! The `ignorecase` plugin: routes are matched case-insensitively (extensions.md §4).
+//! The `ignorecase` plugin: routes are matched case-insensitively.
 
 use super::{HookResult, Plugin};
 use crate::message::Message;

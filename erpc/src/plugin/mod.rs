@@ -1,4 +1,4 @@
-//! Plugins: code that runs at the 24 hook points of a peer's life (behaviour.md §10).
+//! Plugins: code that runs at the 24 hook points of a peer's life.
 //!
 //! A [`Plugin`] implements any subset of the hooks; the others default to doing nothing.
 //! Plugins attach to the peer (every hook) or to a route group (the hooks that run for a matched

@@ -1,4 +1,4 @@
-//! The `overloader` plugin (extensions.md §5): a cap on sessions and token buckets on the
+//! The `overloader` plugin: a cap on sessions and token buckets on the
 //! calls and pushes a peer takes per second, in total and per route, all changeable at run
 //! time through a handle the user keeps.
 //!

@@ -1,4 +1,4 @@
-//! The `secure` plugin (extensions.md §7): message bodies encrypted end to end, switched per
+//! The `secure` plugin: message bodies encrypted end to end, switched per
 //! message by meta (`X-Secure: true` encrypts a body; `X-Accept-Secure: true` on a request
 //! asks for an encrypted reply, and an encrypted request gets one unless it says `false`).
 //!

@@ -1,4 +1,4 @@
-//! The outer framing jsonproto and pbproto share (wire.md §7.1, §8.1):
+//! The outer framing jsonproto and pbproto share:
 //! `u32 size (bytes after this field) | u8 xfer_len | xfer ids | xfer(document)`.
 
 use bytes::{BufMut, Bytes, BytesMut};

@@ -1,4 +1,4 @@
-//! httproto (id `'h'`, name `http`; wire.md §10): messages as HTTP/1.1 requests and responses,
+//! httproto (id `'h'`, name `http`): messages as HTTP/1.1 requests and responses,
 //! so plain HTTP clients can call CALL handlers:
 //!
 //! ```text

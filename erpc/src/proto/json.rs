@@ -1,4 +1,4 @@
-//! jsonproto (id `'j'`, name `json`; wire.md §7): the message as a JSON document in the shared
+//! jsonproto (id `'j'`, name `json`): the message as a JSON document in the shared
 //! outer framing, the xfer pipe over the whole document.
 //!
 //! We write exactly what Go writes: keys in Go's order, no spaces, service method, status and
@@ -7,7 +7,7 @@
 //! Reading, we take Go's layout positionally: the body is everything between `,"body":"` and
 //! the document's final `"}`, with `\"` turned back into `"`. That reads every body back
 //! exactly — including bodies with backslashes, which Go's own reader (a generic JSON path
-//! extractor) corrupts (wire.md §7.2). A document in another layout (other key order,
+//! extractor) corrupts. A document in another layout (other key order,
 //! whitespace, a differently escaped body) is read by a lenient generic parser instead.
 //!
 //! Differences from Go:

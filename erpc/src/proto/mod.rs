@@ -87,7 +87,7 @@ impl Limits {
         }
     }
 
-    /// Parses meta in its query form (wire.md §3.2) within the meta limits.
+    /// Parses meta in its query form within the meta limits.
     pub fn decode_meta(&self, proto: &'static str, query: &[u8]) -> Result<Meta, ProtoError> {
         if query.len() > self.max_meta_bytes {
             return Err(self.meta_too_large(proto, "bytes", query.len()));

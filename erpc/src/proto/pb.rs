@@ -1,4 +1,4 @@
-//! pbproto (id `'p'`, name `protobuf`; wire.md §8): the message as a protobuf document in the
+//! pbproto (id `'p'`, name `protobuf`): the message as a protobuf document in the
 //! shared outer framing, the xfer pipe over the whole document.
 //!
 //! Differences from Go: a size-0 frame is an error rather than an empty message, and an
@@ -18,7 +18,7 @@ const NAME: &str = "protobuf";
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PbProto;
 
-/// `package pb; message payload` (wire.md §8.1).
+/// `package pb; message payload`.
 #[derive(Clone, PartialEq, prost::Message)]
 struct Payload {
     #[prost(int32, tag = "1")]

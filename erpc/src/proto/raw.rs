@@ -1,4 +1,4 @@
-//! rawproto, the default protocol (wire.md §6).
+//! rawproto, the default protocol.
 //!
 //! ```text
 //! u32 total_size (whole frame, these 4 bytes included) | u8 xfer_len | xfer ids

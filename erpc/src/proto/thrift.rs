@@ -1,4 +1,4 @@
-//! thriftproto (wire.md §9): messages in Thrift's THeader transport with TBinaryProtocol, in
+//! thriftproto: messages in Thrift's THeader transport with TBinaryProtocol, in
 //! two flavours.
 //!
 //! * [`ThriftProto`] (`'b'`, `thrift-binary`): the body is one Thrift `binary` value (any codec,

@@ -1,4 +1,4 @@
-//! Go's two WebSocket sub-protocols (wire.md §11): the message as one JSON or protobuf
+//! Go's two WebSocket sub-protocols: the message as one JSON or protobuf
 //! document per WebSocket message, the xfer pipe over the body only. Their documents carry no
 //! length, so they run only on message transports ([`Proto::needs_messages`]): the reader
 //! hands the decoder one whole message at a time.
@@ -25,11 +25,11 @@ use crate::xfer::{self, XferPipe};
 const JSON: &str = "ws-json";
 const PB: &str = "ws-protobuf";
 
-/// Go's WebSocket JSON sub-protocol (id `'j'`; wire.md §11.1). What a browser speaks.
+/// Go's WebSocket JSON sub-protocol (id `'j'`). What a browser speaks.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WsJsonProto;
 
-/// Go's WebSocket protobuf sub-protocol (id `'p'`; wire.md §11.2).
+/// Go's WebSocket protobuf sub-protocol (id `'p'`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WsPbProto;
 
@@ -168,7 +168,7 @@ impl std::fmt::Write for Writer<'_> {
     }
 }
 
-/// `package pb; message payload` of Go's WebSocket protobuf sub-protocol (wire.md §11.2),
+/// `package pb; message payload` of Go's WebSocket protobuf sub-protocol,
 /// plus our status (field 8, only when not OK).
 #[derive(Clone, PartialEq, prost::Message)]
 struct Payload {

@@ -1,4 +1,4 @@
-//! Argument binding and validation (Go's `binder` plugin, extensions.md §2), the Rust way: a
+//! Argument binding and validation (Go's `binder` plugin), the Rust way: a
 //! handler that takes [`Valid<T>`] gets its argument checked with [garde] after decoding, and
 //! meta binds into a typed struct with [`CallCtx::bind_meta`](super::CallCtx::bind_meta).
 //! Either failure is Go's binder status: `400 Invalid Parameter`, with

@@ -147,7 +147,7 @@ impl CallCtx {
 
     /// The codec the reply will use, fixed from now on: the one set with
     /// [`set_reply_codec`](Self::set_reply_codec), else the one the caller asked for with meta
-    /// `X-Accept-Body-Codec` if it is registered, else the request's codec (wire.md §1.3).
+    /// `X-Accept-Body-Codec` if it is registered, else the request's codec.
     pub fn reply_codec(&self) -> CodecId {
         let mut reply = self.reply();
         *reply

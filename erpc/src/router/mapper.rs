@@ -1,4 +1,4 @@
-//! The two service-method mappers of Go eRPC (behaviour.md §8.3): how a type, method or
+//! The two service-method mappers of Go eRPC: how a type, method or
 //! group name becomes a route.
 //!
 //! Both first *fold* underscores: a single `_` between two characters is a separator (`/` or

@@ -1,4 +1,4 @@
-//! Per-message logging through `tracing` (behaviour.md §11).
+//! Per-message logging through `tracing`.
 //!
 //! Each handled or sent message gives one event on target `erpc::msg` in Go's shape,
 //! `CALL<- 127.0.0.1:5050 1.2ms "/math/add" RECV(…) SEND(…)`. With `print_detail` the

@@ -1,4 +1,4 @@
-//! Transfer filters: reversible byte transforms applied to framed messages (wire.md §5).
+//! Transfer filters: reversible byte transforms applied to framed messages.
 //!
 //! A message names its filters in its [`XferPipe`], outermost first. Packing applies the last
 //! filter first, unpacking the first filter first, so `[g, m]` sends `gzip(payload ‖ md5)`.

@@ -3,7 +3,7 @@
 //! stream eRPC reads and writes. Datagrams go in through [`KcpEndpoint::input`] and come out of
 //! [`KcpEndpoint::take_datagrams`]; the caller owns the socket and the clock.
 //!
-//! Settings are kcp-go's as Go eRPC uses them (kcp.md §1): MTU 1400 including the 8-byte FEC
+//! Settings are kcp-go's as Go eRPC uses them: MTU 1400 including the 8-byte FEC
 //! header (so KCP's own MTU is 1392, MSS 1368), send window 32, update interval 100 ms,
 //! no-delay off, congestion control on, message mode with every write cut into MSS-sized
 //! messages (so every segment has `frg = 0`, as Go's). The timing differences from kcp-go

@@ -1,4 +1,4 @@
-//! kcp-go's forward error correction layer (kcp.md §2–§3), as Go eRPC configures it: 10 data
+//! kcp-go's forward error correction layer, as Go eRPC configures it: 10 data
 //! shards and 3 parity shards, no encryption.
 //!
 //! Every KCP packet leaves as a data datagram (an 8-byte header: seqid, type `0xF1`, size); each
@@ -33,7 +33,7 @@ pub const SEQID_WRAP: u32 = u32::MAX / GROUP * GROUP;
 const RX_LIMIT: usize = 3 * GROUP as usize;
 /// How long (ms) the receiver keeps a datagram for recovery.
 const RX_EXPIRE_MS: i32 = 60_000;
-/// The 24-byte KCP segment header (kcp.md §4.1).
+/// The 24-byte KCP segment header.
 pub const KCP_HEADER_LEN: usize = 24;
 
 /// The Reed–Solomon codec for 10 + 3 shards (built once: it inverts a matrix).
@@ -55,7 +55,7 @@ fn diff(a: u32, b: u32) -> i32 {
     a.wrapping_sub(b) as i32
 }
 
-/// What a received datagram is (kcp.md §2.3), by the u16 at offset 4.
+/// What a received datagram is, by the u16 at offset 4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// An FEC data datagram: the KCP packet follows the 8-byte header.
@@ -76,7 +76,7 @@ pub fn classify(datagram: &[u8]) -> Option<Kind> {
     (kind == Kind::Plain || datagram.len() >= HEADER_LEN).then_some(kind)
 }
 
-/// The conversation id and first segment's sn a listener reads from a datagram (kcp.md §1):
+/// The conversation id and first segment's sn a listener reads from a datagram:
 /// from a data datagram of at least 32 bytes or a plain KCP packet of at least 24; parity
 /// datagrams and shorter data datagrams carry none.
 pub fn conv_and_sn(datagram: &[u8]) -> Option<(u32, u32)> {
@@ -162,7 +162,7 @@ struct Stored {
 }
 
 /// The receiving half: keeps recent datagrams by seqid and rebuilds lost data datagrams of a
-/// group once 10 of its 13 datagrams have arrived (kcp.md §3.2).
+/// group once 10 of its 13 datagrams have arrived.
 #[derive(Debug, Default)]
 pub struct FecDecoder {
     rx: VecDeque<Stored>,

@@ -1,5 +1,5 @@
 //! The KCP listener: one UDP socket, one task reading it, sessions told apart by the sender's
-//! address and conversation id exactly as kcp-go's listener does (kcp.md §1):
+//! address and conversation id exactly as kcp-go's listener does:
 //!
 //! - datagrams under 24 bytes are dropped; a datagram from a known address goes to its
 //!   session when it carries no conv (parity, short data) or the session's conv;

@@ -1,6 +1,7 @@
 //! The KCP network (`kcp`, `udp`, `udp4`, `udp6`), wire-compatible with Go eRPC's kcp-go v5
 //! sessions: Reed–Solomon FEC with 10 data and 3 parity shards, no encryption, MTU 1400,
-//! message mode, a random conversation id chosen by the dialer (kcp.md has every byte).
+//! message mode, a random conversation id chosen by the dialer (docs/KCP.md in the
+//! repository tells what differs from Go, and why).
 //!
 //! Layers, bottom up:
 //! - [`fec`]: kcp-go's FEC framing (the 8-byte header, groups of 13, seqid wrap, recovery);
