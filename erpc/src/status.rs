@@ -1,8 +1,8 @@
 //! [`Status`]: the result of every call, and the error type at the RPC surface.
 //!
 //! A status is `{code, msg, cause}` where `code == 0` means OK. It travels as a query string
-//! (`code=404&msg=Not%20Found&cause=`) and, in httproto error replies, as JSON
-//! (§2.4). An *absent* cause and a *present but empty* cause are different on the wire and
+//! (`code=404&msg=Not%20Found&cause=`) and, in httproto error replies, as JSON.
+//! An *absent* cause and a *present but empty* cause are different on the wire and
 //! both are preserved.
 
 use std::borrow::Cow;

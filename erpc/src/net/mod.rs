@@ -5,14 +5,13 @@
 //! either. The stream transports live here (tcp, tcp4, tcp6, unix) and [`tls`] wraps them;
 //! datagram- and QUIC-based transports plug in by producing a `Conn` the same way.
 //!
-//! KCP (`net::kcp`, erpc's `kcp` feature) is a byte stream over UDP with kcp-go's framing; its sessions share a
-//! listener's socket, demultiplexed by address and conversation id.
+//! KCP (`net::kcp`, erpc's `kcp` feature) is a byte stream over UDP with kcp-go's framing;
+//! its sessions share a listener's socket, demultiplexed by address and conversation id.
 //!
 //! Message transports (`ws`: WebSocket, `seqpacket`: unixpacket) carry one eRPC frame per
 //! message. Their `Conn` reads by appending each message's payload to the session's buffer,
 //! and writes each frame as one message (the session's outbox keeps frame boundaries for
 //! them: see `Messages`).
-
 //!
 //! Every [`Network`] variant exists in every build, so a config file naming a transport this
 //! build leaves out still parses; listening or dialing on it then fails with an error naming

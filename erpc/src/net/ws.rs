@@ -2,8 +2,8 @@
 //! transport over it — one eRPC frame per binary WebSocket message.
 //!
 //! The upgrade runs over the connection as it is after TLS (so `wss` is TLS configured on a
-//! `ws` peer), within the peer's handshake timeout. As Go's websocket mixer does it
-//!: the server answers on one endpoint path (`/` matches every path; any
+//! `ws` peer), within the peer's handshake timeout. As Go's websocket mixer does it:
+//! the server answers on one endpoint path (`/` matches every path; any
 //! other matches exactly, trailing slashes dropped), echoes a single offered
 //! `Sec-WebSocket-Protocol`, and does not check `Origin`; the client sends `Host` (the remote
 //! address), `Origin` (`ws://` or `wss://`, this end's address and the path, lower-cased) and
