@@ -472,13 +472,26 @@ async fn measure(
             },
         ))),
         None => {
-            for _ in 0..args.conns.max(1) {
-                targets.push(Via::Session(
+            // Dialed a few hundred at a time, as bench-peers' workers connect all at once: one
+            // after another, each dial would park and wake the runtime's threads on its own.
+            const DIALING: usize = 256;
+            let mut dialing = tokio::task::JoinSet::new();
+            for n in 0..args.conns.max(1) {
+                if n >= DIALING
+                    && let Some(dialed) = dialing.join_next().await
+                {
+                    targets.push(Via::Session(dialed.map_err(|e| format!("a dial failed: {e}"))??));
+                }
+                let (client, addr, proto) = (client.clone(), addr.to_string(), proto.clone());
+                dialing.spawn(async move {
                     client
-                        .dial_with(addr, proto.clone())
+                        .dial_with(&addr, proto)
                         .await
-                        .map_err(|s| format!("cannot dial {addr}: {s}"))?,
-                ));
+                        .map_err(|s| format!("cannot dial {addr}: {s}"))
+                });
+            }
+            while let Some(dialed) = dialing.join_next().await {
+                targets.push(Via::Session(dialed.map_err(|e| format!("a dial failed: {e}"))??));
             }
         }
     }

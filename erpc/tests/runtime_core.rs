@@ -197,6 +197,36 @@ async fn large_bodies_both_ways_do_not_deadlock() {
     }
 }
 
+/// A call alone on its session is written straight from the caller, without the writer task;
+/// a body larger than the socket takes at once leaves the rest to the writer, whole and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_call_larger_than_the_socket_takes_is_written_whole() {
+    let mut router = Router::new();
+    router.call_at("/echo", |body: Raw| async move { Ok(body) });
+    let (_server, addr) = serve(router, small_buffers(PeerConfig::default())).await;
+    let client = Peer::builder()
+        .config(small_buffers(PeerConfig::default()))
+        .build()
+        .unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    for round in 0..2u8 {
+        let body = Raw(Bytes::from(
+            (0..2 * MIB).map(|i| (i % 251) as u8 ^ round).collect::<Vec<u8>>(),
+        ));
+        let echoed = within("the echo of a lone 2 MiB call", session.call::<_, Raw>("/echo", &body))
+            .await
+            .unwrap();
+        assert!(
+            echoed.0 == body.0,
+            "round {round}: the echo differs from the call's body"
+        );
+        // Small calls right behind it still find their way.
+        let small = Raw(Bytes::from_static(b"small"));
+        let echoed = session.call::<_, Raw>("/echo", &small).await.unwrap();
+        assert_eq!(echoed.0, small.0);
+    }
+}
+
 #[tokio::test]
 async fn a_bad_frame_behind_a_good_call_still_gets_the_call_answered() {
     let (_server, addr) = serve(add_router(), PeerConfig::default()).await;

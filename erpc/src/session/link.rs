@@ -9,13 +9,15 @@
 //! or the task being dropped), its exit guard runs the link-lost path: replies already queued
 //! are still written, the pending calls end with `102`, and the session redials or closes.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
@@ -38,7 +40,7 @@ pub(crate) struct Link {
     pub(crate) outbox: Outbox,
     /// Set when a reply was queued on the reader task: the reader writes after its batch.
     pub(crate) inline_replies: AtomicBool,
-    stop_reader: Notify,
+    stop_reader: StopReader,
     writer_task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -58,7 +60,7 @@ impl Link {
                 &session.env().metrics,
             ),
             inline_replies: AtomicBool::new(false),
-            stop_reader: Notify::new(),
+            stop_reader: StopReader::default(),
             writer_task: Mutex::new(None),
         });
         let drain_limit = settings.shutdown_timeout;
@@ -66,7 +68,7 @@ impl Link {
         let task = tokio::spawn(async move {
             writing.outbox.run(drain_limit).await;
             // A writer that failed takes the reader with it: the link is lost either way.
-            writing.stop_reader.notify_one();
+            writing.stop_reader.stop();
         });
         *link.writer_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         tokio::spawn(read_loop(session.clone(), link.clone(), reader, buffer));
@@ -82,7 +84,7 @@ impl Link {
     /// Stops reading and taking messages; what is queued is still written, then the
     /// connection is shut down.
     pub(crate) fn close(&self) {
-        self.stop_reader.notify_one();
+        self.stop_reader.stop();
         self.outbox.drain();
     }
 
@@ -101,11 +103,41 @@ impl Link {
 
     /// Stops at once: no more reading or writing (the peer was dropped).
     pub(crate) fn abort(&self) {
-        self.stop_reader.notify_one();
+        self.stop_reader.stop();
         self.outbox.stop();
         if let Some(task) = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();
         }
+    }
+}
+
+/// Tells the reader task to stop. A flag and a waker rather than a `Notify`: the reader
+/// watches it beside every read, and a `Notify` waiter takes a lock on each poll.
+#[derive(Default)]
+struct StopReader {
+    stopped: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl StopReader {
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Resolves once [`stop`](Self::stop) was called (before or after).
+    fn stopped(&self) -> impl Future<Output = ()> + Unpin + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.stopped.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            if self.stopped.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 }
 
@@ -144,6 +176,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     let mut timer: Option<Pin<Box<Sleep>>> = None;
     let mut timer_at: Option<Instant> = None;
     let mut chunk = READ_CHUNK_MIN;
+    let mut stop = link.stop_reader.stopped();
     let reason = 'read: loop {
         // Set when the next frame must wait: for the reply to the call just taken (replies in
         // order), or for good (the peer's last call).
@@ -193,7 +226,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             tokio::select! {
                 // Boxed: only in-order protocols wait here, and not while idle.
                 () = Box::pin(session.handlers_done()) => {}
-                () = link.stop_reader.notified() => break stopped(&link),
+                () = &mut stop => break stopped(&link),
             }
             if hold == Hold::LastCall {
                 break Status::conn_closed("the peer's last request was answered");
@@ -210,7 +243,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             tokio::select! {
                 () = link.outbox.room() => {}
                 () = session.pending().registered() => {}
-                () = link.stop_reader.notified() => break stopped(&link),
+                () = &mut stop => break stopped(&link),
             }
             continue;
         }
@@ -229,7 +262,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         }
         let read = tokio::select! {
             read = reader.read_into(&mut buf, chunk) => read,
-            () = link.stop_reader.notified() => break stopped(&link),
+            () = &mut stop => break stopped(&link),
             () = fire(&mut timer), if timer_at.is_some() => {
                 timer_at = None;
                 match watchdog.expired(Instant::now(), link.outbox.written_total()) {

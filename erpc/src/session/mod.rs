@@ -480,7 +480,12 @@ impl Session {
                 msg,
                 self.settings().limits.max_message_size,
                 |frame| {
-                    let pushed = link.outbox.push(frame, false);
+                    // A call alone in flight: no other message can join its write.
+                    let pushed = if alone {
+                        link.outbox.write_through(frame)
+                    } else {
+                        link.outbox.push(frame, false)
+                    };
                     if matches!(pushed, Err(Refused::Full)) {
                         *waiting_frame = Some(frame.to_vec());
                     }
@@ -490,10 +495,11 @@ impl Session {
         }?;
         Ok(match pushed {
             Ok(end) => {
-                if alone {
-                    link.outbox.write_now();
-                } else {
-                    link.outbox.kick();
+                match (alone, waiting_frame.is_some()) {
+                    (true, false) => {} // written through
+                    // Queued after waiting for room.
+                    (true, true) => link.outbox.write_now(),
+                    (false, _) => link.outbox.kick(),
                 }
                 let watched = self.inner.env.hooks.as_ref().is_some_and(|h| h.observes_writes());
                 Attempt::Sent(Queued::new(&link, end, watched))

@@ -278,6 +278,78 @@ impl Outbox {
         }
     }
 
+    /// Queues `frame` (a call or push) and has it written at once, like [`push`](Self::push)
+    /// then [`write_now`](Self::write_now). When nothing else is queued or being written (a
+    /// call alone in flight on a stream), the frame goes straight from the caller's buffer to
+    /// the socket: no queue, no pooled buffer, no copy. What the socket does not take at once
+    /// is left to the writer task.
+    pub(crate) fn write_through(&self, frame: &[u8]) -> Result<u64, Refused> {
+        let writer = if self.messages {
+            None
+        } else {
+            self.writer.try_lock().ok()
+        };
+        let Some(mut writer) = writer.filter(|w| w.batch.is_empty()) else {
+            let end = self.push(frame, false)?;
+            self.write_now();
+            return Ok(end);
+        };
+        let end = {
+            let mut queue = self.queue();
+            if !self.is_open() {
+                return Err(Refused::Closed);
+            }
+            if !queue.buf.is_empty() {
+                // Others queued first: this frame goes behind theirs.
+                drop((queue, writer));
+                let end = self.push(frame, false)?;
+                self.write_now();
+                return Ok(end);
+            }
+            queue.end += frame.len() as u64;
+            queue.end
+        };
+        self.unwritten.increment(frame.len() as f64);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut done = 0;
+        while done < frame.len() {
+            match Pin::new(&mut writer.half).poll_write(&mut cx, &frame[done..]) {
+                Poll::Ready(Ok(0)) => {
+                    self.write_failed(&std::io::ErrorKind::WriteZero.into());
+                    return Ok(end);
+                }
+                Poll::Ready(Ok(n)) => {
+                    done += n;
+                    self.wrote(n);
+                }
+                Poll::Ready(Err(e)) => {
+                    self.write_failed(&e);
+                    return Ok(end);
+                }
+                Poll::Pending => {
+                    // The socket is full: the writer task writes the rest when it can.
+                    let rest = &frame[done..];
+                    writer.batch = buffers::take(rest.len());
+                    writer.batch.extend_from_slice(rest);
+                    drop(writer);
+                    self.kick();
+                    return Ok(end);
+                }
+            }
+        }
+        // TLS streams keep records until flushed; the writer task finishes a flush that waits.
+        let flushed = Pin::new(&mut writer.half).poll_flush(&mut cx);
+        drop(writer);
+        match flushed {
+            Poll::Ready(Err(e)) => self.write_failed(&e),
+            // Also for what was queued while we held the writer, by someone who left it to us.
+            Poll::Pending => self.kick(),
+            Poll::Ready(Ok(())) if self.queued() > 0 => self.kick(),
+            Poll::Ready(Ok(())) => {}
+        }
+        Ok(end)
+    }
+
     /// Moves the queue into the write batch; false (and buffers given back) when it is empty.
     fn take_queue(&self, writer: &mut Writer) -> bool {
         let mut queue = self.queue();

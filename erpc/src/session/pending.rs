@@ -15,13 +15,18 @@
 //! made one after another) costs one atomic load; an earlier one re-arms the sweeper. So the
 //! hot path registers no timer, and an idle or busy session's sweeper wakes about once per
 //! call timeout, not once per call nor every few milliseconds.
+//!
+//! A call made while no other call of its session is in flight (one caller per session, the
+//! common shape of many-session clients) skips the map: it sits in the session's single solo
+//! slot, with its outcome and its caller's waker inline, so it costs no map entry and no
+//! channel allocation, and the few words it touches share one cache line.
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, oneshot};
@@ -52,46 +57,89 @@ const SHARDS: usize = 8;
 
 type Shard = Mutex<FxHashMap<i32, Entry>>;
 
+/// `Pending` is aligned to a cache line and laid out in declaration order, so the words every
+/// call touches (the count in flight, the solo slot, the sweeper's deadline) share its first
+/// line; with thousands of sessions, each call finds its session's state cold in cache.
 #[derive(Default)]
+#[repr(C, align(64))]
 pub(crate) struct Pending {
-    shards: [Shard; SHARDS],
-    sweeping: AtomicBool,
+    /// Calls whose [`Waiting`] lives: registered and not yet given up or answered to their
+    /// caller.
+    in_flight: AtomicUsize,
+    /// The seq of the call in the solo slot while it waits for its outcome, else [`NO_SOLO`]:
+    /// read without the lock, so a reply for a call in the map costs one load here.
+    solo_seq: SoloSeq,
     /// The deadline the sweeper sleeps until, as [`Due`] (no deadline: `u64::MAX`), and how to
     /// wake it for an earlier one.
     next_due: NextDue,
-    rearm: Arc<Notify>,
+    sweeping: AtomicBool,
     /// Set while someone waits for the map to empty ([`Pending::drained`]), so the hot path
     /// notifies only then.
     watched: AtomicBool,
     /// Set while someone waits for some calls to end ([`Pending::settled`]).
     settling: AtomicBool,
-    emptied: Notify,
     /// Set while the reader has stopped reading until this end makes a call of its own
     /// ([`Pending::registered`]).
     reader_waits: AtomicBool,
+    solo: Mutex<Solo>,
+    shards: [Shard; SHARDS],
+    rearm: Arc<Notify>,
+    emptied: Notify,
     registered_call: Notify,
-    /// Calls whose [`Waiting`] lives: registered and not yet given up or answered to their
-    /// caller.
-    in_flight: AtomicUsize,
+}
+
+/// [`Pending::solo_seq`] when the solo slot holds no waiting call.
+const NO_SOLO: i64 = i64::MIN;
+
+/// The seq of the waiting solo call as an `i64`, or [`NO_SOLO`] (the default).
+struct SoloSeq(AtomicI64);
+
+impl Default for SoloSeq {
+    fn default() -> Self {
+        SoloSeq(AtomicI64::new(NO_SOLO))
+    }
+}
+
+impl SoloSeq {
+    fn load(&self) -> i64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, seq: Option<i32>) {
+        self.0.store(seq.map_or(NO_SOLO, i64::from), Ordering::Release);
+    }
+
+    fn is(&self, seq: i32) -> bool {
+        self.load() == i64::from(seq)
+    }
+}
+
+/// The solo slot: the call made while no other was in flight.
+#[derive(Default)]
+enum Solo {
+    #[default]
+    Free,
+    /// Registered, waiting for its outcome; `waker` is the caller's once it has polled.
+    Waiting {
+        seq: i32,
+        deadline: Option<Instant>,
+        waker: Option<Waker>,
+    },
+    /// The outcome is in, for the caller to take.
+    Done(Outcome),
 }
 
 impl Pending {
     /// Takes the next free seq from `counter` and registers a call under it; the returned
     /// future resolves with its outcome. [`Waiting::is_alone`] says whether no other call of
     /// this session was in flight.
-    pub(crate) fn register(self: &Arc<Self>, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting) {
+    pub(crate) fn register(self: &Arc<Self>, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting<'_>) {
         let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
-        let (tx, rx) = oneshot::channel();
-        let entry = Entry { tx, deadline };
-        let seq = loop {
-            let seq = counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-            match self.shard(seq).entry(seq) {
-                MapEntry::Vacant(slot) => {
-                    slot.insert(entry);
-                    break seq;
-                }
-                // Still waiting since before the counter wrapped around: skip it.
-                MapEntry::Occupied(_) => {}
+        let (seq, rx) = match alone.then(|| self.register_solo(counter, deadline)).flatten() {
+            Some(seq) => (seq, None),
+            None => {
+                let (seq, rx) = self.register_in_map(counter, deadline);
+                (seq, Some(rx))
             }
         };
         if self.reader_waits.load(Ordering::Acquire) {
@@ -111,7 +159,7 @@ impl Pending {
         }
         let waiting = Waiting {
             rx,
-            pending: self.clone(),
+            pending: self,
             seq,
             settled: false,
             alone,
@@ -119,23 +167,84 @@ impl Pending {
         (seq, waiting)
     }
 
+    /// Puts a call that is alone in flight in the solo slot. No other call waits (each ended
+    /// call leaves the slot and the map before it stops counting as in flight), so the next
+    /// seq is free. `None` if the slot is somehow taken: the call goes to the map.
+    fn register_solo(&self, counter: &AtomicI32, deadline: Option<Instant>) -> Option<i32> {
+        let mut solo = lock(&self.solo);
+        if !matches!(*solo, Solo::Free) {
+            return None;
+        }
+        let seq = counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        *solo = Solo::Waiting {
+            seq,
+            deadline,
+            waker: None,
+        };
+        self.solo_seq.set(Some(seq));
+        Some(seq)
+    }
+
+    fn register_in_map(&self, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, oneshot::Receiver<Outcome>) {
+        let (tx, rx) = oneshot::channel();
+        let entry = Entry { tx, deadline };
+        loop {
+            let seq = counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            if self.solo_seq.is(seq) {
+                continue; // the solo call waits since before the counter wrapped around
+            }
+            match self.shard(seq).entry(seq) {
+                MapEntry::Vacant(slot) => {
+                    slot.insert(entry);
+                    return (seq, rx);
+                }
+                // Still waiting since before the counter wrapped around: skip it.
+                MapEntry::Occupied(_) => {}
+            }
+        }
+    }
+
     /// Completes the call waiting for `seq`; false if none waits (a late or unknown reply).
     pub(crate) fn complete(&self, seq: i32, outcome: Outcome) -> bool {
-        let entry = self.shard(seq).remove(&seq);
+        let answered = if self.solo_seq.is(seq) {
+            self.complete_solo(Some(seq), || outcome)
+        } else {
+            match self.shard(seq).remove(&seq) {
+                Some(entry) => entry.tx.send(outcome).is_ok(),
+                None => false,
+            }
+        };
         self.removed();
-        match entry {
-            Some(entry) => entry.tx.send(outcome).is_ok(),
-            None => false,
+        answered
+    }
+
+    /// Gives the solo call (if `seq`, only the call with that seq) its outcome and wakes its
+    /// caller; false if no such call waits.
+    fn complete_solo(&self, seq: Option<i32>, outcome: impl FnOnce() -> Outcome) -> bool {
+        let mut solo = lock(&self.solo);
+        let waker = match &mut *solo {
+            Solo::Waiting {
+                seq: waiting, waker, ..
+            } if seq.is_none_or(|seq| seq == *waiting) => waker.take(),
+            _ => return false,
+        };
+        *solo = Solo::Done(outcome());
+        self.solo_seq.set(None);
+        drop(solo);
+        if let Some(waker) = waker {
+            waker.wake();
         }
+        true
     }
 
     /// Whether a call waits for `seq`.
     pub(crate) fn contains(&self, seq: i32) -> bool {
-        self.shard(seq).contains_key(&seq)
+        self.solo_seq.is(seq) || self.shard(seq).contains_key(&seq)
     }
 
     /// Completes every waiting call with `status`.
     pub(crate) fn fail_all(&self, status: &Status) {
+        self.complete_solo(None, || Outcome::Failed(status.clone()));
         for shard in &self.shards {
             let calls = std::mem::take(&mut *lock(shard));
             for (_, entry) in calls {
@@ -147,7 +256,8 @@ impl Pending {
 
     /// Number of calls waiting.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|shard| lock(shard).len()).sum()
+        let solo = usize::from(self.solo_seq.load() != NO_SOLO);
+        solo + self.shards.iter().map(|shard| lock(shard).len()).sum::<usize>()
     }
 
     /// Resolves once no call waits.
@@ -166,9 +276,13 @@ impl Pending {
 
     /// The seqs of the calls waiting now.
     pub(crate) fn seqs(&self) -> Vec<i32> {
-        self.shards
-            .iter()
-            .flat_map(|shard| lock(shard).keys().copied().collect::<Vec<_>>())
+        let solo = i32::try_from(self.solo_seq.load()).ok();
+        solo.into_iter()
+            .chain(
+                self.shards
+                    .iter()
+                    .flat_map(|shard| lock(shard).keys().copied().collect::<Vec<_>>()),
+            )
             .collect()
     }
 
@@ -225,6 +339,15 @@ impl Pending {
     /// Completes the calls past their deadline; returns the earliest deadline left.
     fn expire(&self, now: Instant) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
+        let solo = match &*lock(&self.solo) {
+            Solo::Waiting { seq, deadline, .. } => deadline.map(|deadline| (*seq, deadline)),
+            _ => None,
+        };
+        if let Some((seq, deadline)) = solo
+            && (deadline > now || !self.complete_solo(Some(seq), || Outcome::TimedOut))
+        {
+            earliest = Some(deadline);
+        }
         for shard in &self.shards {
             let mut calls = lock(shard);
             let late: Vec<i32> = calls
@@ -250,8 +373,8 @@ impl Pending {
     }
 }
 
-fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, FxHashMap<i32, Entry>> {
-    shard.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs while calls with deadlines wait; stops when none do (or the session is gone).
@@ -314,41 +437,81 @@ fn instant(due: Due) -> Instant {
 /// The outcome of a registered call, to await. Dropped before the outcome is in, it removes its
 /// entry; after, there is nothing to remove (whoever sent the outcome took the entry out), so
 /// the common path takes no second lock.
-pub(crate) struct Waiting {
-    rx: oneshot::Receiver<Outcome>,
-    pending: Arc<Pending>,
+pub(crate) struct Waiting<'a> {
+    /// The map entry's channel; `None` for the solo call.
+    rx: Option<oneshot::Receiver<Outcome>>,
+    pending: &'a Pending,
     seq: i32,
     settled: bool,
     alone: bool,
 }
 
-impl Waiting {
+impl Waiting<'_> {
     /// Whether this was the only call of its session in flight when it was registered: no
     /// other caller's message can join it in a write.
     pub(crate) fn is_alone(&self) -> bool {
         self.alone
     }
-}
 
-impl Future for Waiting {
-    type Output = Outcome;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
-        let outcome = ready!(Pin::new(&mut self.rx).poll(cx));
-        self.settled = true;
-        // Whatever takes an entry out answers it, so a sender dropped unanswered means the
-        // session itself went away.
-        Poll::Ready(outcome.unwrap_or_else(|_| Outcome::Failed(Status::conn_closed("the session was closed"))))
+    fn poll_solo(&self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let mut solo = lock(&self.pending.solo);
+        match &mut *solo {
+            Solo::Waiting { waker, .. } => {
+                match waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Solo::Done(_) => {
+                let Solo::Done(outcome) = std::mem::take(&mut *solo) else {
+                    unreachable!("matched above")
+                };
+                Poll::Ready(outcome)
+            }
+            // Only this call's own drop frees the slot it holds.
+            Solo::Free => Poll::Ready(Outcome::Failed(Status::conn_closed("the session was closed"))),
+        }
     }
 }
 
-impl Drop for Waiting {
+impl Future for Waiting<'_> {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let outcome = match &mut self.rx {
+            None => ready!(self.poll_solo(cx)),
+            Some(rx) => {
+                // Whatever takes an entry out answers it, so a sender dropped unanswered means
+                // the session itself went away.
+                ready!(Pin::new(rx).poll(cx))
+                    .unwrap_or_else(|_| Outcome::Failed(Status::conn_closed("the session was closed")))
+            }
+        };
+        self.settled = true;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.pending.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if !self.settled {
+        // Out of the slot or the map first, then no longer in flight: a call that finds none
+        // in flight finds the slot free.
+        if self.rx.is_none() {
+            if !self.settled {
+                let mut solo = lock(&self.pending.solo);
+                if matches!(&*solo, Solo::Waiting { seq, .. } if *seq == self.seq) {
+                    self.pending.solo_seq.set(None);
+                }
+                *solo = Solo::Free;
+                drop(solo);
+                self.pending.removed();
+            }
+        } else if !self.settled {
             self.pending.shard(self.seq).remove(&self.seq);
             self.pending.removed();
         }
+        self.pending.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -379,6 +542,84 @@ mod tests {
             panic!("new call lost")
         };
         assert_eq!((old.cause(), new.cause()), (Some("old"), Some("new")));
+    }
+
+    #[tokio::test]
+    async fn a_new_table_waits_for_nothing() {
+        let pending = Pending::default();
+        assert_eq!((pending.len(), pending.seqs()), (0, vec![]));
+        assert!(!pending.contains(0), "seq 0 is not waiting");
+        assert!(!pending.complete(0, Outcome::TimedOut));
+        pending.drained().await;
+    }
+
+    #[tokio::test]
+    async fn a_call_alone_in_flight_takes_the_solo_slot_and_the_rest_the_map() {
+        let pending = Arc::new(Pending::default());
+        let counter = AtomicI32::new(0);
+        let (solo_seq, solo) = pending.register(&counter, None);
+        assert!(solo.is_alone() && solo.rx.is_none(), "the first call is the solo call");
+        let (map_seq, in_map) = pending.register(&counter, None);
+        assert!(
+            !in_map.is_alone() && in_map.rx.is_some(),
+            "a second call goes to the map"
+        );
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending.seqs().len(), 2);
+        assert!(pending.contains(solo_seq) && pending.contains(map_seq));
+        // Each reply reaches its own call, once.
+        assert!(pending.complete(map_seq, Outcome::Failed(Status::internal("map"))));
+        assert!(pending.complete(solo_seq, Outcome::Failed(Status::internal("solo"))));
+        assert!(!pending.complete(solo_seq, Outcome::Failed(Status::internal("again"))));
+        assert_eq!(pending.len(), 0);
+        let (Outcome::Failed(a), Outcome::Failed(b)) = (solo.await, in_map.await) else {
+            panic!("a call lost its outcome")
+        };
+        assert_eq!((a.cause(), b.cause()), (Some("solo"), Some("map")));
+        // With both gone, the next call is alone again and finds the slot free.
+        let (_, next) = pending.register(&counter, None);
+        assert!(next.is_alone() && next.rx.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_solo_call_frees_the_slot_and_a_late_reply_finds_nobody() {
+        let pending = Arc::new(Pending::default());
+        let counter = AtomicI32::new(0);
+        let (seq, call) = pending.register(&counter, None);
+        drop(call);
+        assert_eq!(pending.len(), 0);
+        assert!(!pending.complete(seq, Outcome::Failed(Status::internal("late"))));
+        let (_, next) = pending.register(&counter, None);
+        assert!(next.rx.is_none(), "the slot is free again");
+        // Losing the connection ends the solo call too.
+        pending.fail_all(&Status::conn_closed("gone"));
+        assert!(matches!(next.await, Outcome::Failed(s) if s.code() == crate::status::Code::CONN_CLOSED));
+    }
+
+    #[tokio::test]
+    async fn a_wrapped_seq_never_takes_over_the_solo_call() {
+        let pending = Arc::new(Pending::default());
+        let counter = AtomicI32::new(0);
+        let (solo_seq, _solo) = pending.register(&counter, None);
+        counter.store(solo_seq - 1, Ordering::Relaxed);
+        let (map_seq, _in_map) = pending.register(&counter, None);
+        assert_eq!(map_seq, solo_seq + 1, "the seq of the waiting solo call is skipped");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_solo_call_times_out_at_its_deadline() {
+        let pending = Arc::new(Pending::default());
+        let counter = AtomicI32::new(0);
+        let started = Instant::now();
+        let (_, call) = pending.register(&counter, Some(started + Duration::from_secs(2)));
+        assert!(call.rx.is_none());
+        assert!(matches!(call.await, Outcome::TimedOut));
+        let at = started.elapsed();
+        assert!(
+            at >= Duration::from_secs(2) && at < Duration::from_millis(2001),
+            "{at:?}"
+        );
+        assert_eq!(pending.len(), 0);
     }
 
     #[tokio::test]
