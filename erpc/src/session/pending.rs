@@ -19,7 +19,9 @@
 //! A call made while no other call of its session is in flight (one caller per session, the
 //! common shape of many-session clients) skips the map: it sits in the session's single solo
 //! slot, with its outcome and its caller's waker inline, so it costs no map entry and no
-//! channel allocation, and the few words it touches share one cache line.
+//! channel allocation, and the few words it touches share one cache line. The map itself is
+//! made by the first call that needs it: a session that never has two calls in flight (an idle
+//! one, most server sessions) carries none.
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::future::Future;
@@ -82,7 +84,9 @@ pub(crate) struct Pending {
     /// ([`Pending::registered`]).
     reader_waits: AtomicBool,
     solo: Mutex<Solo>,
-    shards: [Shard; SHARDS],
+    /// The calls made while others were in flight; made on the first such call, so sessions
+    /// that never have two calls at once (idle ones, servers, one-caller clients) carry none.
+    map: OnceLock<Box<[Shard; SHARDS]>>,
     rearm: Arc<Notify>,
     emptied: Notify,
     registered_call: Notify,
@@ -193,7 +197,7 @@ impl Pending {
             if self.solo_seq.is(seq) {
                 continue; // the solo call waits since before the counter wrapped around
             }
-            match self.shard(seq).entry(seq) {
+            match self.shard_or_new(seq).entry(seq) {
                 MapEntry::Vacant(slot) => {
                     slot.insert(entry);
                     return (seq, rx);
@@ -209,7 +213,7 @@ impl Pending {
         let answered = if self.solo_seq.is(seq) {
             self.complete_solo(Some(seq), || outcome)
         } else {
-            match self.shard(seq).remove(&seq) {
+            match self.shard(seq).and_then(|mut shard| shard.remove(&seq)) {
                 Some(entry) => entry.tx.send(outcome).is_ok(),
                 None => false,
             }
@@ -239,13 +243,13 @@ impl Pending {
 
     /// Whether a call waits for `seq`.
     pub(crate) fn contains(&self, seq: i32) -> bool {
-        self.solo_seq.is(seq) || self.shard(seq).contains_key(&seq)
+        self.solo_seq.is(seq) || self.shard(seq).is_some_and(|shard| shard.contains_key(&seq))
     }
 
     /// Completes every waiting call with `status`.
     pub(crate) fn fail_all(&self, status: &Status) {
         self.complete_solo(None, || Outcome::Failed(status.clone()));
-        for shard in &self.shards {
+        for shard in self.shards() {
             let calls = std::mem::take(&mut *lock(shard));
             for (_, entry) in calls {
                 let _ = entry.tx.send(Outcome::Failed(status.clone()));
@@ -257,7 +261,7 @@ impl Pending {
     /// Number of calls waiting.
     pub(crate) fn len(&self) -> usize {
         let solo = usize::from(self.solo_seq.load() != NO_SOLO);
-        solo + self.shards.iter().map(|shard| lock(shard).len()).sum::<usize>()
+        solo + self.shards().iter().map(|shard| lock(shard).len()).sum::<usize>()
     }
 
     /// Resolves once no call waits.
@@ -279,7 +283,7 @@ impl Pending {
         let solo = i32::try_from(self.solo_seq.load()).ok();
         solo.into_iter()
             .chain(
-                self.shards
+                self.shards()
                     .iter()
                     .flat_map(|shard| lock(shard).keys().copied().collect::<Vec<_>>()),
             )
@@ -348,7 +352,7 @@ impl Pending {
         {
             earliest = Some(deadline);
         }
-        for shard in &self.shards {
+        for shard in self.shards() {
             let mut calls = lock(shard);
             let late: Vec<i32> = calls
                 .iter()
@@ -368,9 +372,24 @@ impl Pending {
         earliest
     }
 
-    fn shard(&self, seq: i32) -> std::sync::MutexGuard<'_, FxHashMap<i32, Entry>> {
-        lock(&self.shards[seq as u32 as usize % SHARDS])
+    /// The map's shards (none before the first call that needed the map).
+    fn shards(&self) -> &[Shard] {
+        self.map.get().map_or(&[], |map| &map[..])
     }
+
+    /// The shard of `seq`, if the map exists.
+    fn shard(&self, seq: i32) -> Option<std::sync::MutexGuard<'_, FxHashMap<i32, Entry>>> {
+        self.map.get().map(|map| lock(&map[shard_of(seq)]))
+    }
+
+    /// The shard of `seq`, making the map if need be.
+    fn shard_or_new(&self, seq: i32) -> std::sync::MutexGuard<'_, FxHashMap<i32, Entry>> {
+        lock(&self.map.get_or_init(Box::default)[shard_of(seq)])
+    }
+}
+
+fn shard_of(seq: i32) -> usize {
+    seq as u32 as usize % SHARDS
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -508,7 +527,9 @@ impl Drop for Waiting<'_> {
                 self.pending.removed();
             }
         } else if !self.settled {
-            self.pending.shard(self.seq).remove(&self.seq);
+            if let Some(mut shard) = self.pending.shard(self.seq) {
+                shard.remove(&self.seq);
+            }
             self.pending.removed();
         }
         self.pending.in_flight.fetch_sub(1, Ordering::AcqRel);
