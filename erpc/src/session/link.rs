@@ -260,8 +260,11 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                 }
             }
         }
+        // In this order, not at random: the stop signal and the watchdog are looked at first,
+        // so a peer that keeps the socket readable never holds them off (and no random number
+        // is drawn per read).
         let read = tokio::select! {
-            read = reader.read_into(&mut buf, chunk) => read,
+            biased;
             () = &mut stop => break stopped(&link),
             () = fire(&mut timer), if timer_at.is_some() => {
                 timer_at = None;
@@ -273,6 +276,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                     None => continue,
                 }
             }
+            read = reader.read_into(&mut buf, chunk) => read,
         };
         match read {
             Ok(0) => break Status::new(Code::CONN_CLOSED, "Connection Closed"),
