@@ -475,22 +475,20 @@ async fn measure(
             // Dialed a few hundred at a time, as bench-peers' workers connect all at once: one
             // after another, each dial would park and wake the runtime's threads on its own.
             const DIALING: usize = 256;
+            let mut to_dial = args.conns.max(1);
             let mut dialing = tokio::task::JoinSet::new();
-            for n in 0..args.conns.max(1) {
-                if n >= DIALING
-                    && let Some(dialed) = dialing.join_next().await
-                {
-                    targets.push(Via::Session(dialed.map_err(|e| format!("a dial failed: {e}"))??));
+            loop {
+                while to_dial > 0 && dialing.len() < DIALING {
+                    to_dial -= 1;
+                    let (client, addr, proto) = (client.clone(), addr.to_string(), proto.clone());
+                    dialing.spawn(async move {
+                        client
+                            .dial_with(&addr, proto)
+                            .await
+                            .map_err(|s| format!("cannot dial {addr}: {s}"))
+                    });
                 }
-                let (client, addr, proto) = (client.clone(), addr.to_string(), proto.clone());
-                dialing.spawn(async move {
-                    client
-                        .dial_with(&addr, proto)
-                        .await
-                        .map_err(|s| format!("cannot dial {addr}: {s}"))
-                });
-            }
-            while let Some(dialed) = dialing.join_next().await {
+                let Some(dialed) = dialing.join_next().await else { break };
                 targets.push(Via::Session(dialed.map_err(|e| format!("a dial failed: {e}"))??));
             }
         }

@@ -165,11 +165,15 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         }
         None => None,
     };
-    println!("listening on {addr} ({}, {})", network_name(network), proto.name());
+    // For whoever started the server; one that stopped reading after the first line (a test
+    // harness, `head -1`) is no reason to stop serving, so write errors are ignored.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {addr} ({}, {})", network_name(network), proto.name());
     if let Some(metrics) = args.metrics {
-        println!("metrics on http://{metrics}/metrics");
+        let _ = writeln!(out, "metrics on http://{metrics}/metrics");
     }
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
+    drop(out);
     let pusher = (!args.push_interval.is_zero())
         .then(|| tokio::spawn(demo_service::push_status(peer.clone(), args.push_interval)));
     if args.exit_on_stdin_eof {

@@ -35,7 +35,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -289,10 +289,13 @@ impl Outbox {
         } else {
             self.writer.try_lock().ok()
         };
-        let Some(mut writer) = writer.filter(|w| w.batch.is_empty()) else {
+        let queue_and_write = || {
             let end = self.push(frame, false)?;
             self.write_now();
-            return Ok(end);
+            Ok(end)
+        };
+        let Some(mut writer) = writer.filter(|w| w.batch.is_empty()) else {
+            return queue_and_write();
         };
         let end = {
             let mut queue = self.queue();
@@ -302,9 +305,7 @@ impl Outbox {
             if !queue.buf.is_empty() {
                 // Others queued first: this frame goes behind theirs.
                 drop((queue, writer));
-                let end = self.push(frame, false)?;
-                self.write_now();
-                return Ok(end);
+                return queue_and_write();
             }
             queue.end += frame.len() as u64;
             queue.end
@@ -312,33 +313,18 @@ impl Outbox {
         self.unwritten.increment(frame.len() as f64);
         let mut cx = Context::from_waker(Waker::noop());
         let mut done = 0;
-        while done < frame.len() {
-            match Pin::new(&mut writer.half).poll_write(&mut cx, &frame[done..]) {
-                Poll::Ready(Ok(0)) => {
-                    self.write_failed(&std::io::ErrorKind::WriteZero.into());
-                    return Ok(end);
-                }
-                Poll::Ready(Ok(n)) => {
-                    done += n;
-                    self.wrote(n);
-                }
-                Poll::Ready(Err(e)) => {
-                    self.write_failed(&e);
-                    return Ok(end);
-                }
-                Poll::Pending => {
-                    // The socket is full: the writer task writes the rest when it can.
-                    let rest = &frame[done..];
-                    writer.batch = buffers::take(rest.len());
-                    writer.batch.extend_from_slice(rest);
-                    drop(writer);
-                    self.kick();
-                    return Ok(end);
-                }
+        let flushed = match poll_write_bytes(&mut writer.half, &mut cx, frame, &mut done, self) {
+            // TLS streams keep records until flushed; the writer task finishes a flush that
+            // waits.
+            Poll::Ready(Ok(())) => Pin::new(&mut writer.half).poll_flush(&mut cx),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                // The socket is full: the writer task writes the rest when it can.
+                writer.batch = buffers::take(frame.len() - done);
+                writer.batch.extend_from_slice(&frame[done..]);
+                Poll::Pending
             }
-        }
-        // TLS streams keep records until flushed; the writer task finishes a flush that waits.
-        let flushed = Pin::new(&mut writer.half).poll_flush(&mut cx);
+        };
         drop(writer);
         match flushed {
             Poll::Ready(Err(e)) => self.write_failed(&e),
@@ -554,21 +540,32 @@ fn poll_write_batch(writer: &mut Writer, cx: &mut Context<'_>, outbox: &Outbox) 
     let Writer {
         half, batch, written, ..
     } = writer;
-    while *written < batch.len() {
-        match Pin::new(&mut *half).poll_write(cx, &batch[*written..]) {
-            Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
-            Poll::Ready(Ok(n)) => {
-                *written += n;
-                outbox.wrote(n);
-            }
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        }
-    }
+    ready!(poll_write_bytes(half, cx, batch, written, outbox))?;
     batch.clear();
     *written = 0;
     // TLS streams keep records until flushed.
     Pin::new(&mut *half).poll_flush(cx)
+}
+
+/// Writes `bytes` from `written` on until all are written or the socket would block; counts
+/// what was written.
+fn poll_write_bytes(
+    half: &mut WriteHalf,
+    cx: &mut Context<'_>,
+    bytes: &[u8],
+    written: &mut usize,
+    outbox: &Outbox,
+) -> Poll<std::io::Result<()>> {
+    while *written < bytes.len() {
+        match ready!(Pin::new(&mut *half).poll_write(cx, &bytes[*written..]))? {
+            0 => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+            n => {
+                *written += n;
+                outbox.wrote(n);
+            }
+        }
+    }
+    Poll::Ready(Ok(()))
 }
 
 /// [`poll_write_batch`] for a message transport: one write per frame, each taken whole.

@@ -105,8 +105,8 @@ impl Default for SoloSeq {
 }
 
 impl SoloSeq {
-    fn load(&self) -> i64 {
-        self.0.load(Ordering::Acquire)
+    fn get(&self) -> Option<i32> {
+        i32::try_from(self.0.load(Ordering::Acquire)).ok()
     }
 
     fn set(&self, seq: Option<i32>) {
@@ -114,7 +114,7 @@ impl SoloSeq {
     }
 
     fn is(&self, seq: i32) -> bool {
-        self.load() == i64::from(seq)
+        self.0.load(Ordering::Acquire) == i64::from(seq)
     }
 }
 
@@ -260,8 +260,7 @@ impl Pending {
 
     /// Number of calls waiting.
     pub(crate) fn len(&self) -> usize {
-        let solo = usize::from(self.solo_seq.load() != NO_SOLO);
-        solo + self.shards().iter().map(|shard| lock(shard).len()).sum::<usize>()
+        usize::from(self.solo_seq.get().is_some()) + self.shards().iter().map(|shard| lock(shard).len()).sum::<usize>()
     }
 
     /// Resolves once no call waits.
@@ -280,8 +279,9 @@ impl Pending {
 
     /// The seqs of the calls waiting now.
     pub(crate) fn seqs(&self) -> Vec<i32> {
-        let solo = i32::try_from(self.solo_seq.load()).ok();
-        solo.into_iter()
+        self.solo_seq
+            .get()
+            .into_iter()
             .chain(
                 self.shards()
                     .iter()
@@ -541,6 +541,18 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Asserts that `secs` seconds (to the millisecond) have passed since `started`.
+    fn assert_elapsed(started: Instant, secs: u64) {
+        let at = started.elapsed();
+        let due = Duration::from_secs(secs);
+        assert!(at >= due && at < due + Duration::from_millis(1), "{at:?}");
+    }
+
+    /// An empty table and a seq counter at zero.
+    fn table() -> (Arc<Pending>, AtomicI32) {
+        (Arc::new(Pending::default()), AtomicI32::new(0))
+    }
+
     #[tokio::test]
     async fn a_wrapped_seq_never_takes_over_a_waiting_call() {
         let pending = Arc::new(Pending::default());
@@ -576,8 +588,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_alone_in_flight_takes_the_solo_slot_and_the_rest_the_map() {
-        let pending = Arc::new(Pending::default());
-        let counter = AtomicI32::new(0);
+        let (pending, counter) = table();
         let (solo_seq, solo) = pending.register(&counter, None);
         assert!(solo.is_alone() && solo.rx.is_none(), "the first call is the solo call");
         let (map_seq, in_map) = pending.register(&counter, None);
@@ -604,8 +615,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_solo_call_frees_the_slot_and_a_late_reply_finds_nobody() {
-        let pending = Arc::new(Pending::default());
-        let counter = AtomicI32::new(0);
+        let (pending, counter) = table();
         let (seq, call) = pending.register(&counter, None);
         drop(call);
         assert_eq!(pending.len(), 0);
@@ -619,8 +629,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrapped_seq_never_takes_over_the_solo_call() {
-        let pending = Arc::new(Pending::default());
-        let counter = AtomicI32::new(0);
+        let (pending, counter) = table();
         let (solo_seq, _solo) = pending.register(&counter, None);
         counter.store(solo_seq - 1, Ordering::Relaxed);
         let (map_seq, _in_map) = pending.register(&counter, None);
@@ -629,24 +638,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_solo_call_times_out_at_its_deadline() {
-        let pending = Arc::new(Pending::default());
-        let counter = AtomicI32::new(0);
+        let (pending, counter) = table();
         let started = Instant::now();
         let (_, call) = pending.register(&counter, Some(started + Duration::from_secs(2)));
         assert!(call.rx.is_none());
         assert!(matches!(call.await, Outcome::TimedOut));
-        let at = started.elapsed();
-        assert!(
-            at >= Duration::from_secs(2) && at < Duration::from_millis(2001),
-            "{at:?}"
-        );
+        assert_elapsed(started, 2);
         assert_eq!(pending.len(), 0);
     }
 
     #[tokio::test]
     async fn drained_resolves_when_the_last_call_ends() {
-        let pending = Arc::new(Pending::default());
-        let counter = AtomicI32::new(0);
+        let (pending, counter) = table();
         let (_, call) = pending.register(&counter, None);
         let drained = pending.drained();
         tokio::pin!(drained);
@@ -657,25 +660,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn calls_time_out_at_their_deadline_even_behind_a_later_one() {
-        let pending = Arc::new(Pending::default());
-        let counter = AtomicI32::new(0);
+        let (pending, counter) = table();
         let started = Instant::now();
         let (_, long) = pending.register(&counter, Some(started + Duration::from_secs(30)));
         // Registered after a later deadline: re-arms the sweeper.
         let (_, short) = pending.register(&counter, Some(started + Duration::from_secs(1)));
         assert!(matches!(short.await, Outcome::TimedOut));
-        let at = started.elapsed();
-        assert!(
-            at >= Duration::from_secs(1) && at < Duration::from_millis(1001),
-            "{at:?}"
-        );
+        assert_elapsed(started, 1);
         assert_eq!(pending.len(), 1, "the later call still waits");
         assert!(matches!(long.await, Outcome::TimedOut));
-        let at = started.elapsed();
-        assert!(
-            at >= Duration::from_secs(30) && at < Duration::from_millis(30_001),
-            "{at:?}"
-        );
+        assert_elapsed(started, 30);
         assert_eq!(pending.len(), 0);
     }
 }
