@@ -214,9 +214,11 @@ impl ReadHalf {
     pub(crate) async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
         loop {
             match self {
-                ReadHalf::Tcp(half) => half.readable().await?,
+                // `poll_read_ready` parks on the socket's one reader slot; `readable()` would
+                // join a waiter list behind a lock, on every wait.
+                ReadHalf::Tcp(half) => std::future::poll_fn(|cx| half.as_ref().poll_read_ready(cx)).await?,
                 #[cfg(unix)]
-                ReadHalf::Unix(half) => half.readable().await?,
+                ReadHalf::Unix(half) => std::future::poll_fn(|cx| half.as_ref().poll_read_ready(cx)).await?,
                 ReadHalf::Boxed(half) => {
                     make_room(buf, room);
                     return half.read_buf(buf).await;
