@@ -1,7 +1,7 @@
 //! The outer framing jsonproto and pbproto share:
 //! `u32 size (bytes after this field) | u8 xfer_len | xfer ids | xfer(document)`.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::{Cursor, ProtoError};
 use crate::xfer::XferPipe;
@@ -65,8 +65,9 @@ pub(crate) fn decode(
     if src.len() < 4 + size {
         return Ok(None);
     }
-    let frame = src.split_to(4 + size).freeze();
-    let mut cur = Cursor::new(proto, frame.slice(4..));
+    let mut frame = src.split_to(4 + size);
+    frame.advance(4);
+    let mut cur = Cursor::new(proto, frame.freeze());
     let xfer_len = cur.u8("xfer_len")?;
     let pipe = XferPipe::from_ids(cur.bytes(usize::from(xfer_len), "xfer ids")?)?;
     let document = if pipe.is_empty() {

@@ -11,7 +11,7 @@
 //! header fields are errors instead of panics or stale reads, and a status or meta longer
 //! than 65535 bytes is refused on send instead of writing a corrupt length.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::{Cursor, Limits, Proto, ProtoError};
 use crate::codec::CodecId;
@@ -130,8 +130,9 @@ fn put_u16_prefixed(dst: &mut BytesMut, field: &str, write: impl FnOnce(&mut Byt
     Ok(())
 }
 
-fn decode_frame(frame: Bytes, limits: &Limits) -> Result<Message, ProtoError> {
-    let mut cur = Cursor::new(NAME, frame.slice(4..));
+fn decode_frame(mut frame: Bytes, limits: &Limits) -> Result<Message, ProtoError> {
+    frame.advance(4); // the total size, checked by the caller
+    let mut cur = Cursor::new(NAME, frame);
     let xfer_len = cur.u8("xfer_len")?;
     let xfer_pipe = XferPipe::from_ids(cur.bytes(usize::from(xfer_len), "xfer ids")?)?;
     let payload = if xfer_pipe.is_empty() {

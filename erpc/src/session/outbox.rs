@@ -33,13 +33,13 @@ use crate::observe::{Counter, Gauge, PeerMetrics};
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -83,6 +83,11 @@ struct Queue {
 }
 
 struct Writer {
+    /// The writer task is writing (and may be waiting on the socket): nobody else writes
+    /// until it is done. Held for the task's whole write instead of a lock held across
+    /// awaits, so that the others take the writer with a plain `try_lock` (an async lock
+    /// takes a second lock, for its waiters, on every release).
+    busy: bool,
     half: WriteHalf,
     /// Bytes taken from the queue; those before `written` are on the socket. Cleared (not
     /// advanced) once all are written, so the buffer keeps its whole room for the next batch.
@@ -94,7 +99,7 @@ struct Writer {
 
 pub(crate) struct Outbox {
     queue: Mutex<Queue>,
-    writer: tokio::sync::Mutex<Writer>,
+    writer: Mutex<Writer>,
     state: AtomicU8,
     /// Whether more than [`HIGH_WATER`] bytes wait: set by the push that crosses the mark,
     /// cleared when the writer takes the queue (read by the reader without a lock).
@@ -135,7 +140,8 @@ impl Outbox {
                 end: 0,
                 frame_ends: Vec::new(),
             }),
-            writer: tokio::sync::Mutex::new(Writer {
+            writer: Mutex::new(Writer {
+                busy: false,
                 half,
                 batch: BytesMut::new(),
                 written: 0,
@@ -157,7 +163,22 @@ impl Outbox {
         }
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The writer, if nobody is using it: for writing at once, never waiting.
+    fn idle_writer(&self) -> Option<MutexGuard<'_, Writer>> {
+        self.writer.try_lock().ok().filter(|writer| !writer.busy)
+    }
+
+    /// Takes the writer for the writer task, until the returned guard is dropped.
+    fn own_writer(&self) -> OwnedWriter<'_> {
+        self.writer().busy = true;
+        OwnedWriter(self)
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -252,7 +273,7 @@ impl Outbox {
     /// what the socket takes at once; the rest is left to the writer task.
     pub(crate) fn write_now(&self) {
         // Whoever holds the writer looks at the queue again after letting go.
-        let Ok(mut writer) = self.writer.try_lock() else { return };
+        let Some(mut writer) = self.idle_writer() else { return };
         if self.state.load(Ordering::Acquire) == BROKEN {
             return;
         }
@@ -284,11 +305,7 @@ impl Outbox {
     /// the socket: no queue, no pooled buffer, no copy. What the socket does not take at once
     /// is left to the writer task.
     pub(crate) fn write_through(&self, frame: &[u8]) -> Result<u64, Refused> {
-        let writer = if self.messages {
-            None
-        } else {
-            self.writer.try_lock().ok()
-        };
+        let writer = if self.messages { None } else { self.idle_writer() };
         let queue_and_write = || {
             let end = self.push(frame, false)?;
             self.write_now();
@@ -369,34 +386,41 @@ impl Outbox {
     /// the other worker thread would trickle out a few per system call).
     async fn write_queued(&self, all: bool) -> std::io::Result<()> {
         loop {
-            let mut writer = self.writer.lock().await;
+            let owned = self.own_writer();
             let mut wrote = false;
             loop {
-                if writer.batch.is_empty() {
-                    if wrote && !all && self.queued() > 0 {
-                        drop(writer);
-                        self.kick();
-                        return Ok(());
-                    }
-                    // Also gives the buffers back when nothing is queued.
-                    if !self.take_queue(&mut writer) {
-                        break;
+                {
+                    let mut writer = self.writer();
+                    if writer.batch.is_empty() {
+                        if wrote && !all && self.queued() > 0 {
+                            drop((writer, owned));
+                            self.kick();
+                            return Ok(());
+                        }
+                        // Also gives the buffers back when nothing is queued.
+                        if !self.take_queue(&mut writer) {
+                            break;
+                        }
                     }
                 }
-                let writer = &mut *writer;
                 let mut stall = StallGuard::new(self.stall_limit);
                 poll_fn(|cx| {
+                    let mut writer = self.writer();
                     let before = writer.written;
-                    match poll_write_batch(writer, cx, self) {
-                        Poll::Pending => stall.poll(cx, writer.written != before),
+                    match poll_write_batch(&mut writer, cx, self) {
+                        Poll::Pending => {
+                            let progressed = writer.written != before;
+                            drop(writer);
+                            stall.poll(cx, progressed)
+                        }
                         done => done,
                     }
                 })
                 .await?;
                 wrote = true;
             }
-            writer.half.flush().await?;
-            drop(writer);
+            poll_fn(|cx| Pin::new(&mut self.writer().half).poll_flush(cx)).await?;
+            drop(owned);
             // The reader may have queued replies while we held the writer, and left them to
             // us: look again after letting go.
             if self.queued() == 0 {
@@ -470,7 +494,8 @@ impl Outbox {
     async fn finish(&self, limit: Duration) {
         let finished = async {
             self.write_queued(true).await?;
-            self.writer.lock().await.half.shutdown().await
+            let _owned = self.own_writer();
+            poll_fn(|cx| Pin::new(&mut self.writer().half).poll_shutdown(cx)).await
         };
         match tokio::time::timeout(limit, finished).await {
             Ok(Ok(())) => {}
@@ -478,6 +503,16 @@ impl Outbox {
             Err(_) => tracing::debug!("the peer did not take the last messages within {limit:?}"),
         }
         self.stop();
+    }
+}
+
+/// The writer task's hold on the writer (see [`Writer::busy`]), released however the task's
+/// write ends, cancellation included.
+struct OwnedWriter<'a>(&'a Outbox);
+
+impl Drop for OwnedWriter<'_> {
+    fn drop(&mut self) {
+        self.0.writer().busy = false;
     }
 }
 
@@ -523,7 +558,7 @@ impl StallGuard {
 impl Drop for Outbox {
     fn drop(&mut self) {
         // A broken link leaves its batch unwritten: take it off the gauge.
-        let writer = self.writer.get_mut();
+        let writer = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
         let left = writer.batch.len().saturating_sub(writer.written);
         if left > 0 {
             self.unwritten.decrement(left as f64);
@@ -575,6 +610,7 @@ fn poll_write_messages(writer: &mut Writer, cx: &mut Context<'_>, outbox: &Outbo
         batch,
         written,
         frame_ends,
+        ..
     } = writer;
     // Every write takes a whole frame, so `written` is always where a frame ends.
     let first = frame_ends.partition_point(|&end| end <= *written);
