@@ -34,7 +34,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
@@ -172,10 +172,27 @@ impl Outbox {
         self.writer.try_lock().ok().filter(|writer| !writer.busy)
     }
 
-    /// Takes the writer for the writer task, until the returned guard is dropped.
-    fn own_writer(&self) -> OwnedWriter<'_> {
-        self.writer().busy = true;
-        OwnedWriter(self)
+    /// Takes the writer for the writer task, until the returned guard is dropped; `None` while
+    /// someone writes at once (whoever that is looks at the queue again when done).
+    fn try_own_writer(&self) -> Option<OwnedWriter<'_>> {
+        let mut writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        writer.busy = true;
+        Some(OwnedWriter(self))
+    }
+
+    /// [`try_own_writer`](Self::try_own_writer), waiting (without blocking the thread) for a
+    /// write at once to finish.
+    async fn own_writer(&self) -> OwnedWriter<'_> {
+        loop {
+            if let Some(owned) = self.try_own_writer() {
+                return owned;
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -386,7 +403,15 @@ impl Outbox {
     /// the other worker thread would trickle out a few per system call).
     async fn write_queued(&self, all: bool) -> std::io::Result<()> {
         loop {
-            let owned = self.own_writer();
+            let owned = if all {
+                self.own_writer().await
+            } else {
+                match self.try_own_writer() {
+                    Some(owned) => owned,
+                    // Someone writes at once; they look at the queue again when done.
+                    None => return Ok(()),
+                }
+            };
             let mut wrote = false;
             loop {
                 {
@@ -494,7 +519,7 @@ impl Outbox {
     async fn finish(&self, limit: Duration) {
         let finished = async {
             self.write_queued(true).await?;
-            let _owned = self.own_writer();
+            let _owned = self.own_writer().await;
             poll_fn(|cx| Pin::new(&mut self.writer().half).poll_shutdown(cx)).await
         };
         match tokio::time::timeout(limit, finished).await {
