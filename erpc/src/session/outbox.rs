@@ -180,6 +180,10 @@ impl Outbox {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
         };
+        debug_assert!(
+            !writer.busy,
+            "only the writer task takes the writer, one write at a time"
+        );
         writer.busy = true;
         Some(OwnedWriter(self))
     }
@@ -353,8 +357,11 @@ impl Outbox {
             Poll::Ready(Ok(())) => Pin::new(&mut writer.half).poll_flush(&mut cx),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                // The socket is full: the writer task writes the rest when it can.
-                writer.batch = buffers::take(frame.len() - done);
+                // The socket is full: the writer task writes the rest when it can (from the
+                // batch buffer it may still hold, else a pooled one).
+                if writer.batch.capacity() == 0 {
+                    writer.batch = buffers::take(frame.len() - done);
+                }
                 writer.batch.extend_from_slice(&frame[done..]);
                 Poll::Pending
             }
