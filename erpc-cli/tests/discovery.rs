@@ -8,12 +8,13 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::etcd::EtcdServer;
 use erpc::{Peer, PeerConfig};
 use erpc_discovery::{Balance, ClientConfig, Etcd, EtcdTarget, LiveInstance, ServiceClient};
+use tokio::sync::watch;
 
 /// The registration TTL of the test servers: a killed one leaves etcd within it.
 const TTL: Duration = Duration::from_secs(2);
@@ -166,7 +167,7 @@ async fn a_killed_server_loses_no_idempotent_call_and_leaves_etcd_within_its_ttl
 
     // Calls keep flowing from 8 workers while a server is killed under them.
     let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(watch::Sender::new(0usize));
     let workers: Vec<_> = (0..8)
         .map(|_| {
             let (client, stop, answered) = (client.clone(), stop.clone(), answered.clone());
@@ -174,18 +175,15 @@ async fn a_killed_server_loses_no_idempotent_call_and_leaves_etcd_within_its_ttl
                 let mut failures = Vec::new();
                 while !stop.load(Ordering::Acquire) {
                     match who(&client, None).await {
-                        Ok(_) => answered.fetch_add(1, Ordering::AcqRel),
-                        Err(status) => {
-                            failures.push(status.to_string());
-                            0
-                        }
-                    };
+                        Ok(_) => answered.send_modify(|n| *n += 1),
+                        Err(status) => failures.push(status.to_string()),
+                    }
                 }
                 failures
             })
         })
         .collect();
-    wait_for(|| answered.load(Ordering::Acquire) >= 300, "300 calls before the kill").await;
+    reach(&answered, 300, "300 calls before the kill").await;
 
     let victim = servers.remove(0);
     let victim_addr = victim.addr.clone();
@@ -215,12 +213,8 @@ async fn a_killed_server_loses_no_idempotent_call_and_leaves_etcd_within_its_ttl
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let after_kill = answered.load(Ordering::Acquire);
-    wait_for(
-        || answered.load(Ordering::Acquire) >= after_kill + 300,
-        "300 more calls after the kill",
-    )
-    .await;
+    let after_kill = *answered.borrow();
+    reach(&answered, after_kill + 300, "300 more calls after the kill").await;
     stop.store(true, Ordering::Release);
     for worker in workers {
         let failures = worker.await.unwrap();
@@ -468,11 +462,13 @@ async fn run(args: &[&str]) -> Output {
     }
 }
 
-/// Polls `condition` until it holds, failing the test after [`PATIENCE`].
-async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+/// Waits until `count` reaches `n`, failing the test after [`PATIENCE`].
+async fn reach(count: &watch::Sender<usize>, n: usize, what: &str) {
+    let mut seen = count.subscribe();
+    if tokio::time::timeout(PATIENCE, seen.wait_for(|&count| count >= n))
+        .await
+        .is_err()
+    {
+        panic!("waited {PATIENCE:?} for {what}");
     }
 }

@@ -5,19 +5,18 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use erpc::Code;
 use erpc::{Peer, Pool, PoolConfig, PushCtx, Router, Status};
 use tokio::sync::Semaphore;
 
-use common::{wait_until, within};
+use common::{Tally, wait_until, within};
 
 struct Server {
     peer: Peer,
     addr: String,
-    pushes: Arc<AtomicUsize>,
+    pushes: Tally,
     /// Holds `/slow` handlers until released.
     gate: Arc<Semaphore>,
     /// A permit per `/slow` handler started.
@@ -25,7 +24,7 @@ struct Server {
 }
 
 async fn server() -> Server {
-    let pushes = Arc::new(AtomicUsize::new(0));
+    let pushes = Tally::default();
     let gate = Arc::new(Semaphore::new(0));
     let started = Arc::new(Semaphore::new(0));
     let mut router = Router::new();
@@ -45,7 +44,7 @@ async fn server() -> Server {
     router.push_at("/note", move |_: PushCtx, _: String| {
         let pushes = p.clone();
         async move {
-            pushes.fetch_add(1, Ordering::AcqRel);
+            pushes.add();
             Ok::<_, Status>(())
         }
     });
@@ -99,7 +98,8 @@ async fn many_callers_share_at_most_max_sessions() {
         .unwrap();
     assert_eq!(sum, 6);
     pool.push("/note", &"hi").await.unwrap();
-    wait_until(common::WAIT, || server.pushes.load(Ordering::Acquire) == 1).await;
+    server.pushes.reach(1).await;
+    assert_eq!(server.pushes.get(), 1, "one push, handled once");
     assert_eq!(pool.stats().created, 4, "idle sessions were reused");
 }
 

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{wait_until, within};
+use common::{Tally, wait_until, within};
 use erpc::{Peer, PeerConfig, Router};
 
 fn echo_server(shutdown_timeout: Duration) -> Peer {
@@ -46,7 +46,7 @@ async fn calls_crossing_a_graceful_close_all_succeed_with_redial_on() {
     let session = client.dial(&addr).await.unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
+    let answered = Tally::default();
     let failures = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for w in 0..32u64 {
@@ -57,7 +57,7 @@ async fn calls_crossing_a_graceful_close_all_succeed_with_redial_on() {
                 match session.call::<_, u64>("/echo", &n).await {
                     Ok(got) => {
                         assert_eq!(got, n);
-                        answered.fetch_add(1, Ordering::AcqRel);
+                        answered.add();
                     }
                     Err(status) => failures.lock().unwrap().push(status.to_string()),
                 }
@@ -68,8 +68,7 @@ async fn calls_crossing_a_graceful_close_all_succeed_with_redial_on() {
 
     let mut ids = vec![session.local_addr()];
     for round in 0..3 {
-        let before = answered.load(Ordering::Acquire);
-        wait_until(common::WAIT, || answered.load(Ordering::Acquire) >= before + 300).await;
+        answered.reach(answered.get() + 300).await;
         let sessions = server.sessions();
         assert_eq!(sessions.len(), 1, "round {round}: one session to close");
         // The close returns once the client has moved and closed the old connection.
@@ -80,8 +79,7 @@ async fn calls_crossing_a_graceful_close_all_succeed_with_redial_on() {
         .await;
         ids.push(session.local_addr());
     }
-    let before = answered.load(Ordering::Acquire);
-    wait_until(common::WAIT, || answered.load(Ordering::Acquire) >= before + 300).await;
+    answered.reach(answered.get() + 300).await;
     stop.store(true, Ordering::Release);
     for worker in workers {
         within("a worker", worker).await.unwrap();

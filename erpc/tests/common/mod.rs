@@ -69,6 +69,40 @@ impl Events {
     }
 }
 
+/// A count a test can wait on: added to where something happens, awaited where the test needs
+/// it to have happened enough times.
+#[derive(Clone)]
+pub struct Tally(Arc<watch::Sender<usize>>);
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Tally {
+    /// Counts one more and wakes whoever waits.
+    pub fn add(&self) {
+        self.0.send_modify(|n| *n += 1);
+    }
+
+    /// The count so far.
+    pub fn get(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Waits (at most [`WAIT`]) until the count reaches `n`.
+    pub async fn reach(&self, n: usize) {
+        let mut rx = self.0.subscribe();
+        if tokio::time::timeout(WAIT, rx.wait_for(|&count| count >= n))
+            .await
+            .is_err()
+        {
+            panic!("waited {WAIT:?} for a count of {n}, saw {}", self.get());
+        }
+    }
+}
+
 /// One vector of the manifest.
 pub struct Vector {
     /// `raw`, `json`, `pb`, `thrift` or `http`.
