@@ -154,6 +154,30 @@ async fn a_call_times_out_with_408() {
 }
 
 #[tokio::test]
+async fn a_call_times_out_at_its_own_deadline_behind_a_later_one() {
+    let (_server, addr, _, mut gate) = server().await;
+    let client = Peer::builder().build().unwrap();
+    let session = client.dial(&addr).await.unwrap();
+    // The reader sweeping this session's deadlines is set for the first call's hour; the
+    // second call's earlier deadline must make it set its alarm again.
+    let patient = session
+        .call::<_, u64>("/gated", &1u64)
+        .timeout(Duration::from_secs(3600))
+        .start();
+    assert_eq!(gate.started().await, 1);
+    let hasty = session
+        .call::<_, u64>("/gated", &2u64)
+        .timeout(Duration::from_millis(50));
+    let err = tokio::time::timeout(Duration::from_secs(10), hasty)
+        .await
+        .expect("the second call outlived its deadline by seconds")
+        .unwrap_err();
+    assert_eq!(err.code(), Code::HANDLE_TIMEOUT);
+    assert!(!patient.is_finished(), "the first call keeps waiting");
+    assert_eq!(session.pending_calls(), 1);
+}
+
+#[tokio::test]
 async fn a_call_given_up_on_leaves_nothing_pending() {
     let (_server, addr, _, mut gate) = server().await;
     let client = Peer::builder().build().unwrap();

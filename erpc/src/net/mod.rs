@@ -793,7 +793,8 @@ pub(crate) async fn connect(
                         options.apply(&stream)?;
                         return Ok(Conn {
                             local_addr: stream.local_addr()?.to_string(),
-                            remote_addr: stream.peer_addr()?.to_string(),
+                            // The address connected to: no system call to ask for it again.
+                            remote_addr: sa.to_string(),
                             io: Io::Tcp(stream),
                             peer_certificates: None,
                         });

@@ -453,14 +453,9 @@ impl Peer {
         for listener in listeners {
             let _ = listener.await;
         }
-        let closing: Vec<_> = self
-            .sessions()
-            .into_iter()
-            .map(|s| tokio::spawn(async move { s.close().await }))
-            .collect();
-        for task in closing {
-            let _ = task.await;
-        }
+        // All at once; each session's close runs in a task of its own (see `Session::close`).
+        let sessions = self.sessions();
+        futures_util::future::join_all(sessions.iter().map(Session::close)).await;
         #[cfg(feature = "quic")]
         let endpoints = std::mem::take(&mut *self.inner.quic_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
         #[cfg(feature = "quic")]

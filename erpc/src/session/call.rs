@@ -403,7 +403,7 @@ async fn exchange<R: DecodeBody>(
     let env = session.env();
     let started = env.settings.count_time.then(Instant::now);
     let deadline = super::deadline_after(timeout);
-    let (seq, mut reply) = session.pending().register(session.seq_counter(), deadline);
+    let (seq, mut reply) = session.register_call(deadline);
     msg.seq = seq;
     if let Some(hooks) = &env.hooks {
         hooks.pre_write_call(&session, &mut msg)?;

@@ -64,7 +64,7 @@ impl Session {
         let Some(link) = self.current_link() else {
             return false;
         };
-        let (seq, reply) = self.pending().register(self.seq_counter(), Some(deadline));
+        let (seq, reply) = self.register_call(Some(deadline));
         self.inner.goaway_seq.store(i64::from(seq), Ordering::Release);
         let mut ask = Message::new(MessageType::Call, seq);
         ask.service_method = ROUTE.to_string();

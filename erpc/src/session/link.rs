@@ -5,12 +5,15 @@
 //! outbox write the replies that are ready without waiting, and reads again. It never waits
 //! for a write. The writer task (in [`Outbox`]) owns all waiting on the socket.
 //!
+//! Beside the socket, the reader waits on one [`Alarm`]: for the session's time limits (see
+//! [`Watchdog`]) and for the deadlines of the session's own calls, which it sweeps out of the
+//! pending table with `408`. No other task per session keeps time.
+//!
 //! However the reader ends (end of stream, a bad frame, a panicking hook, the session closing
 //! or the task being dropped), its exit guard runs the link-lost path: replies already queued
 //! are still written, the pending calls end with `102`, and the session redials or closes.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -19,12 +22,12 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::task::AtomicWaker;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::Session;
 use super::log::remote_warn;
 use super::outbox::Outbox;
-use super::watchdog::Watchdog;
+use super::watchdog::{Alarm, Watchdog};
 use crate::message::MessageType;
 use crate::net::{Conn, ReadHalf, buffers};
 use crate::proto::DecodeState;
@@ -40,7 +43,7 @@ pub(crate) struct Link {
     pub(crate) outbox: Outbox,
     /// Set when a reply was queued on the reader task: the reader writes after its batch.
     pub(crate) inline_replies: AtomicBool,
-    stop_reader: StopReader,
+    bell: ReaderBell,
     writer_task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -60,7 +63,7 @@ impl Link {
                 &session.env().metrics,
             ),
             inline_replies: AtomicBool::new(false),
-            stop_reader: StopReader::default(),
+            bell: ReaderBell::default(),
             writer_task: Mutex::new(None),
         });
         let drain_limit = settings.shutdown_timeout;
@@ -68,7 +71,7 @@ impl Link {
         let task = tokio::spawn(async move {
             writing.outbox.run(drain_limit).await;
             // A writer that failed takes the reader with it: the link is lost either way.
-            writing.stop_reader.stop();
+            writing.bell.stop();
         });
         *link.writer_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         tokio::spawn(read_loop(session.clone(), link.clone(), reader, buffer));
@@ -84,7 +87,7 @@ impl Link {
     /// Stops reading and taking messages; what is queued is still written, then the
     /// connection is shut down.
     pub(crate) fn close(&self) {
-        self.stop_reader.stop();
+        self.bell.stop();
         self.outbox.drain();
     }
 
@@ -103,39 +106,68 @@ impl Link {
 
     /// Stops at once: no more reading or writing (the peer was dropped).
     pub(crate) fn abort(&self) {
-        self.stop_reader.stop();
+        self.bell.stop();
         self.outbox.stop();
         if let Some(task) = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();
         }
     }
+
+    /// Has the reader look at the session's next call deadline again: a call brought one
+    /// earlier than any before it.
+    pub(crate) fn rearm_reader(&self) {
+        self.bell.rearm();
+    }
 }
 
-/// Tells the reader task to stop. A flag and a waker rather than a `Notify`: the reader
-/// watches it beside every read, and a `Notify` waiter takes a lock on each poll.
+/// What the reader is told besides the socket: to stop, or to set its alarm again. Flags and
+/// a waker rather than a `Notify`: the reader watches them beside every read, and a `Notify`
+/// waiter takes a lock on each poll. Both flags sit on the link's line the reader touches
+/// anyway, so the reader looks at the pending table only when a call asks it to.
 #[derive(Default)]
-struct StopReader {
+struct ReaderBell {
     stopped: AtomicBool,
+    rearm: AtomicBool,
     waker: AtomicWaker,
 }
 
-impl StopReader {
+/// Why the bell rang.
+enum Rang {
+    Stop,
+    Rearm,
+}
+
+impl ReaderBell {
     fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
         self.waker.wake();
     }
 
-    /// Resolves once [`stop`](Self::stop) was called (before or after).
-    fn stopped(&self) -> impl Future<Output = ()> + Unpin + '_ {
+    fn rearm(&self) {
+        self.rearm.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn rang(&self) -> Option<Rang> {
+        if self.stopped.load(Ordering::Acquire) {
+            Some(Rang::Stop)
+        } else if self.rearm.load(Ordering::Acquire) && self.rearm.swap(false, Ordering::AcqRel) {
+            Some(Rang::Rearm)
+        } else {
+            None
+        }
+    }
+
+    /// Resolves each time the bell rings (a stop rings for good).
+    fn rings(&self) -> impl Future<Output = Rang> + Unpin + '_ {
         std::future::poll_fn(move |cx| {
-            if self.stopped.load(Ordering::Acquire) {
-                return Poll::Ready(());
+            if let Some(rang) = self.rang() {
+                return Poll::Ready(rang);
             }
             self.waker.register(cx.waker());
-            if self.stopped.load(Ordering::Acquire) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+            match self.rang() {
+                Some(rang) => Poll::Ready(rang),
+                None => Poll::Pending,
             }
         })
     }
@@ -171,12 +203,12 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     let in_order = proto.replies_in_order();
     let mut decode_state = DecodeState::default();
     let mut watchdog = Watchdog::new(&env.settings);
-    // Made the first time a limit applies (boxed, so a reader that never needs it carries
-    // none), then kept and moved.
-    let mut timer: Option<Pin<Box<Sleep>>> = None;
-    let mut timer_at: Option<Instant> = None;
+    // Rings for the watchdog's limits and the deadlines of this session's calls.
+    let pending = session.pending();
+    let mut alarm = Alarm::default();
+    alarm.set(pending.next_deadline());
     let mut chunk = READ_CHUNK_MIN;
-    let mut stop = link.stop_reader.stopped();
+    let mut bell = link.bell.rings();
     let reason = 'read: loop {
         // Set when the next frame must wait: for the reply to the call just taken (replies in
         // order), or for good (the peer's last call).
@@ -223,10 +255,23 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             link.outbox.write_now();
         }
         if hold != Hold::No {
-            tokio::select! {
-                // Boxed: only in-order protocols wait here, and not while idle.
-                () = Box::pin(session.handlers_done()) => {}
-                () = &mut stop => break stopped(&link),
+            // Boxed: only in-order protocols wait here, and not while idle.
+            let mut handlers_done = Box::pin(session.handlers_done());
+            loop {
+                // The session's own calls still time out meanwhile; its limits wait (a running
+                // handler is not idleness).
+                tokio::select! {
+                    () = &mut handlers_done => break,
+                    rang = &mut bell => match rang {
+                        Rang::Stop => break 'read stopped(&link),
+                        Rang::Rearm => alarm.set(pending.next_deadline()),
+                    },
+                    () = &mut alarm => {
+                        alarm.clear();
+                        pending.sweep(Instant::now());
+                        alarm.set(pending.next_deadline());
+                    }
+                }
             }
             if hold == Hold::LastCall {
                 break Status::conn_closed("the peer's last request was answered");
@@ -243,32 +288,33 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             tokio::select! {
                 () = link.outbox.room() => {}
                 () = session.pending().registered() => {}
-                () = &mut stop => break stopped(&link),
+                rang = &mut bell => match rang {
+                    Rang::Stop => break stopped(&link),
+                    Rang::Rearm => alarm.set(pending.next_deadline()),
+                },
             }
             continue;
         }
-        // The timer only ever moves earlier here; when it fires early, it is set again.
-        match watchdog.due() {
-            None => timer_at = None,
-            Some(due) => {
-                if timer_at.is_none_or(|at| due < at) {
-                    match &mut timer {
-                        Some(timer) => timer.as_mut().reset(due),
-                        None => timer = Some(Box::pin(tokio::time::sleep_until(due))),
-                    }
-                    timer_at = Some(due);
-                }
-            }
-        }
-        // In this order, not at random: the stop signal and the watchdog are looked at first,
-        // so a peer that keeps the socket readable never holds them off (and no random number
-        // is drawn per read).
+        // The alarm only ever moves earlier here; when it rings early, it is set again.
+        alarm.set(watchdog.due());
+        // In this order, not at random: the bell and the alarm are looked at first, so a peer
+        // that keeps the socket readable never holds them off (and no random number is drawn
+        // per read).
         let read = tokio::select! {
             biased;
-            () = &mut stop => break stopped(&link),
-            () = fire(&mut timer), if timer_at.is_some() => {
-                timer_at = None;
-                match watchdog.expired(Instant::now(), link.outbox.written_total()) {
+            rang = &mut bell => match rang {
+                Rang::Stop => break stopped(&link),
+                Rang::Rearm => {
+                    alarm.set(pending.next_deadline());
+                    continue;
+                }
+            },
+            () = &mut alarm => {
+                alarm.clear();
+                let now = Instant::now();
+                pending.sweep(now);
+                alarm.set(pending.next_deadline());
+                match watchdog.expired(now, link.outbox.written_total()) {
                     Some(reason) => {
                         tracing::info!(session = %session.id(), remote = %session.remote_addr(), %reason, "closing the session");
                         break reason;
@@ -281,7 +327,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
         match read {
             Ok(0) => break Status::new(Code::CONN_CLOSED, "Connection Closed"),
             Ok(n) => {
-                session.env().metrics.bytes_received.increment(n as u64);
+                env.metrics.bytes_received.increment(n as u64);
                 if n >= chunk / 2 {
                     chunk = (chunk * 2).min(READ_CHUNK_MAX);
                 }
@@ -313,14 +359,6 @@ async fn linger(reader: &mut ReadHalf, buf: &mut BytesMut) {
         }
     })
     .await;
-}
-
-/// When the reader's timer fires (never, while there is none).
-async fn fire(timer: &mut Option<Pin<Box<Sleep>>>) {
-    match timer {
-        Some(timer) => timer.as_mut().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Why the reader was stopped: the session closing, or its writer failing.

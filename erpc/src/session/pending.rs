@@ -8,13 +8,16 @@
 //! Seqs are taken here, from the session's counter, skipping any seq still waiting: after the
 //! counter wraps around (2³² messages), a new call never takes over an older call's entry.
 //!
-//! Call timeouts are not one timer per call: a sweeper task per session, running only while
-//! some call has a deadline, sleeps until the earliest deadline it knows of, completes the calls
-//! past theirs with [`Outcome::TimedOut`], and sleeps again. A call registered with a deadline
-//! later than the one the sweeper sleeps until (the usual case: calls with the same timeout,
-//! made one after another) costs one atomic load; an earlier one re-arms the sweeper. So the
-//! hot path registers no timer, and an idle or busy session's sweeper wakes about once per
-//! call timeout, not once per call nor every few milliseconds.
+//! Call timeouts are not one timer per call: the session's reader task sweeps the table on the
+//! timer it already keeps for its own limits (see the link). The table keeps the earliest
+//! deadline the reader must look at; the reader sleeps until then (or an earlier limit of its
+//! own), [`sweep`](Pending::sweep)s the calls past their deadline out with
+//! [`Outcome::TimedOut`], and sleeps again. A call registered with a deadline later than that
+//! (the usual case: calls with the same timeout, made one after another) costs one atomic
+//! load; an earlier one wakes the reader to re-arm. So the hot path registers no timer, no
+//! task of its own runs per session, and a busy session's reader wakes for deadlines about
+//! once per call timeout. Calls only wait here while a link is up: losing the link ends them
+//! all with `102`, so there is always a reader to sweep them.
 //!
 //! A call made while no other call of its session is in flight (one caller per session, the
 //! common shape of many-session clients) skips the map: it sits in the session's single solo
@@ -27,7 +30,7 @@ use std::collections::hash_map::Entry as MapEntry;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll, Waker, ready};
 
 use rustc_hash::FxHashMap;
@@ -60,8 +63,8 @@ const SHARDS: usize = 8;
 type Shard = Mutex<FxHashMap<i32, Entry>>;
 
 /// `Pending` is aligned to a cache line and laid out in declaration order, so the words every
-/// call touches (the count in flight, the solo slot, the sweeper's deadline) share its first
-/// line; with thousands of sessions, each call finds its session's state cold in cache.
+/// call touches (the count in flight, the solo slot, the next deadline) share its first line;
+/// with thousands of sessions, each call finds its session's state cold in cache.
 #[derive(Default)]
 #[repr(C, align(64))]
 pub(crate) struct Pending {
@@ -71,10 +74,9 @@ pub(crate) struct Pending {
     /// The seq of the call in the solo slot while it waits for its outcome, else [`NO_SOLO`]:
     /// read without the lock, so a reply for a call in the map costs one load here.
     solo_seq: SoloSeq,
-    /// The deadline the sweeper sleeps until, as [`Due`] (no deadline: `u64::MAX`), and how to
-    /// wake it for an earlier one.
+    /// The earliest deadline the reader must sweep at, as [`Due`] (none: `u64::MAX`); never
+    /// later than that of any call waiting.
     next_due: NextDue,
-    sweeping: AtomicBool,
     /// Set while someone waits for the map to empty ([`Pending::drained`]), so the hot path
     /// notifies only then.
     watched: AtomicBool,
@@ -87,7 +89,6 @@ pub(crate) struct Pending {
     /// The calls made while others were in flight; made on the first such call, so sessions
     /// that never have two calls at once (idle ones, servers, one-caller clients) carry none.
     map: OnceLock<Box<[Shard; SHARDS]>>,
-    rearm: Arc<Notify>,
     emptied: Notify,
     registered_call: Notify,
 }
@@ -137,7 +138,7 @@ impl Pending {
     /// Takes the next free seq from `counter` and registers a call under it; the returned
     /// future resolves with its outcome. [`Waiting::is_alone`] says whether no other call of
     /// this session was in flight.
-    pub(crate) fn register(self: &Arc<Self>, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting<'_>) {
+    pub(crate) fn register(&self, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting<'_>) {
         let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
         let (seq, rx) = match alone.then(|| self.register_solo(counter, deadline)).flatten() {
             Some(seq) => (seq, None),
@@ -149,17 +150,13 @@ impl Pending {
         if self.reader_waits.load(Ordering::Acquire) {
             self.registered_call.notify_one();
         }
+        let mut earlier = false;
         if let Some(deadline) = deadline {
             let due = due_of(deadline);
             // Loads first: a store or swap on every call would bounce these cache lines
             // between threads.
-            if due < self.next_due.0.load(Ordering::Acquire) {
-                self.next_due.0.fetch_min(due, Ordering::AcqRel);
-                self.rearm.notify_one();
-            }
-            if !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
-                tokio::spawn(sweep(Arc::downgrade(self), self.rearm.clone()));
-            }
+            earlier =
+                due < self.next_due.0.load(Ordering::Acquire) && due < self.next_due.0.fetch_min(due, Ordering::AcqRel);
         }
         let waiting = Waiting {
             rx,
@@ -167,6 +164,7 @@ impl Pending {
             seq,
             settled: false,
             alone,
+            earlier,
         };
         (seq, waiting)
     }
@@ -372,6 +370,28 @@ impl Pending {
         earliest
     }
 
+    /// The earliest time a call waiting may pass its deadline (none: no call has one).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        match self.next_due.0.load(Ordering::Acquire) {
+            u64::MAX => None,
+            due => Some(instant(due)),
+        }
+    }
+
+    /// Ends the calls past their deadline at `now` with [`Outcome::TimedOut`], if one may be;
+    /// [`next_deadline`](Self::next_deadline) is then the earliest deadline left.
+    pub(crate) fn sweep(&self, now: Instant) {
+        if self.next_due.0.load(Ordering::Acquire) > due_of(now) {
+            return;
+        }
+        // Forget the old deadline first: a call registered from now on lowers it again itself,
+        // whether or not this pass sees that call.
+        self.next_due.0.store(u64::MAX, Ordering::Release);
+        if let Some(earliest) = self.expire(now) {
+            self.next_due.0.fetch_min(due_of(earliest), Ordering::AcqRel);
+        }
+    }
+
     /// The map's shards (none before the first call that needed the map).
     fn shards(&self) -> &[Shard] {
         self.map.get().map_or(&[], |map| &map[..])
@@ -396,42 +416,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs while calls with deadlines wait; stops when none do (or the session is gone).
-async fn sweep(pending: Weak<Pending>, rearm: Arc<Notify>) {
-    loop {
-        let Some(due) = pending.upgrade().map(|p| p.next_due.0.load(Ordering::Acquire)) else {
-            return;
-        };
-        if due != u64::MAX {
-            tokio::select! {
-                () = tokio::time::sleep_until(instant(due)) => {}
-                () = rearm.notified() => {}
-            }
-        }
-        let Some(pending) = pending.upgrade() else { return };
-        // Forget what we slept for first: a call registered from now on compares itself with
-        // what this pass finds, or with nothing.
-        pending.next_due.0.store(u64::MAX, Ordering::Release);
-        if let Some(earliest) = pending.expire(Instant::now()) {
-            pending.next_due.0.fetch_min(due_of(earliest), Ordering::AcqRel);
-            continue;
-        }
-        pending.sweeping.store(false, Ordering::Release);
-        // A call registered between the look and the store saw the sweeper running: look
-        // again, and keep going if there is one (and no other sweeper took over).
-        match pending.expire(Instant::now()) {
-            Some(earliest) if !pending.sweeping.swap(true, Ordering::AcqRel) => {
-                pending.next_due.0.fetch_min(due_of(earliest), Ordering::AcqRel);
-            }
-            _ => return,
-        }
-    }
-}
-
 /// A deadline as nanoseconds since a fixed instant, so that it fits an atomic.
 type Due = u64;
 
-/// The deadline the sweeper sleeps until; `u64::MAX` for none.
+/// The deadline the reader must sweep at; `u64::MAX` for none.
 struct NextDue(AtomicU64);
 
 impl Default for NextDue {
@@ -463,6 +451,8 @@ pub(crate) struct Waiting<'a> {
     seq: i32,
     settled: bool,
     alone: bool,
+    /// Its deadline is earlier than [`Pending::next_deadline`] was.
+    earlier: bool,
 }
 
 impl Waiting<'_> {
@@ -470,6 +460,12 @@ impl Waiting<'_> {
     /// other caller's message can join it in a write.
     pub(crate) fn is_alone(&self) -> bool {
         self.alone
+    }
+
+    /// Whether this call brought a deadline earlier than any the table had: whoever sweeps it
+    /// must look at [`Pending::next_deadline`] again.
+    pub(crate) fn brings_earlier_deadline(&self) -> bool {
+        self.earlier
     }
 
     fn poll_solo(&self, cx: &mut Context<'_>) -> Poll<Outcome> {
@@ -539,6 +535,7 @@ impl Drop for Waiting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::time::Duration;
 
     /// Asserts that `secs` seconds (to the millisecond) have passed since `started`.
@@ -551,6 +548,34 @@ mod tests {
     /// An empty table and a seq counter at zero.
     fn table() -> (Arc<Pending>, AtomicI32) {
         (Arc::new(Pending::default()), AtomicI32::new(0))
+    }
+
+    /// Sweeps `pending` as a session's reader does: sleeps until the next deadline, and sets
+    /// its timer again when `rearm` says a call brought an earlier one.
+    fn sweeper(pending: Arc<Pending>, rearm: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let ring = async {
+                    match pending.next_deadline() {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = ring => pending.sweep(Instant::now()),
+                    () = rearm.notified() => {}
+                }
+            }
+        })
+    }
+
+    /// Registers a call as a session does, ringing the sweeper for an earlier deadline.
+    fn register<'a>(pending: &'a Pending, counter: &AtomicI32, rearm: &Notify, deadline: Instant) -> Waiting<'a> {
+        let (_, call) = pending.register(counter, Some(deadline));
+        if call.brings_earlier_deadline() {
+            rearm.notify_one();
+        }
+        call
     }
 
     #[tokio::test]
@@ -639,8 +664,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_solo_call_times_out_at_its_deadline() {
         let (pending, counter) = table();
+        let rearm = Arc::new(Notify::new());
+        let _sweeper = sweeper(pending.clone(), rearm.clone());
         let started = Instant::now();
-        let (_, call) = pending.register(&counter, Some(started + Duration::from_secs(2)));
+        let call = register(&pending, &counter, &rearm, started + Duration::from_secs(2));
         assert!(call.rx.is_none());
         assert!(matches!(call.await, Outcome::TimedOut));
         assert_elapsed(started, 2);
@@ -661,15 +688,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn calls_time_out_at_their_deadline_even_behind_a_later_one() {
         let (pending, counter) = table();
+        let rearm = Arc::new(Notify::new());
+        let _sweeper = sweeper(pending.clone(), rearm.clone());
         let started = Instant::now();
-        let (_, long) = pending.register(&counter, Some(started + Duration::from_secs(30)));
-        // Registered after a later deadline: re-arms the sweeper.
-        let (_, short) = pending.register(&counter, Some(started + Duration::from_secs(1)));
+        let long = register(&pending, &counter, &rearm, started + Duration::from_secs(30));
+        assert!(long.brings_earlier_deadline(), "the first deadline is the earliest");
+        let later = register(&pending, &counter, &rearm, started + Duration::from_secs(40));
+        assert!(!later.brings_earlier_deadline(), "a later one needs no re-arming");
+        // Registered after a later deadline: the sweeper sets its timer again.
+        let short = register(&pending, &counter, &rearm, started + Duration::from_secs(1));
+        assert!(short.brings_earlier_deadline());
         assert!(matches!(short.await, Outcome::TimedOut));
         assert_elapsed(started, 1);
-        assert_eq!(pending.len(), 1, "the later call still waits");
+        assert_eq!(pending.len(), 2, "the later calls still wait");
         assert!(matches!(long.await, Outcome::TimedOut));
         assert_elapsed(started, 30);
+        assert!(matches!(later.await, Outcome::TimedOut));
+        assert_elapsed(started, 40);
         assert_eq!(pending.len(), 0);
     }
 }

@@ -1,14 +1,18 @@
 //! [`Watchdog`]: the reader's time limits — session age, idle timeout (no message read, and
-//! nothing written), frame timeout.
+//! nothing written), frame timeout — and the [`Alarm`] the reader waits on for them and for the
+//! deadlines of the session's calls.
 //!
-//! All three are checked on one timer that is re-armed lazily: while messages flow, the timer
-//! is left where it is and, when it fires early, simply set again to the new due time. A busy
-//! session touches the timer about once per limit, not once per read; and the clock is read
-//! only when a message completes or a new frame starts.
+//! All are checked on one timer that is re-armed lazily: while messages flow, the timer is left
+//! where it is and, when it fires early, simply set again to the new due time. A busy session
+//! touches the timer about once per limit, not once per read; and the clock is read only when a
+//! message completes or a new frame starts.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::config::Settings;
 use crate::status::Status;
@@ -101,6 +105,67 @@ impl Watchdog {
     }
 }
 
+/// One timer, set to the earliest time something is due, and only ever moved earlier (when it
+/// rings early, its owner sets it again).
+///
+/// Awaited beside every read, it costs next to nothing while it waits: the timer is polled once
+/// after each setting, which leaves the task's waker with it, and afterwards only asked whether
+/// it has elapsed (one load). Polling a `Sleep` on every read would register the waker again
+/// each time.
+#[derive(Default)]
+pub(crate) struct Alarm {
+    /// Made the first time something is due (boxed, so a reader that never needs it carries
+    /// none), then kept and moved.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When it rings; `None` while nothing is due.
+    at: Option<Instant>,
+    /// Whether the timer was polled since it was last set.
+    polled: bool,
+}
+
+impl Alarm {
+    /// Rings at `due` if that is earlier than now set (or nothing is set).
+    pub(crate) fn set(&mut self, due: Option<Instant>) {
+        let Some(due) = due else { return };
+        if self.at.is_some_and(|at| at <= due) {
+            return;
+        }
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().reset(due),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(due))),
+        }
+        self.at = Some(due);
+        self.polled = false;
+    }
+
+    /// Unsets it (after it rang, or to set it later than it is).
+    pub(crate) fn clear(&mut self) {
+        self.at = None;
+    }
+}
+
+impl Future for Alarm {
+    type Output = ();
+
+    /// Ready when the set time has come; pending for ever while unset. Must be polled from one
+    /// task only (the waker left with the timer is the one of its first poll after a setting).
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let (Some(timer), Some(_)) = (&mut this.timer, this.at) else {
+            return Poll::Pending;
+        };
+        if !this.polled {
+            this.polled = true;
+            return timer.as_mut().poll(cx);
+        }
+        if timer.is_elapsed() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +232,24 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         let why = dog.expired(Instant::now(), 0).expect("idle");
         assert!(why.to_string().contains("idle"), "{why}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_alarm_rings_at_its_earliest_setting() {
+        let mut alarm = Alarm::default();
+        let unset = Pin::new(&mut alarm).poll(&mut Context::from_waker(std::task::Waker::noop()));
+        assert!(unset.is_pending(), "unset, it never rings");
+        let start = Instant::now();
+        alarm.set(Some(start + Duration::from_secs(10)));
+        alarm.set(Some(start + Duration::from_secs(20))); // later: ignored
+        alarm.set(Some(start + Duration::from_secs(5))); // earlier: taken
+        assert_eq!(alarm.at, Some(start + Duration::from_secs(5)));
+        (&mut alarm).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        alarm.clear();
+        assert_eq!(alarm.at, None);
+        alarm.set(Some(start + Duration::from_secs(8)));
+        (&mut alarm).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(8));
     }
 }
