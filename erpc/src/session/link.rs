@@ -96,6 +96,10 @@ impl Link {
     pub(crate) async fn shutdown(&self, limit: Duration) {
         self.close();
         let task = self.writer_task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if self.outbox.shut_down_now() {
+            // Nothing was left to write: the writer task just ends (it is not waited for).
+            return;
+        }
         if let Some(mut task) = task
             && tokio::time::timeout(limit, &mut task).await.is_err()
         {
@@ -335,6 +339,10 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             Err(e) => break Status::conn_closed(e.to_string()),
         }
     };
+    if link.bell.stopped.load(Ordering::Acquire) {
+        // Boxed: only a closing link lingers, once.
+        Box::pin(linger_after_close(&link, &mut reader, &mut buf)).await;
+    }
     // Replies queued before a bad frame still go out: the link drains before it closes.
     exit.reason = Some(match reason.code() {
         Code::CONN_CLOSED => reason,
@@ -342,9 +350,21 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     });
 }
 
-/// After a refusal, reads and drops what the peer still sends, for a moment: a socket closed
-/// with unread bytes resets the connection, and a reset can destroy the refusal before the
-/// peer has read it. Bounded in time and bytes.
+/// After a graceful close (the writer wrote the last replies and shut the connection down),
+/// reads and drops what the peer still sends until it closes its end too, for a moment at
+/// most: closed with its calls unread, the socket would reset the connection, and the reset
+/// can destroy the last replies before the peer has read them.
+async fn linger_after_close(link: &Link, reader: &mut ReadHalf, buf: &mut BytesMut) {
+    // Bounded by the writer's drain limit (the link stops it after that).
+    link.outbox.stopped().await;
+    if link.outbox.was_shut_down() {
+        linger(reader, buf).await;
+    }
+}
+
+/// After a refusal or a graceful close, reads and drops what the peer still sends, for a
+/// moment: a socket closed with unread bytes resets the connection, and a reset can destroy
+/// the last messages before the peer has read them. Bounded in time and bytes.
 async fn linger(reader: &mut ReadHalf, buf: &mut BytesMut) {
     const LINGER: Duration = Duration::from_secs(1);
     const LINGER_BYTES: usize = 1024 * 1024;

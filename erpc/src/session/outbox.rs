@@ -117,6 +117,9 @@ pub(crate) struct Outbox {
     stall_limit: Option<Duration>,
     /// Why the writer stopped, if a write failed.
     failure: Mutex<Option<String>>,
+    /// Set when the connection was shut down after its last byte was written (a graceful
+    /// close): the reader then lingers for the peer's end of stream (see the link).
+    shut_down: AtomicBool,
     /// Whether the connection carries one frame per message.
     messages: bool,
     /// Bytes written (`erpc_bytes_sent_total`) and bytes the writer holds unwritten
@@ -157,6 +160,7 @@ impl Outbox {
             hard_cap: HARD_CAP + max_message_size,
             stall_limit,
             failure: Mutex::new(None),
+            shut_down: AtomicBool::new(false),
             messages,
             sent: metrics.bytes_sent.clone(),
             unwritten: metrics.queued_bytes.clone(),
@@ -523,6 +527,46 @@ impl Outbox {
         }
     }
 
+    /// Shuts the connection down at once when nothing is left to write and the writer is free
+    /// (the usual close of a quiet link), and stops; false if the writer task has to finish
+    /// the drain (bytes still queued, a write under way, or a shutdown that must wait).
+    pub(crate) fn shut_down_now(&self) -> bool {
+        let Some(mut writer) = self.idle_writer() else {
+            return false;
+        };
+        if !writer.batch.is_empty() || self.queued() > 0 {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut writer.half).poll_shutdown(&mut cx) {
+            Poll::Pending => return false,
+            Poll::Ready(Err(e)) => tracing::debug!(error = %e, "could not shut the connection down"),
+            Poll::Ready(Ok(())) => self.shut_down.store(true, Ordering::Release),
+        }
+        drop(writer);
+        self.stop();
+        true
+    }
+
+    /// Whether the connection was shut down after its last byte was written.
+    pub(crate) fn was_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the outbox has stopped: its last bytes written (or given up on), a write
+    /// failed, or the link was stopped.
+    pub(crate) async fn stopped(&self) {
+        loop {
+            let stopped = self.progress.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if self.state.load(Ordering::Acquire) == BROKEN {
+                return;
+            }
+            stopped.await;
+        }
+    }
+
     async fn finish(&self, limit: Duration) {
         let finished = async {
             self.write_queued(true).await?;
@@ -530,7 +574,7 @@ impl Outbox {
             poll_fn(|cx| Pin::new(&mut self.writer().half).poll_shutdown(cx)).await
         };
         match tokio::time::timeout(limit, finished).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => self.shut_down.store(true, Ordering::Release),
             Ok(Err(e)) => tracing::debug!(error = %e, "could not write the last messages"),
             Err(_) => tracing::debug!("the peer did not take the last messages within {limit:?}"),
         }
