@@ -48,9 +48,9 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Starts the reader and writer tasks of `conn` for `session`; `buffer` holds bytes
-    /// already read (in the handshake phase).
-    pub(crate) fn spawn(session: &Session, conn: Conn, buffer: BytesMut) -> Arc<Link> {
+    /// Starts the writer task of `conn` for `session`; the reader starts with
+    /// [`read`](Self::read), given the read half returned here, once the link is in place.
+    pub(crate) fn spawn(session: &Session, conn: Conn) -> (Arc<Link>, ReadHalf) {
         let messages = conn.carries_messages();
         let (reader, writer) = conn.into_split();
         let settings = &session.env().settings;
@@ -74,8 +74,13 @@ impl Link {
             writing.bell.stop();
         });
         *link.writer_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-        tokio::spawn(read_loop(session.clone(), link.clone(), reader, buffer));
-        link
+        (link, reader)
+    }
+
+    /// Starts the reader task on `reader`, this link's read half; `buffer` holds bytes already
+    /// read (in the handshake phase).
+    pub(crate) fn read(self: &Arc<Self>, session: &Session, reader: ReadHalf, buffer: BytesMut) {
+        tokio::spawn(read_loop(session.clone(), self.clone(), reader, buffer));
     }
 
     /// Whether the link is lost (or being closed, or its writer failed): nothing new may be
@@ -212,6 +217,9 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
     let mut alarm = Alarm::default();
     alarm.set(pending.next_deadline());
     let mut chunk = READ_CHUNK_MIN;
+    // Whether the peer called this end on this link: only then can a close have replies at
+    // stake (see `linger_after_close`).
+    let mut answers_calls = false;
     let mut bell = link.bell.rings();
     let reason = 'read: loop {
         // Set when the next frame must wait: for the reply to the call just taken (replies in
@@ -228,6 +236,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                 Ok(Some(msg)) => {
                     took_messages = true;
                     let is_call = msg.mtype == MessageType::Call;
+                    answers_calls |= is_call;
                     let last = is_call && proto.is_last_call(&msg);
                     if let Err(status) = session.receive(msg) {
                         break 'read status;
@@ -339,7 +348,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
             Err(e) => break Status::conn_closed(e.to_string()),
         }
     };
-    if link.bell.stopped.load(Ordering::Acquire) {
+    if answers_calls && link.bell.stopped.load(Ordering::Acquire) {
         // Boxed: only a closing link lingers, once.
         Box::pin(linger_after_close(&link, &mut reader, &mut buf)).await;
     }
@@ -353,7 +362,9 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
 /// After a graceful close (the writer wrote the last replies and shut the connection down),
 /// reads and drops what the peer still sends until it closes its end too, for a moment at
 /// most: closed with its calls unread, the socket would reset the connection, and the reset
-/// can destroy the last replies before the peer has read them.
+/// can destroy the last replies before the peer has read them. Only links that answered calls
+/// linger: on the others a reset can only destroy this end's own last calls and pushes, whose
+/// fate nobody waits for once the session is closed (a close first waits for the replies).
 async fn linger_after_close(link: &Link, reader: &mut ReadHalf, buf: &mut BytesMut) {
     // Bounded by the writer's drain limit (the link stops it after that).
     link.outbox.stopped().await;

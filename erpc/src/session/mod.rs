@@ -175,19 +175,35 @@ impl Session {
                 goaway_seq: AtomicI64::new(NO_SEQ),
             }),
         };
-        // Registered before it reads a byte: a handler of its first call finds it among the
-        // peer's sessions.
-        if let Some(registry) = session.inner.env.registry.upgrade() {
-            registry.insert(session.clone());
-        }
-        session.install_link(conn, buffer);
+        // Registered with its link in place (a close finds the link to close) and before it
+        // reads a byte (a handler of its first call finds the session among the peer's).
+        session.install_link(conn, buffer, |session| {
+            if let Some(registry) = session.inner.env.registry.upgrade() {
+                registry.insert(session.clone());
+            }
+        });
         session
     }
 
-    fn install_link(&self, conn: Conn, buffer: BytesMut) {
-        let link = Link::spawn(self, conn, buffer);
-        *self.inner.link.write().unwrap_or_else(|e| e.into_inner()) = Some(link);
+    /// Makes `conn` the session's link, then runs `before_reading` (registering the session)
+    /// and starts the link's reader.
+    fn install_link(&self, conn: Conn, buffer: BytesMut, before_reading: impl FnOnce(&Session)) {
+        let (link, reader) = Link::spawn(self, conn);
+        let orphan = {
+            let mut current = self.inner.link.write().unwrap_or_else(|e| e.into_inner());
+            *current = Some(link.clone());
+            // A redial's session can be closed while it dials; a close that already let go of
+            // the (missing) link would leave this one open for ever. Whichever of the two
+            // takes the link under this lock closes it.
+            if self.state() == CLOSED { current.take() } else { None }
+        };
         self.inner.changed.notify_waiters();
+        if let Some(orphan) = orphan {
+            orphan.close();
+            return;
+        }
+        before_reading(self);
+        link.read(self, reader, buffer);
     }
 
     pub(crate) fn env(&self) -> &Arc<Env> {
@@ -787,12 +803,13 @@ impl Session {
         let chain = conn.peer_certificate_chain();
         if replacing.is_none() {
             // A redial's session is registered again before its new link reads a byte.
-            self.follow_local_addr(local_addr);
-            self.set_peer_certificates(chain);
-            self.install_link(conn, buffer);
+            self.install_link(conn, buffer, |session| {
+                session.follow_local_addr(local_addr);
+                session.set_peer_certificates(chain);
+            });
             return true;
         }
-        {
+        let (link, reader) = {
             // Checked and replaced under one lock: a link lost meanwhile is not replaced
             // behind the back of the redial it started.
             let mut current = self.inner.link.write().unwrap_or_else(|e| e.into_inner());
@@ -804,11 +821,14 @@ impl Session {
             {
                 return false;
             }
-            *current = Some(Link::spawn(self, conn, buffer));
-        }
+            let (link, reader) = Link::spawn(self, conn);
+            *current = Some(link.clone());
+            (link, reader)
+        };
         self.follow_local_addr(local_addr);
         self.set_peer_certificates(chain);
         self.inner.changed.notify_waiters();
+        link.read(self, reader, buffer);
         true
     }
 
