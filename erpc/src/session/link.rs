@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use super::Session;
 use super::log::remote_warn;
 use super::outbox::Outbox;
+use super::pending::Pending;
 use super::watchdog::{Alarm, Watchdog};
 use crate::message::MessageType;
 use crate::net::{Conn, ReadHalf, buffers};
@@ -279,11 +280,7 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                         Rang::Stop => break 'read stopped(&link),
                         Rang::Rearm => alarm.set(pending.next_deadline()),
                     },
-                    () = &mut alarm => {
-                        alarm.clear();
-                        pending.sweep(Instant::now());
-                        alarm.set(pending.next_deadline());
-                    }
+                    () = &mut alarm => sweep_deadlines(&mut alarm, pending, Instant::now()),
                 }
             }
             if hold == Hold::LastCall {
@@ -323,10 +320,8 @@ async fn read_loop(session: Session, link: Arc<Link>, mut reader: ReadHalf, mut 
                 }
             },
             () = &mut alarm => {
-                alarm.clear();
                 let now = Instant::now();
-                pending.sweep(now);
-                alarm.set(pending.next_deadline());
+                sweep_deadlines(&mut alarm, pending, now);
                 match watchdog.expired(now, link.outbox.written_total()) {
                     Some(reason) => {
                         tracing::info!(session = %session.id(), remote = %session.remote_addr(), %reason, "closing the session");
@@ -390,6 +385,14 @@ async fn linger(reader: &mut ReadHalf, buf: &mut BytesMut) {
         }
     })
     .await;
+}
+
+/// After the alarm rang: ends the session's calls past their deadline and sets the alarm for
+/// the next one (the reader's own limits are set again on its next round).
+fn sweep_deadlines(alarm: &mut Alarm, pending: &Pending, now: Instant) {
+    alarm.clear();
+    pending.sweep(now);
+    alarm.set(pending.next_deadline());
 }
 
 /// Why the reader was stopped: the session closing, or its writer failing.

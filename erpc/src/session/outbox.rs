@@ -108,7 +108,8 @@ pub(crate) struct Outbox {
     wake: Notify,
     /// Senders waiting for the queue to drop below [`HIGH_WATER`].
     room: Notify,
-    /// Bytes handed to the socket so far, and who waits for them (post-write hooks).
+    /// Bytes handed to the socket so far, and who waits for them (post-write hooks) or for
+    /// the outbox to stop (a reader lingering after a close).
     written: AtomicU64,
     progress: Notify,
     watchers: AtomicUsize,
