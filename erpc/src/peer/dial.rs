@@ -1,7 +1,7 @@
 //! Dialing: connection attempts with TLS and the dial hooks, for first dials and redials.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::future::BoxFuture;
 
@@ -11,7 +11,7 @@ use crate::net::quic::{self, QuicSettings};
 use crate::net::{self, Conn};
 use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
-use crate::session::{PreSession, Redial, Session, Storage};
+use crate::session::{PreSession, Redial, Seqs, Session, Storage};
 use crate::status::{Code, Status};
 
 /// What a peer dials with. Owned by the peer; sessions reach it weakly to redial.
@@ -109,8 +109,8 @@ impl Dialer {
                 }
             };
             let (id, seq, storage) = match existing {
-                Some(s) => (s.id().to_string(), s.shared_seq_counter(), s.storage().clone()),
-                None => (conn.local_addr.clone(), Arc::new(AtomicI32::new(0)), Storage::default()),
+                Some(s) => (s.id().to_string(), Seqs::Of(s.clone()), s.storage().clone()),
+                None => (conn.local_addr.clone(), Seqs::new(), Storage::default()),
             };
             let mut pre = self.pre_session(conn, proto.clone(), id, seq, storage);
             match self.post_dial(&mut pre, existing.is_some()).await {
@@ -147,7 +147,7 @@ impl Dialer {
         conn: Conn,
         proto: Arc<dyn Proto>,
         id: String,
-        seq: Arc<AtomicI32>,
+        seqs: Seqs,
         storage: Storage,
     ) -> PreSession {
         let settings = &self.settings;
@@ -155,7 +155,7 @@ impl Dialer {
             conn,
             proto,
             id,
-            seq,
+            seqs,
             storage,
             settings.limits,
             settings.default_codec,

@@ -20,7 +20,7 @@ use crate::net::quic::{self, QuicSettings};
 use crate::net::{Conn, Listener};
 use crate::plugin::{Plugins, guarded_async};
 use crate::proto::Proto;
-use crate::session::{Env, PreSession, Session, Side, Storage};
+use crate::session::{Env, PreSession, Seqs, Session, Side, Storage};
 use crate::status::Status;
 
 /// What the accept path needs from its peer.
@@ -249,7 +249,7 @@ pub(super) async fn serve_conn(accepting: &Accepting, conn: Conn, proto: Arc<dyn
         conn,
         proto,
         remote,
-        Arc::default(),
+        Seqs::new(),
         Storage::default(),
         settings.limits,
         settings.default_codec,

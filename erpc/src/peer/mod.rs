@@ -41,7 +41,7 @@ use crate::net::Conn;
 use crate::plugin::{Plugin, Plugins};
 use crate::proto::{Proto, RawProto};
 use crate::router::{Dispatcher, Router};
-use crate::session::{self, Broadcast, Env, Hooks, Registry, Session, Sessions, Side, Storage};
+use crate::session::{self, Broadcast, Env, Hooks, Registry, Seqs, Session, Sessions, Side, Storage};
 use crate::status::{Code, Status};
 use dial::Dialer;
 
@@ -398,7 +398,7 @@ impl Peer {
     pub async fn connect_conn(&self, conn: Conn, proto: Arc<dyn Proto>) -> Result<Session, Error> {
         let id = conn.local_addr.clone();
         let dialer = &self.inner.dialer;
-        let mut pre = dialer.pre_session(conn, proto, id, Arc::default(), Storage::default());
+        let mut pre = dialer.pre_session(conn, proto, id, Seqs::new(), Storage::default());
         dialer.post_dial(&mut pre, false).await.map_err(|status| {
             Status::from_code(
                 Code::DIAL_FAILED,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::Session;
 use super::log;
-use super::pending::Outcome;
+use super::pending::{Outcome, Waiting};
 use crate::codec::{CodecId, DecodeBody, EncodeBody};
 use crate::config::Settings;
 use crate::message::{Message, MessageType};
@@ -260,8 +260,8 @@ impl<'a, A: EncodeBody + ?Sized, R, S: Borrow<A>> Call<'a, A, R, S> {
     }
 }
 
-impl<A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> Call<'_, A, R, S> {
-    fn prepare(self) -> (Resolve, Result<Message, Status>, Option<Duration>) {
+impl<'a, A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> Call<'a, A, R, S> {
+    fn prepare(self) -> (Target<'a>, Result<Message, Status>, Option<Duration>) {
         let settings = self.target.settings();
         let timeout = self.options.timeout.unwrap_or(settings.call_timeout);
         let send_deadline = settings.send_deadline && !self.options.local_deadline;
@@ -272,20 +272,21 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> Call<'_, A, R, S> {
             // An erpc server stops the handler once it passes (Go peers ignore the key).
             msg.meta.set(meta::TIMEOUT, timeout.as_millis().max(1).to_string());
         }
-        (self.target.resolve(), msg, timeout)
+        (self.target, msg, timeout)
     }
 
     /// Sends the call and waits for the reply, with its meta and codec.
     pub async fn reply(self) -> Result<Reply<R>, Status> {
         let (target, msg, timeout) = self.prepare();
         let msg = msg?;
-        exchange(target.session().await?, msg, timeout).await
+        exchange(target.resolve().session().await?, msg, timeout).await
     }
 
     /// Sends the call in the background and returns a handle to await the reply later.
     /// The arguments are encoded now.
     pub fn start(self) -> PendingCall<R> {
         let (target, msg, timeout) = self.prepare();
+        let target = target.resolve();
         let task = tokio::spawn(async move {
             let msg = msg?;
             exchange(target.session().await?, msg, timeout).await
@@ -296,24 +297,138 @@ impl<A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> Call<'_, A, R, S> {
 
 impl<'a, A: EncodeBody + ?Sized, R: DecodeBody, S: Borrow<A>> IntoFuture for Call<'a, A, R, S> {
     type Output = Result<R, Status>;
-    type IntoFuture = BoxFuture<'a, Result<R, Status>>;
+    type IntoFuture = CallFuture<'a, R>;
 
-    fn into_future(self) -> Self::IntoFuture {
+    fn into_future(self) -> CallFuture<'a, R> {
         let (target, msg, timeout) = self.prepare();
-        // The exchange future itself, not wrapped in an async block: a block would keep its
-        // own copy of the session, message and timeout next to the exchange's. The boxed
-        // future is allocated and freed once per call, often on different worker threads, so
-        // it must stay within the allocator's per-thread cache (about 1 KiB with glibc);
-        // larger, each call takes the allocator's arena locks and the workers contend.
-        let span = msg.as_ref().map_or_else(|_| Span::none(), client_span);
-        match (target, msg) {
-            (target, Ok(msg)) if !span.is_disabled() => Box::pin(traced(target, msg, timeout, span)),
-            (Resolve::Ready(session), Ok(msg)) => Box::pin(call_future(session, msg, timeout)),
-            (Resolve::Hire(pool), Ok(msg)) => Box::pin(async move {
+        let msg = match msg {
+            Ok(msg) => msg,
+            Err(status) => return CallFuture::boxed(Box::pin(std::future::ready(Err(status)))),
+        };
+        let span = client_span(&msg);
+        match target {
+            // The common case runs unboxed, on the borrowed session.
+            Target::Session(session) if span.is_disabled() && session.env().hooks.is_none() => CallFuture {
+                state: CallState::Unsent { session, msg, timeout },
+            },
+            // The boxed future is allocated and freed once per call, often on different worker
+            // threads, so it must stay within the allocator's per-thread cache (about 1 KiB with
+            // glibc); larger, each call takes the allocator's arena locks and the workers contend.
+            target if !span.is_disabled() => CallFuture::boxed(Box::pin(traced(target.resolve(), msg, timeout, span))),
+            Target::Session(session) => CallFuture::boxed(Box::pin(call_future(session.clone(), msg, timeout))),
+            Target::Pool(pool) => CallFuture::boxed(Box::pin(async move {
                 let session = pool.hire().await?;
                 call_future(session, msg, timeout).await
+            })),
+        }
+    }
+}
+
+/// An awaited [`Call`]: resolves to the decoded reply body, or the status that ended the call.
+///
+/// The call is sent when the future is first polled. A call on a session with no plugin hooks
+/// and no tracing span runs inline in this future, allocating nothing of its own; the others
+/// (through a pool, with hooks or a span, or waiting for room in a full output queue) run in
+/// a boxed future.
+#[must_use = "a call does nothing until awaited"]
+pub struct CallFuture<'a, R> {
+    state: CallState<'a, R>,
+}
+
+enum CallState<'a, R> {
+    /// Not sent yet.
+    Unsent {
+        session: &'a Session,
+        msg: Message,
+        timeout: Option<Duration>,
+    },
+    /// Sent: waiting for the reply.
+    Sent(InFlight<'a>),
+    Boxed(BoxFuture<'a, Result<R, Status>>),
+    Done,
+}
+
+/// A call sent on its session, waiting for its reply.
+struct InFlight<'a> {
+    session: &'a Session,
+    msg: Message,
+    reply: Waiting<'a>,
+    timeout: Option<Duration>,
+    started: Option<Instant>,
+}
+
+impl<'a, R: DecodeBody> CallFuture<'a, R> {
+    fn boxed(future: BoxFuture<'a, Result<R, Status>>) -> Self {
+        CallFuture {
+            state: CallState::Boxed(future),
+        }
+    }
+
+    /// Registers the call and queues it. What cannot be queued at once (a full output queue,
+    /// a redial under way) goes on in a boxed future that waits, within the deadline.
+    fn send(session: &'a Session, mut msg: Message, timeout: Option<Duration>) -> CallState<'a, R> {
+        let started = session.env().settings.count_time.then(Instant::now);
+        let deadline = super::deadline_after(timeout);
+        let (seq, reply) = session.register_call(deadline);
+        msg.seq = seq;
+        let alone = reply.is_alone();
+        let mut waiting_frame = None;
+        match session.try_send(&msg, alone, &mut waiting_frame) {
+            Ok(super::Attempt::Sent(_)) => CallState::Sent(InFlight {
+                session,
+                msg,
+                reply,
+                timeout,
+                started,
             }),
-            (_, Err(status)) => Box::pin(std::future::ready(Err(status))),
+            Ok(attempt) => CallState::Boxed(Box::pin(async move {
+                let mut reply = reply;
+                let outcome = match session
+                    .send_waiting(&msg, deadline, alone, attempt, waiting_frame)
+                    .await
+                {
+                    Ok(_) => (&mut reply).await.into_reply(&msg, timeout),
+                    Err(status) => Err(status),
+                };
+                conclude(session, &msg, outcome, started).map(|reply| reply.body)
+            })),
+            Err(status) => {
+                let ended = conclude(session, &msg, Err(status), started).map(|reply: Reply<R>| reply.body);
+                CallState::Boxed(Box::pin(std::future::ready(ended)))
+            }
+        }
+    }
+}
+
+impl<R: DecodeBody> Future for CallFuture<'_, R> {
+    type Output = Result<R, Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                CallState::Unsent { .. } => {
+                    let CallState::Unsent { session, msg, timeout } =
+                        std::mem::replace(&mut this.state, CallState::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    this.state = Self::send(session, msg, timeout);
+                }
+                CallState::Sent(call) => {
+                    let outcome =
+                        std::task::ready!(Pin::new(&mut call.reply).poll(cx)).into_reply(&call.msg, call.timeout);
+                    let ended = conclude(call.session, &call.msg, outcome, call.started).map(|reply| reply.body);
+                    this.state = CallState::Done;
+                    return Poll::Ready(ended);
+                }
+                CallState::Boxed(future) => {
+                    let ended = std::task::ready!(future.as_mut().poll(cx));
+                    this.state = CallState::Done;
+                    return Poll::Ready(ended);
+                }
+                CallState::Done => panic!("a CallFuture polled after it completed"),
+            }
         }
     }
 }
@@ -423,7 +538,18 @@ async fn exchange<R: DecodeBody>(
         (&mut reply).await.into_reply(&msg, timeout)
     }
     .await;
-    log::call_out(&env.settings, &session, &msg, outcome.as_ref(), started);
+    conclude(&session, &msg, outcome, started)
+}
+
+/// How a sent call ends: logged and counted, its reply seen by the hooks and decoded.
+fn conclude<R: DecodeBody>(
+    session: &Session,
+    msg: &Message,
+    outcome: Result<Message, Status>,
+    started: Option<Instant>,
+) -> Result<Reply<R>, Status> {
+    let env = session.env();
+    log::call_out(&env.settings, session, msg, outcome.as_ref(), started);
     env.metrics.client_call_ended(match &outcome {
         Ok(reply) => reply.status.code().get(),
         Err(status) => status.code().get(),
@@ -436,7 +562,7 @@ async fn exchange<R: DecodeBody>(
         // Replies travel without their service method; hooks see it restored, as in Go.
         let mut reply = reply.clone();
         reply.service_method.clone_from(&msg.service_method);
-        hooks.post_read_reply_body(&session, &reply)?;
+        hooks.post_read_reply_body(session, &reply)?;
     }
     let body = R::decode_body(reply.body_codec, reply.body)
         .map_err(|e| Status::bad_message(format!("cannot decode the reply: {e}")))?;
@@ -530,7 +656,7 @@ impl<'a, A: EncodeBody + ?Sized, S: Borrow<A>> IntoFuture for Push<'a, A, S> {
             let env = session.env();
             let started = env.settings.count_time.then(Instant::now);
             let deadline = super::deadline_after(timeout);
-            msg.seq = super::next_seq(session.seq_counter());
+            msg.seq = session.next_seq();
             if let Some(hooks) = &env.hooks {
                 hooks.pre_write_push(&session, &mut msg)?;
             }

@@ -28,8 +28,9 @@ mod storage;
 mod watchdog;
 
 pub(crate) use call::Hire;
-pub use call::{Call, Caller, PendingCall, Push, Reply};
+pub use call::{Call, CallFuture, Caller, PendingCall, Push, Reply};
 pub use pre::PreSession;
+pub(crate) use pre::Seqs;
 pub use registry::{Broadcast, Sessions};
 pub use storage::Storage;
 
@@ -91,7 +92,6 @@ struct Inner {
     remote_addr: Arc<str>,
     /// The chain the other end presented in the TLS handshake of the current connection.
     peer_certificates: RwLock<Option<PeerCertificates>>,
-    seq: Arc<AtomicI32>,
     state: AtomicU8,
     link: RwLock<Option<Arc<Link>>>,
     /// Notified on every change of state or link, and when the last running handler ends.
@@ -149,7 +149,7 @@ impl Session {
     /// Starts a session on the connection of `pre` (after its PostDial/PostAccept hooks),
     /// registered with its peer (if any) before it reads anything.
     pub(crate) fn start(env: Arc<Env>, pre: PreSession, side: Side, dial_addr: Option<String>) -> Session {
-        let (conn, proto, buffer, seq, storage, id) = pre.into_parts();
+        let (conn, proto, buffer, last_seq, storage, id) = pre.into_parts();
         let asks_to_move = goaway::asks_to_move(side, proto.as_ref(), &conn);
         let session = Session {
             inner: Arc::new(Inner {
@@ -161,11 +161,10 @@ impl Session {
                 local_addr: RwLock::new(conn.local_addr.clone().into()),
                 remote_addr: conn.remote_addr.clone().into(),
                 peer_certificates: RwLock::new(conn.peer_certificate_chain()),
-                seq,
                 state: AtomicU8::new(OK),
                 link: RwLock::new(None),
                 changed: Notify::new(),
-                pending: Pending::default(),
+                pending: Pending::counting_from(last_seq),
                 storage,
                 handlers: AtomicUsize::new(0),
                 disconnected: AtomicBool::new(false),
@@ -449,20 +448,16 @@ impl Session {
         Arc::as_ptr(&self.inner) as usize
     }
 
-    pub(crate) fn seq_counter(&self) -> &AtomicI32 {
-        &self.inner.seq
-    }
-
-    /// The seq counter, shared with the handshake of a redial.
-    pub(crate) fn shared_seq_counter(&self) -> Arc<AtomicI32> {
-        self.inner.seq.clone()
+    /// The next seq of the session's counter, for a message that waits for no reply.
+    pub(crate) fn next_seq(&self) -> i32 {
+        self.inner.pending.next_seq()
     }
 
     /// Takes a seq and registers a call under it with `deadline`; the reader of the current
     /// link, which sweeps the calls past their deadline, hears of a deadline earlier than any
     /// it knows.
     pub(crate) fn register_call(&self, deadline: Option<Instant>) -> (i32, Waiting<'_>) {
-        let (seq, waiting) = self.inner.pending.register(&self.inner.seq, deadline);
+        let (seq, waiting) = self.inner.pending.register(deadline);
         if waiting.brings_earlier_deadline()
             && let Some(link) = self.current_link()
         {
@@ -963,7 +958,7 @@ mod tests {
             conn,
             Arc::new(RawProto),
             id.to_string(),
-            Arc::default(),
+            Seqs::new(),
             Storage::default(),
             settings.limits,
             settings.default_codec,

@@ -5,8 +5,9 @@
 //! [`Waiting`] future removes its entry when the caller stops waiting before the outcome is in
 //! (a dropped call), so the map never keeps calls nobody waits for.
 //!
-//! Seqs are taken here, from the session's counter, skipping any seq still waiting: after the
-//! counter wraps around (2³² messages), a new call never takes over an older call's entry.
+//! Seqs are taken here, from the session's counter (kept on the table's first cache line, which
+//! every call touches anyway), skipping any seq still waiting: after the counter wraps around
+//! (2³² messages), a new call never takes over an older call's entry.
 //!
 //! Call timeouts are not one timer per call: the session's reader task sweeps the table on the
 //! timer it already keeps for its own limits (see the link). The table keeps the earliest
@@ -68,6 +69,8 @@ type Shard = Mutex<FxHashMap<i32, Entry>>;
 #[derive(Default)]
 #[repr(C, align(64))]
 pub(crate) struct Pending {
+    /// The session's seq counter: the last seq taken by a call, a push or a handshake.
+    seq: AtomicI32,
     /// Calls whose [`Waiting`] lives: registered and not yet given up or answered to their
     /// caller.
     in_flight: AtomicUsize,
@@ -135,15 +138,29 @@ enum Solo {
 }
 
 impl Pending {
-    /// Takes the next free seq from `counter` and registers a call under it; the returned
+    /// A table whose first seq follows `last_seq` (the last one a handshake took).
+    pub(crate) fn counting_from(last_seq: i32) -> Pending {
+        Pending {
+            seq: AtomicI32::new(last_seq),
+            ..Pending::default()
+        }
+    }
+
+    /// The next seq, for a message that waits for no reply (CALLs and PUSHes share one counter,
+    /// which wraps like Go's).
+    pub(crate) fn next_seq(&self) -> i32 {
+        super::next_seq(&self.seq)
+    }
+
+    /// Takes the next free seq and registers a call under it; the returned
     /// future resolves with its outcome. [`Waiting::is_alone`] says whether no other call of
     /// this session was in flight.
-    pub(crate) fn register(&self, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, Waiting<'_>) {
+    pub(crate) fn register(&self, deadline: Option<Instant>) -> (i32, Waiting<'_>) {
         let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
-        let (seq, rx) = match alone.then(|| self.register_solo(counter, deadline)).flatten() {
+        let (seq, rx) = match alone.then(|| self.register_solo(deadline)).flatten() {
             Some(seq) => (seq, None),
             None => {
-                let (seq, rx) = self.register_in_map(counter, deadline);
+                let (seq, rx) = self.register_in_map(deadline);
                 (seq, Some(rx))
             }
         };
@@ -172,12 +189,12 @@ impl Pending {
     /// Puts a call that is alone in flight in the solo slot. No other call waits (each ended
     /// call leaves the slot and the map before it stops counting as in flight), so the next
     /// seq is free. `None` if the slot is somehow taken: the call goes to the map.
-    fn register_solo(&self, counter: &AtomicI32, deadline: Option<Instant>) -> Option<i32> {
+    fn register_solo(&self, deadline: Option<Instant>) -> Option<i32> {
         let mut solo = lock(&self.solo);
         if !matches!(*solo, Solo::Free) {
             return None;
         }
-        let seq = counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let seq = self.next_seq();
         *solo = Solo::Waiting {
             seq,
             deadline,
@@ -187,11 +204,11 @@ impl Pending {
         Some(seq)
     }
 
-    fn register_in_map(&self, counter: &AtomicI32, deadline: Option<Instant>) -> (i32, oneshot::Receiver<Outcome>) {
+    fn register_in_map(&self, deadline: Option<Instant>) -> (i32, oneshot::Receiver<Outcome>) {
         let (tx, rx) = oneshot::channel();
         let entry = Entry { tx, deadline };
         loop {
-            let seq = counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            let seq = self.next_seq();
             if self.solo_seq.is(seq) {
                 continue; // the solo call waits since before the counter wrapped around
             }
@@ -545,9 +562,9 @@ mod tests {
         assert!(at >= due && at < due + Duration::from_millis(1), "{at:?}");
     }
 
-    /// An empty table and a seq counter at zero.
-    fn table() -> (Arc<Pending>, AtomicI32) {
-        (Arc::new(Pending::default()), AtomicI32::new(0))
+    /// An empty table, its seq counter at zero.
+    fn table() -> Arc<Pending> {
+        Arc::new(Pending::default())
     }
 
     /// Sweeps `pending` as a session's reader does: sleeps until the next deadline, and sets
@@ -570,8 +587,8 @@ mod tests {
     }
 
     /// Registers a call as a session does, ringing the sweeper for an earlier deadline.
-    fn register<'a>(pending: &'a Pending, counter: &AtomicI32, rearm: &Notify, deadline: Instant) -> Waiting<'a> {
-        let (_, call) = pending.register(counter, Some(deadline));
+    fn register<'a>(pending: &'a Pending, rearm: &Notify, deadline: Instant) -> Waiting<'a> {
+        let (_, call) = pending.register(Some(deadline));
         if call.brings_earlier_deadline() {
             rearm.notify_one();
         }
@@ -580,13 +597,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrapped_seq_never_takes_over_a_waiting_call() {
-        let pending = Arc::new(Pending::default());
         // A call made just before the counter wraps is still waiting when it comes round again.
-        let counter = AtomicI32::new(i32::MAX - 1);
-        let (old_seq, old_call) = pending.register(&counter, None);
+        let pending = Pending::counting_from(i32::MAX - 1);
+        let (old_seq, old_call) = pending.register(None);
         assert_eq!(old_seq, i32::MAX);
-        counter.store(old_seq - 1, Ordering::Relaxed);
-        let (new_seq, new_call) = pending.register(&counter, None);
+        pending.seq.store(old_seq - 1, Ordering::Relaxed);
+        let (new_seq, new_call) = pending.register(None);
         assert_ne!(new_seq, old_seq, "the new call must skip the seq still waiting");
         assert_eq!(new_seq, i32::MIN, "the counter wraps like Go's");
         assert_eq!(pending.len(), 2);
@@ -613,10 +629,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_alone_in_flight_takes_the_solo_slot_and_the_rest_the_map() {
-        let (pending, counter) = table();
-        let (solo_seq, solo) = pending.register(&counter, None);
+        let pending = table();
+        let (solo_seq, solo) = pending.register(None);
         assert!(solo.is_alone() && solo.rx.is_none(), "the first call is the solo call");
-        let (map_seq, in_map) = pending.register(&counter, None);
+        let (map_seq, in_map) = pending.register(None);
         assert!(
             !in_map.is_alone() && in_map.rx.is_some(),
             "a second call goes to the map"
@@ -634,18 +650,18 @@ mod tests {
         };
         assert_eq!((a.cause(), b.cause()), (Some("solo"), Some("map")));
         // With both gone, the next call is alone again and finds the slot free.
-        let (_, next) = pending.register(&counter, None);
+        let (_, next) = pending.register(None);
         assert!(next.is_alone() && next.rx.is_none());
     }
 
     #[tokio::test]
     async fn a_dropped_solo_call_frees_the_slot_and_a_late_reply_finds_nobody() {
-        let (pending, counter) = table();
-        let (seq, call) = pending.register(&counter, None);
+        let pending = table();
+        let (seq, call) = pending.register(None);
         drop(call);
         assert_eq!(pending.len(), 0);
         assert!(!pending.complete(seq, Outcome::Failed(Status::internal("late"))));
-        let (_, next) = pending.register(&counter, None);
+        let (_, next) = pending.register(None);
         assert!(next.rx.is_none(), "the slot is free again");
         // Losing the connection ends the solo call too.
         pending.fail_all(&Status::conn_closed("gone"));
@@ -654,20 +670,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrapped_seq_never_takes_over_the_solo_call() {
-        let (pending, counter) = table();
-        let (solo_seq, _solo) = pending.register(&counter, None);
-        counter.store(solo_seq - 1, Ordering::Relaxed);
-        let (map_seq, _in_map) = pending.register(&counter, None);
+        let pending = table();
+        let (solo_seq, _solo) = pending.register(None);
+        pending.seq.store(solo_seq - 1, Ordering::Relaxed);
+        let (map_seq, _in_map) = pending.register(None);
         assert_eq!(map_seq, solo_seq + 1, "the seq of the waiting solo call is skipped");
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_solo_call_times_out_at_its_deadline() {
-        let (pending, counter) = table();
+        let pending = table();
         let rearm = Arc::new(Notify::new());
         let _sweeper = sweeper(pending.clone(), rearm.clone());
         let started = Instant::now();
-        let call = register(&pending, &counter, &rearm, started + Duration::from_secs(2));
+        let call = register(&pending, &rearm, started + Duration::from_secs(2));
         assert!(call.rx.is_none());
         assert!(matches!(call.await, Outcome::TimedOut));
         assert_elapsed(started, 2);
@@ -676,8 +692,8 @@ mod tests {
 
     #[tokio::test]
     async fn drained_resolves_when_the_last_call_ends() {
-        let (pending, counter) = table();
-        let (_, call) = pending.register(&counter, None);
+        let pending = table();
+        let (_, call) = pending.register(None);
         let drained = pending.drained();
         tokio::pin!(drained);
         assert!(futures_util::FutureExt::now_or_never(drained.as_mut()).is_none());
@@ -687,16 +703,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn calls_time_out_at_their_deadline_even_behind_a_later_one() {
-        let (pending, counter) = table();
+        let pending = table();
         let rearm = Arc::new(Notify::new());
         let _sweeper = sweeper(pending.clone(), rearm.clone());
         let started = Instant::now();
-        let long = register(&pending, &counter, &rearm, started + Duration::from_secs(30));
+        let long = register(&pending, &rearm, started + Duration::from_secs(30));
         assert!(long.brings_earlier_deadline(), "the first deadline is the earliest");
-        let later = register(&pending, &counter, &rearm, started + Duration::from_secs(40));
+        let later = register(&pending, &rearm, started + Duration::from_secs(40));
         assert!(!later.brings_earlier_deadline(), "a later one needs no re-arming");
         // Registered after a later deadline: the sweeper sets its timer again.
-        let short = register(&pending, &counter, &rearm, started + Duration::from_secs(1));
+        let short = register(&pending, &rearm, started + Duration::from_secs(1));
         assert!(short.brings_earlier_deadline());
         assert!(matches!(short.await, Outcome::TimedOut));
         assert_elapsed(started, 1);

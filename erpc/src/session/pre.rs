@@ -2,12 +2,12 @@
 //! PostAccept hooks (authentication, say).
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI32;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 
-use super::Storage;
+use super::{Session, Storage};
 use crate::codec::CodecId;
 use crate::message::Message;
 use crate::net::Conn;
@@ -21,7 +21,7 @@ pub struct PreSession {
     proto: Arc<dyn Proto>,
     buf: BytesMut,
     decode_state: DecodeState,
-    seq: Arc<AtomicI32>,
+    seqs: Seqs,
     storage: Storage,
     id: String,
     limits: Limits,
@@ -35,7 +35,7 @@ impl PreSession {
         conn: Conn,
         proto: Arc<dyn Proto>,
         id: String,
-        seq: Arc<AtomicI32>,
+        seqs: Seqs,
         storage: Storage,
         limits: Limits,
         default_codec: CodecId,
@@ -46,7 +46,7 @@ impl PreSession {
             proto,
             buf: BytesMut::new(),
             decode_state: DecodeState::default(),
-            seq,
+            seqs,
             storage,
             id,
             limits,
@@ -94,7 +94,10 @@ impl PreSession {
 
     /// The next seq of the session's counter (the first message a session sends has seq 1).
     pub fn next_seq(&self) -> i32 {
-        super::next_seq(&self.seq)
+        match &self.seqs {
+            Seqs::New(counter) => super::next_seq(counter),
+            Seqs::Of(session) => session.next_seq(),
+        }
     }
 
     /// Writes one message as it is (set its seq with [`next_seq`](Self::next_seq)).
@@ -140,8 +143,30 @@ impl PreSession {
     }
 
     #[allow(clippy::type_complexity)]
-    pub(crate) fn into_parts(self) -> (Conn, Arc<dyn Proto>, BytesMut, Arc<AtomicI32>, Storage, String) {
-        (self.conn, self.proto, self.buf, self.seq, self.storage, self.id)
+    /// The parts a session starts from; the `i32` is the last seq the handshake took (a new
+    /// session counts on from it).
+    pub(crate) fn into_parts(self) -> (Conn, Arc<dyn Proto>, BytesMut, i32, Storage, String) {
+        let last_seq = match &self.seqs {
+            Seqs::New(counter) => counter.load(Ordering::Relaxed),
+            Seqs::Of(_) => 0, // the session keeps its own counter
+        };
+        (self.conn, self.proto, self.buf, last_seq, self.storage, self.id)
+    }
+}
+
+/// Where a handshake takes its seqs from.
+pub(crate) enum Seqs {
+    /// A new connection: a counter of its own, which the session counts on from.
+    New(AtomicI32),
+    /// A redial: the session's own counter, from which calls waiting for the new link already
+    /// took their seqs.
+    Of(Session),
+}
+
+impl Seqs {
+    /// A new connection's: the first seq is 1.
+    pub(crate) fn new() -> Seqs {
+        Seqs::New(AtomicI32::new(0))
     }
 }
 
