@@ -19,6 +19,15 @@ use crate::escape;
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Status {
     code: Code,
+    /// `None` exactly when the message is empty and the cause absent (every OK status): boxed,
+    /// because every [`Message`](crate::Message) holds a status and moves it along with the
+    /// rest, and most carry no text at all.
+    text: Option<Box<Text>>,
+}
+
+/// The message and cause of a [`Status`].
+#[derive(Clone, PartialEq, Eq)]
+struct Text {
     msg: Cow<'static, str>,
     cause: Option<Cow<'static, str>>,
 }
@@ -150,17 +159,17 @@ impl Status {
     /// The OK status (`code=0` on the wire).
     pub const OK: Status = Status {
         code: Code::OK,
-        msg: Cow::Borrowed(""),
-        cause: None,
+        text: None,
     };
+
+    fn from_parts(code: Code, msg: Cow<'static, str>, cause: Option<Cow<'static, str>>) -> Self {
+        let text = (!msg.is_empty() || cause.is_some()).then(|| Box::new(Text { msg, cause }));
+        Status { code, text }
+    }
 
     /// A status with a code and a message and no cause.
     pub fn new(code: impl Into<Code>, msg: impl Into<Cow<'static, str>>) -> Self {
-        Status {
-            code: code.into(),
-            msg: msg.into(),
-            cause: None,
-        }
+        Status::from_parts(code.into(), msg.into(), None)
     }
 
     /// A status with a code, a message and a cause (which may be empty but is present).
@@ -169,11 +178,7 @@ impl Status {
         msg: impl Into<Cow<'static, str>>,
         cause: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Status {
-            code: code.into(),
-            msg: msg.into(),
-            cause: Some(cause.into()),
-        }
+        Status::from_parts(code.into(), msg.into(), Some(cause.into()))
     }
 
     /// A status whose message is the code's text and whose cause is given, as the framework
@@ -225,18 +230,18 @@ impl Status {
 
     /// The message as sent (may be empty).
     pub fn msg(&self) -> &str {
-        &self.msg
+        self.text.as_ref().map_or("", |text| &text.msg)
     }
 
     /// The cause, if present (it may be present and empty).
     pub fn cause(&self) -> Option<&str> {
-        self.cause.as_deref()
+        self.text.as_ref().and_then(|text| text.cause.as_deref())
     }
 
     /// Replaces the cause.
-    pub fn set_cause(mut self, cause: impl Into<Cow<'static, str>>) -> Self {
-        self.cause = Some(cause.into());
-        self
+    pub fn set_cause(self, cause: impl Into<Cow<'static, str>>) -> Self {
+        let msg = self.text.map_or(Cow::Borrowed(""), |text| text.msg);
+        Status::from_parts(self.code, msg, Some(cause.into()))
     }
 
     /// Appends the query form to `out`.
@@ -247,11 +252,12 @@ impl Status {
         } else {
             out.put_slice(self.code.get().to_string().as_bytes());
         }
-        if !self.msg.is_empty() {
+        let msg = self.msg();
+        if !msg.is_empty() {
             out.put_slice(b"&msg=");
-            escape::escape_into(self.msg.as_bytes(), out);
+            escape::escape_into(msg.as_bytes(), out);
         }
-        if let Some(cause) = &self.cause {
+        if let Some(cause) = self.cause() {
             out.put_slice(b"&cause=");
             escape::escape_into(cause.as_bytes(), out);
         }
@@ -259,7 +265,7 @@ impl Status {
 
     /// The query form: `code=0` for OK.
     pub fn encode_query(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(6 + self.msg.len() + self.cause.as_ref().map_or(0, |c| c.len() + 7));
+        let mut out = Vec::with_capacity(6 + self.msg().len() + self.cause().map_or(0, |c| c.len() + 7));
         self.encode_query_into(&mut out);
         out
     }
@@ -267,28 +273,19 @@ impl Status {
     /// Parses the query form leniently, as Go does: first occurrence wins,
     /// a bad code reads 0, an out-of-range code is clamped. Never fails.
     pub fn decode_query(query: &[u8]) -> Status {
-        let mut status = Status::OK;
-        let (mut seen_code, mut seen_msg) = (false, false);
         if query.is_empty() || query == b"code=0" {
-            return status; // every OK message carries exactly this
+            return Status::OK; // every OK message carries exactly this
         }
+        let (mut code, mut msg, mut cause) = (None, None, None);
         for (key, value) in escape::pairs(query) {
             match escape::unescape(key).as_slice() {
-                b"code" if !seen_code => {
-                    seen_code = true;
-                    status.code = Code(parse_code(&escape::unescape(value)));
-                }
-                b"msg" if !seen_msg => {
-                    seen_msg = true;
-                    status.msg = lossy(escape::unescape(value));
-                }
-                b"cause" if status.cause.is_none() => {
-                    status.cause = Some(lossy(escape::unescape(value)));
-                }
+                b"code" if code.is_none() => code = Some(Code(parse_code(&escape::unescape(value)))),
+                b"msg" if msg.is_none() => msg = Some(lossy(escape::unescape(value))),
+                b"cause" if cause.is_none() => cause = Some(lossy(escape::unescape(value))),
                 _ => {}
             }
         }
-        status
+        Status::from_parts(code.unwrap_or(Code::OK), msg.unwrap_or_default(), cause)
     }
 
     /// The JSON form used by httproto error replies:
@@ -302,8 +299,8 @@ impl Status {
         }
         let json = Json {
             code: self.code.get(),
-            msg: &self.msg,
-            cause: self.cause.as_deref().unwrap_or(""),
+            msg: self.msg(),
+            cause: self.cause().unwrap_or(""),
         };
         // Go's encoder escapes U+2028/U+2029; serde_json leaves them raw, which any JSON
         // parser reads the same way.
@@ -326,11 +323,7 @@ impl Status {
         }
         let json: Json = serde_json::from_slice(json)?;
         let cause = (!json.cause.is_empty()).then_some(Cow::Owned(json.cause));
-        Ok(Status {
-            code: Code(json.code),
-            msg: json.msg.into(),
-            cause,
-        })
+        Ok(Status::from_parts(Code(json.code), json.msg.into(), cause))
     }
 }
 
@@ -372,13 +365,12 @@ impl fmt::Debug for Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let msg = if self.msg.is_empty() {
-            self.code.text()
-        } else {
-            &self.msg
+        let msg = match self.msg() {
+            "" => self.code.text(),
+            msg => msg,
         };
         write!(f, "{} {}", self.code.get(), msg)?;
-        match self.cause.as_deref() {
+        match self.cause() {
             Some(cause) if !cause.is_empty() => write!(f, ": {cause}"),
             _ => Ok(()),
         }
@@ -443,6 +435,21 @@ mod tests {
             Status::decode_query(b"code=404&msg=Not%20Found&cause="),
             Status::not_found()
         );
+    }
+
+    #[test]
+    fn a_status_is_two_words_and_equal_however_it_was_made() {
+        // Every message holds a status and moves it along with the rest: the text is boxed.
+        assert_eq!(std::mem::size_of::<Status>(), 16);
+        assert_eq!(Status::new(0, ""), Status::OK);
+        assert_eq!(Status::decode_query(b"code=0&msg="), Status::OK);
+        assert_eq!(Status::from_json(br#"{"code":0}"#).unwrap(), Status::OK);
+        // A present but empty cause is kept, and distinguished from an absent one.
+        let empty_cause = Status::with_cause(404, "", "");
+        assert_eq!(empty_cause.cause(), Some(""));
+        assert_ne!(empty_cause, Status::new(404, ""));
+        assert_eq!(Status::new(404, "").set_cause(""), empty_cause);
+        assert_eq!(Status::new(404, "Not Found").set_cause("x").msg(), "Not Found");
     }
 
     #[test]
