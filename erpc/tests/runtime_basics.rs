@@ -138,6 +138,35 @@ async fn pushes_arrive_and_servers_push_back() {
 }
 
 #[tokio::test]
+async fn a_broadcast_encodes_its_body_once_for_every_session() {
+    /// Counts its encodings.
+    struct Counted(AtomicUsize);
+    impl erpc::EncodeBody for Counted {
+        fn encode_body(&self, codec: CodecId) -> Result<bytes::Bytes, erpc::codec::CodecError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            "to all three".encode_body(codec)
+        }
+    }
+    let (server, addr, _, _gate) = server().await;
+    let (tx, mut received) = mpsc::unbounded_channel();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let client = Peer::builder().router(router(tx.clone())).build().unwrap();
+        let session = client.dial(&addr).await.unwrap();
+        clients.push((client, session));
+    }
+    // No event announces an accepted session: polled.
+    common::wait_until(Duration::from_secs(5), || server.count_sessions() == 3).await;
+    let body = Counted(AtomicUsize::new(0));
+    let report = server.broadcast("/push/status", &body).await;
+    assert_eq!((report.reached, report.failed.len()), (3, 0));
+    assert_eq!(body.0.load(Ordering::Relaxed), 1, "encoded once, not once per session");
+    for _ in 0..3 {
+        assert_eq!(received.recv().await.unwrap(), "to all three");
+    }
+}
+
+#[tokio::test]
 async fn a_call_times_out_with_408() {
     let (_server, addr, _, mut gate) = server().await;
     let client = Peer::builder().build().unwrap();

@@ -641,40 +641,145 @@ impl<'a, A: EncodeBody + ?Sized, S: Borrow<A>> Push<'a, A, S> {
 
 impl<'a, A: EncodeBody + ?Sized, S: Borrow<A>> IntoFuture for Push<'a, A, S> {
     type Output = Result<(), Status>;
-    type IntoFuture = BoxFuture<'a, Result<(), Status>>;
+    type IntoFuture = PushFuture<'a>;
 
-    fn into_future(self) -> Self::IntoFuture {
+    fn into_future(self) -> PushFuture<'a> {
         let settings = self.target.settings();
         let timeout = self.options.timeout.unwrap_or(settings.push_timeout);
         let msg = self
             .options
             .message(settings, MessageType::Push, self.service_method, self.args.borrow());
-        let target = self.target.resolve();
-        Box::pin(async move {
-            let mut msg = msg?;
-            let session = target.session().await?;
-            let env = session.env();
-            let started = env.settings.count_time.then(Instant::now);
-            let deadline = super::deadline_after(timeout);
-            msg.seq = session.next_seq();
-            if let Some(hooks) = &env.hooks {
-                hooks.pre_write_push(&session, &mut msg)?;
-            }
-            let queued = session.send(&msg, deadline, false).await?;
-            if let Some(hooks) = env.hooks.as_ref().filter(|h| h.observes_writes()) {
-                // PostWritePush runs once the push is on the socket (within its deadline).
-                let written = tokio::select! {
-                    written = queued.written() => written,
-                    () = super::outbox::until(deadline) => false,
-                };
-                if written {
-                    hooks.post_write_push(&session, &msg);
-                }
-            }
-            log::push_out(&env.settings, &session, &msg, started);
-            Ok(())
-        })
+        match msg {
+            Ok(msg) => PushFuture::new(self.target, msg, timeout),
+            Err(status) => PushFuture::boxed(Box::pin(std::future::ready(Err(status)))),
+        }
     }
+}
+
+/// The PUSH a broadcast sends to every session: encoded once, with the settings the sessions
+/// share (those of their peer).
+pub(crate) fn broadcast_message<A: EncodeBody + ?Sized>(
+    settings: &Settings,
+    service_method: &str,
+    args: &A,
+) -> Result<Message, Status> {
+    Options::default().message(settings, MessageType::Push, service_method, args)
+}
+
+/// An awaited [`Push`]: `Ok` once the push is queued for writing on a live connection, or the
+/// status that says why it was not.
+///
+/// The push is sent when the future is first polled. A push on a session with no plugin hooks
+/// is queued inline, allocating nothing of its own; the others (through a pool, with hooks, or
+/// waiting for room in a full output queue or for a redial) go on in a boxed future.
+#[must_use = "a push does nothing until awaited"]
+pub struct PushFuture<'a> {
+    state: PushState<'a>,
+}
+
+enum PushState<'a> {
+    Unsent {
+        session: &'a Session,
+        msg: Message,
+        timeout: Option<Duration>,
+    },
+    Boxed(BoxFuture<'a, Result<(), Status>>),
+    Done,
+}
+
+impl<'a> PushFuture<'a> {
+    /// Sends `msg` (a PUSH, its seq to be set) to `target`.
+    pub(crate) fn new(target: Target<'a>, msg: Message, timeout: Option<Duration>) -> Self {
+        match target {
+            Target::Session(session) if session.env().hooks.is_none() => PushFuture {
+                state: PushState::Unsent { session, msg, timeout },
+            },
+            target => PushFuture::boxed(Box::pin(push(target.resolve(), msg, timeout))),
+        }
+    }
+
+    fn boxed(future: BoxFuture<'a, Result<(), Status>>) -> Self {
+        PushFuture {
+            state: PushState::Boxed(future),
+        }
+    }
+
+    /// Queues the push; what cannot be queued at once goes on in a boxed future that waits,
+    /// within the deadline.
+    fn send(session: &'a Session, mut msg: Message, timeout: Option<Duration>) -> Result<PushState<'a>, Status> {
+        let settings = &session.env().settings;
+        let started = settings.count_time.then(Instant::now);
+        let deadline = super::deadline_after(timeout);
+        msg.seq = session.next_seq();
+        let mut waiting_frame = None;
+        match session.try_send(&msg, false, &mut waiting_frame)? {
+            super::Attempt::Sent(_) => {
+                log::push_out(settings, session, &msg, started);
+                Ok(PushState::Done)
+            }
+            attempt => Ok(PushState::Boxed(Box::pin(async move {
+                session
+                    .send_waiting(&msg, deadline, false, attempt, waiting_frame)
+                    .await?;
+                log::push_out(&session.env().settings, session, &msg, started);
+                Ok(())
+            }))),
+        }
+    }
+}
+
+impl Future for PushFuture<'_> {
+    type Output = Result<(), Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match std::mem::replace(&mut this.state, PushState::Done) {
+            PushState::Unsent { session, msg, timeout } => match Self::send(session, msg, timeout) {
+                Ok(PushState::Boxed(mut future)) => {
+                    let polled = future.as_mut().poll(cx);
+                    if polled.is_pending() {
+                        this.state = PushState::Boxed(future);
+                    }
+                    polled
+                }
+                Ok(_) => Poll::Ready(Ok(())),
+                Err(status) => Poll::Ready(Err(status)),
+            },
+            PushState::Boxed(mut future) => {
+                let polled = future.as_mut().poll(cx);
+                if polled.is_pending() {
+                    this.state = PushState::Boxed(future);
+                }
+                polled
+            }
+            PushState::Done => panic!("a PushFuture polled after it completed"),
+        }
+    }
+}
+
+/// A push with everything a push may need: a pool to hire from, hooks around the write.
+async fn push(target: Resolve, mut msg: Message, timeout: Option<Duration>) -> Result<(), Status> {
+    let session = target.session().await?;
+    let env = session.env();
+    let started = env.settings.count_time.then(Instant::now);
+    let deadline = super::deadline_after(timeout);
+    msg.seq = session.next_seq();
+    if let Some(hooks) = &env.hooks {
+        hooks.pre_write_push(&session, &mut msg)?;
+    }
+    let queued = session.send(&msg, deadline, false).await?;
+    if let Some(hooks) = env.hooks.as_ref().filter(|h| h.observes_writes()) {
+        // PostWritePush runs once the push is on the socket (within its deadline).
+        let written = tokio::select! {
+            written = queued.written() => written,
+            () = super::outbox::until(deadline) => false,
+        };
+        if written {
+            hooks.post_write_push(&session, &msg);
+        }
+    }
+    log::push_out(&env.settings, &session, &msg, started);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ mod storage;
 mod watchdog;
 
 pub(crate) use call::Hire;
-pub use call::{Call, CallFuture, Caller, PendingCall, Push, Reply};
+pub use call::{Call, CallFuture, Caller, PendingCall, Push, PushFuture, Reply};
 pub use pre::PreSession;
 pub(crate) use pre::Seqs;
 pub use registry::{Broadcast, Sessions};

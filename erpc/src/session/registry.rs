@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::Session;
+use super::call::{self, PushFuture, Target};
 use crate::codec::EncodeBody;
 use crate::observe::Gauge;
 use crate::status::Status;
@@ -142,11 +143,24 @@ pub(crate) async fn broadcast<A: EncodeBody + ?Sized + Sync>(
     service_method: &str,
     args: &A,
 ) -> Broadcast {
-    let pushes = sessions.iter().map(|session| async move {
-        let result = session.push(service_method, args).await;
-        (session, result)
-    });
     let mut report = Broadcast::default();
+    let Some(first) = sessions.first() else {
+        return report;
+    };
+    // Encoded once: the sessions of one peer share its settings (codec, push timeout).
+    let settings = first.settings();
+    let timeout = settings.push_timeout;
+    let msg = match call::broadcast_message(settings, service_method, args) {
+        Ok(msg) => msg,
+        Err(status) => {
+            report.failed = sessions.iter().map(|s| (s.id(), status.clone())).collect();
+            return report;
+        }
+    };
+    let pushes = sessions.iter().map(|session| {
+        let push = PushFuture::new(Target::Session(session), msg.clone(), timeout);
+        async move { (session, push.await) }
+    });
     for (session, result) in futures_util::future::join_all(pushes).await {
         match result {
             Ok(()) => report.reached += 1,
