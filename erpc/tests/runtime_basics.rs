@@ -153,10 +153,12 @@ async fn a_broadcast_encodes_its_body_once_for_every_session() {
     for _ in 0..3 {
         let client = Peer::builder().router(router(tx.clone())).build().unwrap();
         let session = client.dial(&addr).await.unwrap();
+        // Answered, so the server holds the session (registered before it reads a byte).
+        let sum: i64 = session.call("/math/add", &[1, 1]).await.unwrap();
+        assert_eq!(sum, 2);
         clients.push((client, session));
     }
-    // No event announces an accepted session: polled.
-    common::wait_until(Duration::from_secs(5), || server.count_sessions() == 3).await;
+    assert_eq!(server.count_sessions(), 3);
     let body = Counted(AtomicUsize::new(0));
     let report = server.broadcast("/push/status", &body).await;
     assert_eq!((report.reached, report.failed.len()), (3, 0));

@@ -733,26 +733,22 @@ impl Future for PushFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match std::mem::replace(&mut this.state, PushState::Done) {
-            PushState::Unsent { session, msg, timeout } => match Self::send(session, msg, timeout) {
-                Ok(PushState::Boxed(mut future)) => {
+        loop {
+            match std::mem::replace(&mut this.state, PushState::Done) {
+                PushState::Unsent { session, msg, timeout } => match Self::send(session, msg, timeout) {
+                    Ok(PushState::Done) => return Poll::Ready(Ok(())),
+                    Ok(state) => this.state = state,
+                    Err(status) => return Poll::Ready(Err(status)),
+                },
+                PushState::Boxed(mut future) => {
                     let polled = future.as_mut().poll(cx);
                     if polled.is_pending() {
                         this.state = PushState::Boxed(future);
                     }
-                    polled
+                    return polled;
                 }
-                Ok(_) => Poll::Ready(Ok(())),
-                Err(status) => Poll::Ready(Err(status)),
-            },
-            PushState::Boxed(mut future) => {
-                let polled = future.as_mut().poll(cx);
-                if polled.is_pending() {
-                    this.state = PushState::Boxed(future);
-                }
-                polled
+                PushState::Done => panic!("a PushFuture polled after it completed"),
             }
-            PushState::Done => panic!("a PushFuture polled after it completed"),
         }
     }
 }
